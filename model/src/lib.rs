@@ -1,0 +1,17 @@
+//! # zksim-model — the judge
+//!
+//! The types a run is recorded in ([`history`]), the vocabulary they use ([`types`], [`op`]),
+//! and — independent of any simulator — the reference model of ZooKeeper and the checkers that
+//! judge histories against it. This crate depends on neither madsim nor `zksim-sim`, so it can
+//! check a history recorded anywhere, including from a real ZooKeeper.
+
+pub mod history;
+pub mod op;
+pub mod types;
+
+pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
+pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
+pub use types::{
+    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime, Stat,
+    WatchedEvent, WatcherKind, Zxid,
+};
