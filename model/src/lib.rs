@@ -7,6 +7,7 @@
 
 pub mod history;
 pub mod op;
+pub mod probe_target;
 pub mod types;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
