@@ -114,7 +114,7 @@ impl Data {
     }
 
     /// A buffer holding the UTF-8 bytes of `s`.
-    pub fn from_str(s: &str) -> Data {
+    pub fn text(s: &str) -> Data {
         Data(Some(s.as_bytes().to_vec()))
     }
 

@@ -22,6 +22,8 @@ use zksim_model::{ClientId, Node, ServerId};
 pub const CLIENT_PORT: u16 = 2181;
 /// The port servers listen on for other servers (ZAB).
 pub const PEER_PORT: u16 = 2888;
+/// The port servers listen on for leader election (fast leader election notifications).
+pub const ELECTION_PORT: u16 = 3888;
 /// The port servers listen on for the harness's control requests (session expiry, final state).
 pub const CONTROL_PORT: u16 = 9999;
 
