@@ -6,6 +6,7 @@
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
 pub mod history;
+pub mod jsonl;
 pub mod op;
 pub mod probe_target;
 pub mod types;
