@@ -13,8 +13,14 @@ pub enum ReadError {
     Io(std::io::Error),
     Empty,
     /// Line `line` (1-based) is not what was expected there.
-    Malformed { line: usize, expected: &'static str, error: String },
-    UnsupportedFormat { found: u32 },
+    Malformed {
+        line: usize,
+        expected: &'static str,
+        error: String,
+    },
+    UnsupportedFormat {
+        found: u32,
+    },
 }
 
 impl fmt::Display for ReadError {

@@ -14,6 +14,6 @@ pub mod types;
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
 pub use types::{
-    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime, Stat,
-    WatchedEvent, WatcherKind, Zxid,
+    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime,
+    Stat, WatchedEvent, WatcherKind, Zxid,
 };

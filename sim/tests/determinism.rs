@@ -37,7 +37,10 @@ fn run(seed: u64) -> Vec<u8> {
                                         session: SessionId(0),
                                         note: RecipeNote {
                                             recipe: format!("ping:{me}"),
-                                            action: RecipeAction::Other { what: format!("{from}"), data: Data::text(&seq.to_string()) },
+                                            action: RecipeAction::Other {
+                                                what: format!("{from}"),
+                                                data: Data::text(&seq.to_string()),
+                                            },
                                         },
                                     });
                                 }
@@ -67,7 +70,8 @@ fn run(seed: u64) -> Vec<u8> {
     }
     let (_, rec) = world.run(|nemesis| async move {
         for _ in 0..10 {
-            let (wait, victim, kind) = nemesis.with_rng(|r| (r.gen_range(50..300), r.gen_range(1..=3u32), r.gen_range(0..3)));
+            let (wait, victim, kind) =
+                nemesis.with_rng(|r| (r.gen_range(50..300), r.gen_range(1..=3u32), r.gen_range(0..3)));
             madsim::time::sleep(Duration::from_millis(wait)).await;
             let node = Node::Server(ServerId(victim));
             match kind {

@@ -167,7 +167,8 @@ fn message_loss_delays_but_keeps_order() {
         nemesis.set_latency(5, 50);
         madsim::time::sleep(Duration::from_secs(3)).await;
     });
-    let seqs: Vec<u64> = log.lock().unwrap().iter().filter(|(_, r, f, _)| *r == s(2) && *f == s(1)).map(|x| x.3).collect();
+    let seqs: Vec<u64> =
+        log.lock().unwrap().iter().filter(|(_, r, f, _)| *r == s(2) && *f == s(1)).map(|x| x.3).collect();
     assert!(seqs.len() > 50, "traffic must still flow under loss");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a connection delivers in order, once: {seqs:?}");
 }
