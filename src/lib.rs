@@ -4,4 +4,5 @@
 //! and verdicts, sweeps, shrinking and reports. The judge lives in `zksim-model`, the world and
 //! the system under test in `zksim-sim`.
 
+pub mod plan;
 pub mod scenario;
