@@ -5,4 +5,5 @@
 //! the system under test in `zksim-sim`.
 
 pub mod plan;
+pub mod report;
 pub mod scenario;
