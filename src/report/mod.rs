@@ -2,4 +2,6 @@
 //! sweep an index.
 
 pub mod html;
+pub mod index;
+pub mod markdown;
 pub mod summary;
