@@ -4,6 +4,7 @@
 //! and verdicts, sweeps, shrinking and reports. The judge lives in `zksim-model`, the world and
 //! the system under test in `zksim-sim`.
 
+pub mod bench;
 pub mod coverage;
 pub mod plan;
 pub mod report;
