@@ -12,6 +12,8 @@ mod multi;
 mod node;
 pub mod path;
 mod session;
+#[cfg(test)]
+mod tests;
 mod tree;
 mod watches;
 mod write;
