@@ -130,7 +130,7 @@ fn parse_header(n: usize, value: &Value) -> Result<TraceHeader, TraceError> {
     for (key, v) in value.as_object().expect("checked by parse_line") {
         let expected = match key.as_str() {
             "namespace" if !matches!(v.as_str(), Some("root" | "chroot")) => "\"root\" or \"chroot\"",
-            "sessions" if !v.as_u64().is_some_and(|x| x <= u32::MAX.into()) => "a number of sessions (>= 0)",
+            "sessions" if v.as_u64().and_then(|x| u32::try_from(x).ok()).is_none() => "a number of sessions (>= 0)",
             "namespace" | "sessions" => continue,
             _ => "only namespace and sessions in the header line (ops need an \"op\" field)",
         };
