@@ -9,10 +9,11 @@ pub mod history;
 pub mod op;
 pub mod probe_target;
 pub mod types;
+pub mod wgl;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
 pub use types::{
-    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime, Stat,
-    WatchedEvent, WatcherKind, Zxid,
+    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime,
+    Stat, WatchedEvent, WatcherKind, Zxid,
 };

@@ -1,0 +1,1 @@
+//! ZooKeeper writes over the reference model: filled in once `reference::ZkModel` lands.
