@@ -8,10 +8,12 @@
 pub mod history;
 pub mod op;
 pub mod probe_target;
+pub mod reference;
 pub mod types;
 pub mod wgl;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
+pub use reference::{Applied, Trigger, ZkModel};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
 pub use types::{
     AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime,
