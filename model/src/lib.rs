@@ -5,6 +5,7 @@
 //! judge histories against it. This crate depends on neither madsim nor `zksim-sim`, so it can
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
+pub mod check;
 pub mod history;
 pub mod op;
 pub mod probe_target;
@@ -13,8 +14,8 @@ pub mod types;
 pub mod wgl;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
-pub use reference::{Applied, Trigger, ZkModel};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
+pub use reference::{Applied, Trigger, ZkModel};
 pub use types::{
     AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime,
     Stat, WatchedEvent, WatcherKind, Zxid,

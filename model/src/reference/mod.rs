@@ -55,7 +55,11 @@ impl ZkModel {
     /// Applies a committed transaction.
     pub fn apply(&mut self, txn: &TxnRecord) -> Applied {
         self.last_zxid = txn.zxid;
-        Applied { outcome: Outcome::Err { code: crate::types::ErrorCode::Unimplemented }, triggers: vec![], events: vec![] }
+        Applied {
+            outcome: Outcome::Err { code: crate::types::ErrorCode::Unimplemented },
+            triggers: vec![],
+            events: vec![],
+        }
     }
 
     /// Evaluates a non-transaction op for `session` at the current state, registering watches.
