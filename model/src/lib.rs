@@ -10,6 +10,7 @@ pub mod history;
 pub mod op;
 pub mod probe_target;
 pub mod reference;
+pub mod testkit;
 pub mod types;
 pub mod wgl;
 

@@ -92,12 +92,23 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
         }
         digest = chain_digest(digest, c.txn);
         out.digests.push(digest);
+        if let Txn::CreateSession { session: SessionId(0), .. } = c.txn.txn {
+            // The model refuses session 0 (it names no session); say so instead of applying it.
+            out.write_violations.push(
+                Violation::new("a createSession transaction names session 0, which is no session").at(z).record(ix.commit_ref(c)),
+            );
+            continue;
+        }
         let applied = model.apply(c.txn);
         for (session, event) in applied.events {
             out.expected_events.push(ExpectedEvent { log_pos: pos, session, event });
         }
         let issuer = match &c.txn.txn {
-            Txn::Client { session, xid, op } => match ix.by_session_xid.get(&(*session, *xid)) {
+            Txn::Client { session, xid, op } => {
+                if *op == Op::CloseSession {
+                    out.closes.entry(*session).or_insert((pos, CloseReason::Closed));
+                }
+                match ix.by_session_xid.get(&(*session, *xid)) {
                 Some(&n) => {
                     if ix.ops[n].op != op {
                         out.write_violations.push(
@@ -125,7 +136,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                     );
                     None
                 }
-            },
+            }
+            }
             Txn::CloseSession { session, reason } => {
                 out.closes.entry(*session).or_insert((pos, *reason));
                 let left = model.ephemerals_of(*session);
