@@ -127,7 +127,9 @@ impl HistoryBuilder {
 
     fn timeout_of(&self, s: SessionId) -> Option<u64> {
         self.records.iter().find_map(|r| match &r.event {
-            Event::Commit { txn: TxnRecord { txn: Txn::CreateSession { session, timeout_ms }, .. }, .. } if *session == s => {
+            Event::Commit { txn: TxnRecord { txn: Txn::CreateSession { session, timeout_ms }, .. }, .. }
+                if *session == s =>
+            {
                 Some(*timeout_ms)
             }
             _ => None,

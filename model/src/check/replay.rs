@@ -95,7 +95,9 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
         if let Txn::CreateSession { session: SessionId(0), .. } = c.txn.txn {
             // The model refuses session 0 (it names no session); say so instead of applying it.
             out.write_violations.push(
-                Violation::new("a createSession transaction names session 0, which is no session").at(z).record(ix.commit_ref(c)),
+                Violation::new("a createSession transaction names session 0, which is no session")
+                    .at(z)
+                    .record(ix.commit_ref(c)),
             );
             continue;
         }
@@ -109,9 +111,9 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                     out.closes.entry(*session).or_insert((pos, CloseReason::Closed));
                 }
                 match ix.by_session_xid.get(&(*session, *xid)) {
-                Some(&n) => {
-                    if ix.ops[n].op != op {
-                        out.write_violations.push(
+                    Some(&n) => {
+                        if ix.ops[n].op != op {
+                            out.write_violations.push(
                             Violation::new(format!(
                                 "the transaction committed for session {session} xid {xid} is not the operation the client sent"
                             ))
@@ -121,22 +123,22 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                             .expected(super::explain::render_op(ix.ops[n].op))
                             .observed(super::explain::render_op(op)),
                         );
+                            None
+                        } else {
+                            Some(n)
+                        }
+                    }
+                    None => {
+                        out.write_violations.push(
+                            Violation::new(format!(
+                                "a transaction for session {session} xid {xid} committed, but no client invoked it"
+                            ))
+                            .at(z)
+                            .record(ix.commit_ref(c)),
+                        );
                         None
-                    } else {
-                        Some(n)
                     }
                 }
-                None => {
-                    out.write_violations.push(
-                        Violation::new(format!(
-                            "a transaction for session {session} xid {xid} committed, but no client invoked it"
-                        ))
-                        .at(z)
-                        .record(ix.commit_ref(c)),
-                    );
-                    None
-                }
-            }
             }
             Txn::CloseSession { session, reason } => {
                 out.closes.entry(*session).or_insert((pos, *reason));
