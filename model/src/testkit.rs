@@ -3,6 +3,8 @@
 //! and zxids, and a snapshot per zxid so a read can be answered from any past state (a lagging
 //! follower). Meant for small histories (it clones the model on every commit).
 
+pub mod synthetic;
+
 use crate::history::{CloseReason, Event, Fault, Header, History, Record, Role, Txn, TxnRecord, HISTORY_FORMAT};
 use crate::op::{Op, Outcome};
 use crate::reference::ZkModel;
