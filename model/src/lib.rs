@@ -5,6 +5,7 @@
 //! judge histories against it. This crate depends on neither madsim nor `zksim-sim`, so it can
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
+pub mod bench;
 pub mod check;
 pub mod history;
 pub mod op;
