@@ -19,6 +19,7 @@ pub mod proto;
 pub mod net;
 pub mod recorder;
 pub mod rng;
+pub mod server;
 pub mod world;
 
 pub use nemesis::Nemesis;
