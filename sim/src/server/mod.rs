@@ -13,3 +13,6 @@ pub mod watches;
 pub use datatree::{Applied, DataTree, Trigger};
 pub use reaper::reap_candidates;
 pub use watches::{WatchKind, WatchManager};
+
+#[cfg(test)]
+mod tests;
