@@ -8,10 +8,12 @@
 pub mod datatree;
 pub mod path;
 pub mod reaper;
+pub mod single;
 pub mod watches;
 
 pub use datatree::{Applied, DataTree, Trigger};
 pub use reaper::reap_candidates;
+pub use single::SingleServer;
 pub use watches::{WatchKind, WatchManager};
 
 #[cfg(test)]
