@@ -134,4 +134,20 @@ impl ProbeTarget for SingleServer {
     fn take_events(&mut self) -> Vec<(SessionId, WatchedEvent)> {
         std::mem::take(&mut self.events)
     }
+
+    /// getEphemerals: the caller's own ephemerals under the prefix (a plain string prefix, not
+    /// a path: `/a` matches `/ab`); "/" or "" lists them all.
+    fn get_ephemerals(&mut self, session: SessionId, prefix: &str) -> Option<Vec<String>> {
+        let all = self.tree.ephemerals(session);
+        let prefix = prefix.trim();
+        Some(if prefix.is_empty() || prefix == "/" {
+            all
+        } else {
+            all.into_iter().filter(|p| p.starts_with(prefix)).collect()
+        })
+    }
+
+    fn get_all_children_number(&mut self, _session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
+        Some(self.tree.descendant_count(path).map(|n| n as u64).ok_or(ErrorCode::NoNode))
+    }
 }
