@@ -276,6 +276,21 @@ impl DataTree {
         self.nodes.get(path::lookup_key(path)).map(Node::stat)
     }
 
+    /// Every node's path, sorted (the root is `/`).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+
+    /// The sorted child names of the node at `path` (`""` is the root).
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.nodes.get(path::lookup_key(path)).map(|n| n.children.iter().cloned().collect())
+    }
+
+    /// The data of the node at `path` (`""` is the root).
+    pub fn data(&self, path: &str) -> Option<&Data> {
+        self.nodes.get(path::lookup_key(path)).map(|n| &n.data)
+    }
+
     /// The kind of the node at `path`.
     pub fn node_kind(&self, path: &str) -> Option<NodeKind> {
         self.nodes.get(path::lookup_key(path)).map(|n| n.kind)

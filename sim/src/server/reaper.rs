@@ -6,7 +6,7 @@
 use super::datatree::DataTree;
 use zksim_model::history::Txn;
 
-/// The container/TTL deletions the leader should propose now, in path order: containers that
+/// The container/TTL deletions the leader should propose now, sorted by path: containers that
 /// had a child (stored create counter > 0; a never-used container is kept, as with
 /// `maxNeverUsedIntervalMs = 0`) and are now empty, and TTL nodes that are childless and were
 /// last modified more than their ttl ago.
@@ -23,5 +23,13 @@ pub fn reap_candidates(tree: &DataTree, now_ms: i64) -> Vec<Txn> {
             out.push(Txn::DeleteTtl { path: path.to_string() });
         }
     }
+    out.sort_by(|a, b| txn_path(a).cmp(txn_path(b)));
     out
+}
+
+fn txn_path(t: &Txn) -> &str {
+    match t {
+        Txn::DeleteContainer { path } | Txn::DeleteTtl { path } => path,
+        other => panic!("the reaper proposes only server deletes, not {other:?}"),
+    }
 }
