@@ -20,6 +20,10 @@ use zksim_model::{
 /// The largest TTL ZooKeeper accepts (it packs the TTL into 40 bits of ephemeralOwner).
 pub const MAX_TTL_MS: i64 = (1 << 40) - 1;
 
+/// Debug builds walk the whole tree after every txn while it is at most this big: small enough
+/// that replicated simulation tests stay fast, big enough to cover every unit and probe test.
+const FULL_CHECK_MAX_NODES: usize = 512;
+
 /// A change a committed transaction made, for the watch manager to turn into notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trigger {
@@ -186,12 +190,10 @@ impl DataTree {
         let outcome = match &txn.txn {
             Txn::CreateSession { session, timeout_ms } => {
                 assert!(session.0 != 0, "session id 0 never names a session");
-                if self.sessions.contains_key(session) {
-                    err(ErrorCode::NodeExists)
-                } else {
-                    self.sessions.insert(*session, *timeout_ms);
-                    done()
-                }
+                // Re-creating an open session (a leader re-proposing it after a failover)
+                // only renews its timeout, as ZooKeeper's session tracker does.
+                self.sessions.insert(*session, *timeout_ms);
+                done()
             }
             Txn::CloseSession { session, reason: _ } => self.close_session(*session, zxid, &mut triggers),
             Txn::Client { session, xid: _, op } => {
@@ -221,7 +223,7 @@ impl DataTree {
         assert!(outcome.is_ok() || triggers.is_empty(), "a failed txn {zxid} fires no watches");
         self.last_zxid = zxid;
         self.digest = chain_digest(self.digest, txn);
-        if cfg!(debug_assertions) && self.nodes.len() <= 4096 {
+        if cfg!(debug_assertions) && self.nodes.len() <= FULL_CHECK_MAX_NODES {
             self.check_invariants();
         }
         Applied { outcome, triggers }

@@ -17,4 +17,4 @@ pub use single::SingleServer;
 pub use watches::{WatchKind, WatchManager};
 
 #[cfg(test)]
-mod tests;
+mod datatree_tests;
