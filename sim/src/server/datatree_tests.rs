@@ -601,3 +601,44 @@ fn sequence_counter_wraps_like_java_int() {
     assert_eq!(s.created_path("/p/s-", PersistentSequential), format!("/p/s-{}", i32::MAX));
     assert_eq!(s.created_path("/p/s-", PersistentSequential), "/p/s--2147483648");
 }
+
+#[test]
+fn large_trees_stay_consistent() {
+    // 20k children under one parent plus churn, applied without the test harness's per-txn
+    // full walks: exercises the paths a long simulation takes (and would time out if applying
+    // scanned the tree or a parent's children).
+    let mut s = Server::chroot();
+    s.created_path("/p", Persistent);
+    let mut next = || {
+        s.counter += 1;
+        Zxid::new(1, s.counter)
+    };
+    let mut txns = Vec::new();
+    for _ in 0..20_000 {
+        txns.push(TxnRecord {
+            zxid: next(),
+            time_ms: 0,
+            txn: Txn::Client { session: S1, xid: 0, op: create("/p/n-", EphemeralSequential) },
+        });
+        txns.push(TxnRecord {
+            zxid: next(),
+            time_ms: 0,
+            txn: Txn::Client { session: S2, xid: 0, op: set("/p", "x", -1) },
+        });
+    }
+    txns.push(TxnRecord {
+        zxid: next(),
+        time_ms: 0,
+        txn: Txn::Client { session: S2, xid: 0, op: delete("/p/n-0000000007", -1) },
+    });
+    for t in &txns {
+        assert!(s.tree.apply(t).outcome.is_ok(), "{t:?} succeeds");
+    }
+    assert_eq!(s.stat("/p").num_children, 19_999);
+    assert_eq!(s.stat("/p").version, 20_000);
+    assert_eq!(s.tree.ephemerals(S1).len(), 19_999);
+    s.tree.check_invariants();
+    s.commit(Txn::CloseSession { session: S1, reason: CloseReason::Expired });
+    assert_eq!(s.stat("/p").num_children, 0);
+    assert_eq!(s.stat("/p").cversion, 40_000, "20k creates, 20k deletes");
+}
