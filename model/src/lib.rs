@@ -11,6 +11,7 @@ pub mod op;
 pub mod probe_target;
 pub mod probes;
 pub mod reference;
+pub mod trace;
 pub mod types;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};

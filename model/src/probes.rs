@@ -420,21 +420,16 @@ pub fn run_case<T: ProbeTarget>(case: &ProbeCase, target: &mut T) -> CaseReport 
             reason: format!("{} ops but {} results", case.ops.len(), case.results.len()),
         });
     }
-    let mut actions = Vec::with_capacity(case.ops.len());
+    // Refuse up front what cannot be expressed, so an unsupported case runs nothing.
     for (i, op) in case.ops.iter().enumerate() {
-        match to_action(op) {
-            Ok(a) => actions.push(a),
-            Err(reason) => return CaseReport::Unsupported(Unsupported { op_index: i, reason }),
+        if let Err(reason) = to_action(op) {
+            return CaseReport::Unsupported(Unsupported { op_index: i, reason });
         }
     }
-    let mut runner = Runner { sessions: BTreeMap::new(), numbers: BTreeMap::new() };
-    for n in 1..=case.sessions {
-        runner.open(target, n);
-    }
-    let _ = target.take_events();
-    let mut got = Vec::with_capacity(actions.len());
-    for (i, (op, action)) in case.ops.iter().zip(actions).enumerate() {
-        match runner.step(target, op, action) {
+    let mut driver = ProbeDriver::new(target, case.sessions);
+    let mut got = Vec::with_capacity(case.ops.len());
+    for (i, op) in case.ops.iter().enumerate() {
+        match driver.step(op) {
             Ok(r) => got.push(r),
             Err(reason) => return CaseReport::Unsupported(Unsupported { op_index: i, reason }),
         }
@@ -453,7 +448,38 @@ pub fn run_case<T: ProbeTarget>(case: &ProbeCase, target: &mut T) -> CaseReport 
     }
 }
 
-/// Session numbering for one case.
+/// Runs probe ops one at a time against a target, numbering its sessions as the probes do.
+/// Results carry the target's raw zxids; [`rank_zxids`] normalizes a whole case's results.
+pub struct ProbeDriver<'a, T: ProbeTarget> {
+    target: &'a mut T,
+    runner: Runner,
+}
+
+impl<'a, T: ProbeTarget> ProbeDriver<'a, T> {
+    /// Opens sessions 1..=`sessions` on `target` (their notifications, if any, are dropped).
+    pub fn new(target: &'a mut T, sessions: u32) -> ProbeDriver<'a, T> {
+        let mut runner = Runner { sessions: BTreeMap::new(), numbers: BTreeMap::new() };
+        for n in 1..=sessions {
+            runner.open(target, n);
+        }
+        let _ = target.take_events();
+        ProbeDriver { target, runner }
+    }
+
+    /// Runs one op. `Err` says why the op cannot be run (not expressible, unsupported by the
+    /// target, or a session number that was never opened).
+    pub fn step(&mut self, op: &ProbeOp) -> Result<ProbeResult, String> {
+        let action = to_action(op)?;
+        self.runner.step(self.target, op, action)
+    }
+
+    /// True when session number `n` has been opened (it may since have been closed or expired).
+    pub fn knows_session(&self, n: u32) -> bool {
+        self.runner.sessions.contains_key(&n)
+    }
+}
+
+/// Session numbering for one run.
 struct Runner {
     sessions: BTreeMap<u32, SessionId>,
     numbers: BTreeMap<SessionId, u32>,
