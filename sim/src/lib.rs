@@ -19,6 +19,7 @@ pub mod net;
 pub mod proto;
 pub mod recorder;
 pub mod rng;
+pub mod server;
 pub mod workload;
 pub mod world;
 

@@ -1,0 +1,34 @@
+//! The coordination service's replicated state machine and its per-server companions.
+//!
+//! - [`path`]: ZooKeeper's path rules (validation, parent, reserved paths).
+//! - [`datatree`]: the data tree every replica applies committed transactions to.
+//! - [`watches`]: the per-server watch manager (not replicated).
+//! - [`reaper`]: the leader's container/TTL reaping (ZooKeeper's ContainerManager).
+//! - [`single`]: one server driven directly on a manual clock (the probes' target).
+//!
+//! How a replica uses them, for every committed txn in zxid order:
+//!
+//! ```ignore
+//! let applied = tree.apply(&rec);                    // same outcome on every replica
+//! let events = watches.on_commit(&rec, &applied);    // this server's notifications
+//! // send `events` to their sessions, then the reply `applied.outcome` to the issuer
+//! ```
+//!
+//! Reads: `let out = tree.read(&op); watches.register_for_read(session, &op, &out);`.
+//! addWatch / removeWatches go to the watch manager only. The leader proposes
+//! `reap_candidates(&tree, now_ms)` at every container-manager check (ZooKeeper's default
+//! interval is 60 s; the probes used 1 s); the tree re-checks them at apply time.
+
+pub mod datatree;
+pub mod path;
+pub mod reaper;
+pub mod single;
+pub mod watches;
+
+pub use datatree::{Applied, DataTree, Trigger};
+pub use reaper::reap_candidates;
+pub use single::SingleServer;
+pub use watches::{WatchKind, WatchManager};
+
+#[cfg(test)]
+mod datatree_tests;
