@@ -2,7 +2,7 @@
 //! storage on the simulated disk, sessions, and the client and control ports.
 //!
 //! Entry points: [`server_process`] (what a server node runs), [`ServerConfig`],
-//! [`control::expirer`] and [`control::record_final_states`] for the harness, and
+//! [`control::ControlClient`] (expirer, final states) for the harness, and
 //! [`testkit`] to build a world with an ensemble.
 
 pub mod config;

@@ -52,17 +52,22 @@ impl TestSession {
         madsim::time::timeout(Duration::from_secs(2), go).await.ok().flatten()
     }
 
-    /// Sends `op` and waits up to `wait` for its reply (None: connection loss or timeout).
-    pub async fn call(&mut self, op: Op, wait: Duration) -> Option<(Zxid, Outcome)> {
+    /// Sends `op` without waiting; returns its xid.
+    pub async fn send(&mut self, op: Op) -> Option<u64> {
         self.next_xid += 1;
         let xid = self.next_xid;
         self.tx.send(ClientMsg::Request { xid, op }).await.ok()?;
+        Some(xid)
+    }
+
+    /// The next reply, within `wait` (None: connection loss, refusal or timeout).
+    pub async fn next_reply(&mut self, wait: Duration) -> Option<(u64, Zxid, Outcome)> {
         let rx = &mut self.rx;
         let got = madsim::time::timeout(wait, async {
             loop {
                 match rx.recv().await.ok()? {
-                    ServerMsg::Reply { xid: x, zxid, outcome } if x == xid => return Some((zxid, outcome)),
-                    ServerMsg::Reply { .. } | ServerMsg::Watch(_) | ServerMsg::Pong { .. } => {}
+                    ServerMsg::Reply { xid, zxid, outcome } => return Some((xid, zxid, outcome)),
+                    ServerMsg::Watch(_) | ServerMsg::Pong { .. } => {}
                     _ => return None,
                 }
             }
@@ -70,10 +75,18 @@ impl TestSession {
         .await
         .ok()
         .flatten();
-        if let Some((z, _)) = &got {
+        if let Some((_, z, _)) = &got {
             self.last_zxid = self.last_zxid.max(*z);
         }
         got
+    }
+
+    /// Sends `op` and waits up to `wait` for its reply (None: connection loss or timeout).
+    pub async fn call(&mut self, op: Op, wait: Duration) -> Option<(Zxid, Outcome)> {
+        let xid = self.send(op).await?;
+        let (x, z, o) = self.next_reply(wait).await?;
+        assert_eq!(x, xid, "replies come in request order (FIFO per session)");
+        Some((z, o))
     }
 }
 
@@ -89,4 +102,23 @@ pub async fn open_anywhere(servers: &[ServerId], timeout_ms: u64, within: Durati
         madsim::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+/// A client node created from inside a driver, to run test-client code on: the driver itself
+/// has no address on the simulated network.
+pub struct ClientNode(madsim::runtime::NodeHandle);
+
+impl ClientNode {
+    /// Creates client node `c<id>` (call from inside `World::run`'s driver).
+    pub fn new(id: u32) -> ClientNode {
+        let node = Node::Client(zksim_model::ClientId(id));
+        let handle =
+            madsim::runtime::Handle::current().create_node().name(node.to_string()).ip(net::node_ip(node)).build();
+        ClientNode(handle)
+    }
+
+    /// Runs `fut` on this node and waits for it.
+    pub async fn run<T: Send + 'static>(&self, fut: impl std::future::Future<Output = T> + Send + 'static) -> T {
+        self.0.spawn(fut).await.expect("client task was aborted")
+    }
 }

@@ -2,8 +2,8 @@
 //! (faults, a bare test client), and asserts over the recorded history.
 
 use crate::nemesis::Nemesis;
-use crate::server::control::record_final_states;
-use crate::server::testkit::{ensemble, open_anywhere, world_with_servers, TestSession};
+use crate::server::control::ControlClient;
+use crate::server::testkit::{ensemble, open_anywhere, world_with_servers, ClientNode};
 use crate::world::WorldConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -100,5 +100,59 @@ fn a_leader_is_established_in_ensembles_of_1_3_5_7() {
                 .collect::<BTreeSet<_>>();
             assert!(followers.len() + 1 >= (n as usize) / 2 + 1, "n={n} seed={seed}: only {followers:?} follow");
         }
+    }
+}
+
+#[test]
+fn writes_commit_on_a_quorum_and_reads_see_them_after_sync() {
+    for seed in 0..6u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (out, rec) = world.run(|nem| async move {
+            wait_for_leader(&nem, 0, 5_000).await.expect("leader");
+            let client = ClientNode::new(1);
+            let (zxids, rz, o) = client
+                .run(async move {
+                    let mut a = open_anywhere(&ensemble(3), 4_000, Duration::from_secs(5)).await.expect("session");
+                    let mut zxids = Vec::new();
+                    for i in 0..10 {
+                        let (z, o) =
+                            a.call(create(&format!("/n{i}"), "v"), Duration::from_secs(2)).await.expect("reply");
+                        assert!(o.is_ok(), "create /n{i}: {o:?}");
+                        zxids.push(z);
+                    }
+                    // Another session on another server: sync, then the reads see every write.
+                    let other: Vec<ServerId> = ensemble(3).into_iter().filter(|s| *s != a.server).collect();
+                    let mut b = open_anywhere(&other, 4_000, Duration::from_secs(5)).await.expect("session b");
+                    let (_, o) = b.call(Op::Sync { path: "/".into() }, Duration::from_secs(2)).await.expect("sync");
+                    assert!(o.is_ok(), "sync: {o:?}");
+                    let (rz, o) = b
+                        .call(Op::GetChildren { path: "/".into(), watch: false }, Duration::from_secs(2))
+                        .await
+                        .unwrap();
+                    (zxids, rz, o)
+                })
+                .await;
+            sleep(500).await;
+            let finals = ControlClient::new().record_final_states(&nem, nem.recorder(), &ensemble(3)).await;
+            (zxids, rz, o, finals)
+        });
+        let (zxids, read_zxid, children, finals) = out;
+        let records = rec.snapshot();
+        check_one_leader_per_epoch(&records);
+        let committed = commits(&records);
+        for z in &zxids {
+            assert!(committed.contains_key(z), "seed {seed}: acked write {z} was never recorded as committed");
+        }
+        assert!(zxids.windows(2).all(|w| w[0] < w[1]), "seed {seed}: a session's writes get increasing zxids");
+        assert!(read_zxid >= *zxids.last().unwrap(), "seed {seed}: read after sync is behind the last write");
+        match children {
+            Outcome::Ok { value: zksim_model::OpResult::Children { children, .. } } => {
+                assert_eq!(children.len(), 10, "seed {seed}: read after sync must see all 10 nodes: {children:?}")
+            }
+            other => panic!("seed {seed}: getChildren failed: {other:?}"),
+        }
+        assert_eq!(finals.len(), 3, "seed {seed}: every server reports a final state");
+        let digests: BTreeSet<(Zxid, u64)> = finals.iter().map(|(_, z, d)| (*z, *d)).collect();
+        assert_eq!(digests.len(), 1, "seed {seed}: servers disagree at the end: {finals:?}");
     }
 }
