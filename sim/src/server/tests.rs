@@ -156,3 +156,97 @@ fn writes_commit_on_a_quorum_and_reads_see_them_after_sync() {
         assert_eq!(digests.len(), 1, "seed {seed}: servers disagree at the end: {finals:?}");
     }
 }
+
+/// A client that keeps writing for `ms` (reconnecting anywhere after failures) and returns the
+/// zxids of the writes that were acknowledged.
+async fn write_loop(n: u32, ms: u64, tag: &'static str) -> Vec<Zxid> {
+    let start = crate::server::task::now();
+    let mut acked = Vec::new();
+    let mut i = 0u32;
+    while start.elapsed_sim() < Duration::from_millis(ms) {
+        let Some(mut s) = open_anywhere(&ensemble(n), 2_000, Duration::from_millis(500)).await else {
+            continue;
+        };
+        while start.elapsed_sim() < Duration::from_millis(ms) {
+            i += 1;
+            match s.call(create(&format!("/{tag}{i}"), "x"), Duration::from_millis(1_500)).await {
+                Some((z, o)) => {
+                    assert!(o.is_ok(), "create /{tag}{i} failed: {o:?}");
+                    acked.push(z);
+                }
+                None => break,
+            }
+        }
+    }
+    acked
+}
+
+trait SimElapsed {
+    fn elapsed_sim(&self) -> Duration;
+}
+
+impl SimElapsed for std::time::Instant {
+    fn elapsed_sim(&self) -> Duration {
+        crate::server::task::now().saturating_duration_since(*self)
+    }
+}
+
+/// After the run: one leader per epoch, every acked write committed, every live server at the
+/// same final state, and that state is the chain digest of the committed log.
+fn check_run(seed: u64, records: &[Record], acked: &[Zxid], finals: &[(ServerId, Zxid, u64)], expect_finals: usize) {
+    check_one_leader_per_epoch(records);
+    let committed = commits(records);
+    for z in acked {
+        assert!(committed.contains_key(z), "seed {seed}: acknowledged write {z} is not in the committed log");
+    }
+    let mut digest = 0;
+    for t in committed.values() {
+        digest = zksim_model::history::chain_digest(digest, t);
+    }
+    let last = committed.keys().next_back().copied().unwrap_or(Zxid::ZERO);
+    assert_eq!(finals.len(), expect_finals, "seed {seed}: final states {finals:?}");
+    for (s, z, d) in finals {
+        assert_eq!(
+            (*z, *d),
+            (last, digest),
+            "seed {seed}: {s} ended at {z} with a digest that is not the committed log's"
+        );
+    }
+}
+
+#[test]
+fn committed_writes_survive_leader_crashes_and_minority_restarts() {
+    for n in [3u32, 5] {
+        for seed in 0..8u64 {
+            let world = world_with_servers(WorldConfig::with_seed(seed), n, |_| {});
+            let ((acked, finals), rec) = world.run(|nem| async move {
+                let l1 = wait_for_leader(&nem, 0, 5_000).await.expect("first leader");
+                let client = ClientNode::new(1);
+                let work = client.run(write_loop(n, 6_000, "w"));
+                let driver = async {
+                    sleep(1_000).await;
+                    let torn = seed % 2 == 0;
+                    nem.crash(Node::Server(l1), torn).unwrap();
+                    let mark = nem.recorder().len();
+                    let l2 = wait_for_leader(&nem, mark, 6_000).await.expect("a new leader after the crash");
+                    assert_ne!(l1, l2, "the crashed leader cannot lead");
+                    sleep(500).await;
+                    nem.restart(Node::Server(l1)).unwrap();
+                    sleep(1_000).await;
+                    // Crash and restart a follower (a minority).
+                    let f = ensemble(n).into_iter().find(|s| *s != l2 && *s != l1).unwrap();
+                    nem.crash(Node::Server(f), !torn).unwrap();
+                    sleep(700).await;
+                    nem.restart(Node::Server(f)).unwrap();
+                };
+                let (acked, ()) = futures::join!(work, driver);
+                sleep(3_000).await;
+                let finals = ControlClient::new().record_final_states(&nem, nem.recorder(), &ensemble(n)).await;
+                (acked, finals)
+            });
+            let records = rec.snapshot();
+            assert!(acked.len() > 20, "n={n} seed {seed}: only {} writes acknowledged", acked.len());
+            check_run(seed, &records, &acked, &finals, n as usize);
+        }
+    }
+}
