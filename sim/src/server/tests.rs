@@ -3,7 +3,7 @@
 
 use crate::nemesis::Nemesis;
 use crate::server::control::ControlClient;
-use crate::server::testkit::{ensemble, open_anywhere, world_with_servers, ClientNode};
+use crate::server::testkit::{ensemble, open_anywhere, world_with_servers, ClientNode, TestSession};
 use crate::world::WorldConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -248,5 +248,116 @@ fn committed_writes_survive_leader_crashes_and_minority_restarts() {
             assert!(acked.len() > 20, "n={n} seed {seed}: only {} writes acknowledged", acked.len());
             check_run(seed, &records, &acked, &finals, n as usize);
         }
+    }
+}
+
+/// Cuts the leader (plus `extra` followers) off from the rest, sends writes to the cut-off
+/// leader, lets the majority elect and commit, heals, and returns what happened.
+struct Split {
+    old_leader: ServerId,
+    minority_xids: Vec<u64>,
+    minority_session: zksim_model::SessionId,
+    minority_acks: usize,
+    majority_acked: Vec<Zxid>,
+    finals: Vec<(ServerId, Zxid, u64)>,
+}
+
+async fn split_brain_run(nem: Nemesis, n: u32, extra: usize) -> Split {
+    let l1 = wait_for_leader(&nem, 0, 5_000).await.expect("first leader");
+    let client = ClientNode::new(1);
+    let others: Vec<ServerId> = ensemble(n).into_iter().filter(|s| *s != l1).collect();
+    let (minority, majority): (Vec<ServerId>, Vec<ServerId>) = {
+        let mut m = vec![l1];
+        m.extend(others.iter().take(extra));
+        let rest = others.iter().skip(extra).copied().collect();
+        (m, rest)
+    };
+    // A session on the old leader, opened while it still leads.
+    let mut s = client.run(async move { TestSession::open(l1, 4_000).await }).await.expect("session on leader");
+    let minority_session = s.session;
+    let groups = vec![
+        minority.iter().map(|s| Node::Server(*s)).collect::<Vec<_>>(),
+        majority.iter().map(|s| Node::Server(*s)).collect::<Vec<_>>(),
+    ];
+    nem.partition(groups).unwrap();
+    // Pipelined writes to the cut-off leader: it logs them but can never commit them.
+    let (s, xids, acks) = client
+        .run(async move {
+            let mut xids = Vec::new();
+            for i in 0..5 {
+                if let Some(x) = s.send(create(&format!("/minority{i}"), "lost")).await {
+                    xids.push(x);
+                }
+            }
+            let mut acks = 0;
+            while let Some((_, _, o)) = s.next_reply(Duration::from_millis(1_500)).await {
+                if o.is_ok() {
+                    acks += 1;
+                }
+            }
+            (s, xids, acks)
+        })
+        .await;
+    drop(s);
+    let mark = nem.recorder().len();
+    let _l2 = wait_for_leader(&nem, mark, 6_000).await.expect("the majority elects a leader");
+    let maj = majority.clone();
+    let majority_acked = client
+        .run(async move {
+            let mut acked = Vec::new();
+            let Some(mut s) = open_anywhere(&maj, 4_000, Duration::from_secs(3)).await else { return acked };
+            for i in 0..10 {
+                if let Some((z, o)) = s.call(create(&format!("/majority{i}"), "kept"), Duration::from_secs(2)).await {
+                    assert!(o.is_ok(), "majority write failed: {o:?}");
+                    acked.push(z);
+                }
+            }
+            acked
+        })
+        .await;
+    nem.heal();
+    sleep(4_000).await;
+    let finals = ControlClient::new().record_final_states(&nem, nem.recorder(), &ensemble(n)).await;
+    Split { old_leader: l1, minority_xids: xids, minority_session, minority_acks: acks, majority_acked, finals }
+}
+
+fn check_split(seed: u64, n: u32, records: &[Record], sp: &Split) {
+    assert_eq!(sp.minority_acks, 0, "seed {seed}: a cut-off leader acknowledged a write");
+    assert_eq!(sp.majority_acked.len(), 10, "seed {seed}: the majority could not commit");
+    let committed = commits(records);
+    for t in committed.values() {
+        if let zksim_model::Txn::Client { session, xid, .. } = &t.txn {
+            assert!(
+                !(*session == sp.minority_session && sp.minority_xids.contains(xid)),
+                "seed {seed}: minority write {xid} was committed at {}",
+                t.zxid
+            );
+        }
+    }
+    check_run(seed, records, &sp.majority_acked, &sp.finals, n as usize);
+    assert!(
+        sp.finals.iter().any(|(s, _, _)| *s == sp.old_leader),
+        "seed {seed}: the old leader must report a final state (it rejoined)"
+    );
+}
+
+#[test]
+fn a_minority_partition_cannot_commit() {
+    for seed in 0..6u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 5, |_| {});
+        let (sp, rec) = world.run(|nem| split_brain_run(nem, 5, 1));
+        check_split(seed, 5, &rec.snapshot(), &sp);
+    }
+}
+
+#[test]
+fn a_divergent_uncommitted_tail_is_truncated_after_healing() {
+    for seed in 0..6u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (sp, rec) = world.run(|nem| split_brain_run(nem, 3, 0));
+        // The old leader logged the minority writes (a divergent tail); ending at the committed
+        // log's digest means TRUNC removed them.
+        check_split(seed, 3, &rec.snapshot(), &sp);
+        assert_eq!(sp.minority_xids.len(), 5, "seed {seed}: the minority writes were sent");
     }
 }
