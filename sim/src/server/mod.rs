@@ -1,4 +1,9 @@
-//! The coordination service's replicated state machine and its per-server companions.
+//! The replicated coordination server: ZAB replication over the simulated network, durable
+//! storage on the simulated disk, sessions, and the client and control ports.
+//!
+//! Entry points: [`server_process`] (what a server node runs), [`ServerConfig`],
+//! [`control::ControlClient`] (expirer, final states) for the harness, and
+//! [`testkit`] to build a world with an ensemble.
 //!
 //! - [`path`]: ZooKeeper's path rules (validation, parent, reserved paths).
 //! - [`datatree`]: the data tree every replica applies committed transactions to.
@@ -18,6 +23,24 @@
 //! addWatch / removeWatches go to the watch manager only. The leader proposes
 //! `reap_candidates(&tree, now_ms)` at every container-manager check (ZooKeeper's default
 //! interval is 60 s; the probes used 1 s); the tree re-checks them at apply time.
+
+pub mod config;
+pub mod conn;
+pub mod control;
+pub mod frontend;
+pub mod process;
+pub mod replica;
+pub mod session_tracker;
+pub mod standin;
+pub mod storage;
+pub mod task;
+pub mod testkit;
+#[cfg(test)]
+mod tests;
+pub mod zab;
+
+pub use config::ServerConfig;
+pub use process::server_process;
 
 pub mod datatree;
 pub mod path;
