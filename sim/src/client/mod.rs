@@ -123,7 +123,8 @@ impl ZkClient {
         let mut core = Core::new(cfg, recorder, est.session, est.timeout_ms.max(3));
         core.stats.connect_attempts = attempts as u64;
         let shared = Shared::new(core);
-        let task = madsim::task::spawn(session::run(shared.clone(), est, hosts, rng));
+        let attached = session::attach(&shared, est);
+        let task = madsim::task::spawn(session::run(shared.clone(), attached, hosts, rng));
         shared.set_task(task);
         Ok(ZkClient { shared })
     }
@@ -347,7 +348,6 @@ impl ZkClient {
             return Err(ZkError::Closed);
         }
         let result = self.run(Op::CloseSession, None).await;
-        self.shared.lock().set_closing();
         self.shared.stop_task();
         self.shared.lock().on_closed(true);
         match result {

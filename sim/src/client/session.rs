@@ -216,6 +216,7 @@ impl Core {
             op: op.clone(),
         });
         let deadline = now() + Duration::from_millis(self.cfg.request_wait_ms);
+        let is_close = op == Op::CloseSession;
         let p = Pending { op_id, xid, op, arm, reply, deadline };
         match &self.conn {
             Conn::Expired => {
@@ -226,11 +227,11 @@ impl Core {
             Conn::Connected { .. } => self.transmit(p),
             Conn::Connecting => self.unsent.push_back(p),
         }
-    }
-
-    /// Marks the client as closing: later calls fail with [`ZkError::Closed`].
-    pub(crate) fn set_closing(&mut self) {
-        self.closing = true;
+        if is_close {
+            // As ZooKeeper's queuePacket: once closeSession is queued the client is closing, and
+            // the server dropping the connection after answering it is no Disconnected.
+            self.closing = true;
+        }
     }
 
     fn transmit(&mut self, p: Pending) {
@@ -400,6 +401,13 @@ impl Core {
         self.fail_inflight();
     }
 
+    /// The connection went away while closing: no reconnection, no Disconnected.
+    pub(crate) fn on_lost_while_closing(&mut self) {
+        assert!(self.closing, "only a closing client stops on connection loss");
+        self.conn = Conn::Connecting;
+        self.fail_inflight();
+    }
+
     fn fail_inflight(&mut self) {
         for p in std::mem::take(&mut self.inflight) {
             self.complete(p, Outcome::Indeterminate { reason: ErrorCode::ConnectionLoss }, None, None, None);
@@ -534,32 +542,19 @@ impl Drop for TaskGuard {
     }
 }
 
-/// The connection task: serves the established connection, then reconnects until the session
-/// is over.
-pub(crate) async fn run(shared: Arc<Shared>, first: Established, mut hosts: HostProvider, mut rng: SimRng) {
-    let mut next = Some(first);
-    loop {
-        let est = match next.take() {
-            Some(e) => e,
-            None => match reconnect(&shared, &mut hosts, &mut rng).await {
-                Some(e) => e,
-                None => return,
-            },
-        };
-        let why = serve(&shared, est).await;
-        let mut core = shared.lock();
-        if core.is_over() {
-            return;
-        }
-        core.on_disconnected(&why);
-    }
+/// A connection installed as the session's current one, with its reader and writer running.
+pub(crate) struct Attached {
+    server: ServerId,
+    inbox: mpsc::UnboundedReceiver<io::Result<ServerMsg>>,
+    _guard: TaskGuard,
 }
 
-/// Serves one connection until it breaks or goes silent; returns why.
-async fn serve(shared: &Arc<Shared>, est: Established) -> String {
+/// Installs an established connection: starts its writer and reader, then flushes watches and
+/// queued requests onto it (synchronously, so `connect` returns a connected client).
+pub(crate) fn attach(shared: &Arc<Shared>, est: Established) -> Attached {
     let Established { server, tx, mut rx, .. } = est;
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ClientMsg>();
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<io::Result<ServerMsg>>();
+    let (in_tx, inbox) = mpsc::unbounded_channel::<io::Result<ServerMsg>>();
     let writer = madsim::task::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             if tx.send(msg).await.is_err() {
@@ -577,18 +572,46 @@ async fn serve(shared: &Arc<Shared>, est: Established) -> String {
             }
         }
     });
-    let _guard = TaskGuard(vec![writer, reader]);
-    let read_timeout = {
+    shared.lock().on_connected(server, out_tx);
+    Attached { server, inbox, _guard: TaskGuard(vec![writer, reader]) }
+}
+
+/// The connection task: serves the attached connection, then reconnects until the session is
+/// over.
+pub(crate) async fn run(shared: Arc<Shared>, first: Attached, mut hosts: HostProvider, mut rng: SimRng) {
+    let mut next = Some(first);
+    loop {
+        let attached = match next.take() {
+            Some(a) => a,
+            None => match reconnect(&shared, &mut hosts, &mut rng).await {
+                Some(e) => attach(&shared, e),
+                None => return,
+            },
+        };
+        let why = serve(&shared, attached).await;
         let mut core = shared.lock();
-        core.on_connected(server, out_tx);
-        core.read_timeout()
-    };
+        if core.is_over() {
+            return;
+        }
+        if core.closing {
+            // `close` finishes the job; what was in flight (closeSession itself) is unknown.
+            core.on_lost_while_closing();
+            return;
+        }
+        core.on_disconnected(&why);
+    }
+}
+
+/// Serves one connection until it breaks or goes silent; returns why.
+async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
+    let Attached { server, mut inbox, _guard } = attached;
+    let read_timeout = shared.lock().read_timeout();
     let mut last_recv = now();
     loop {
         let ping_at = shared.lock().ping_due();
         tokio::select! {
             biased;
-            msg = in_rx.recv() => match msg {
+            msg = inbox.recv() => match msg {
                 Some(Ok(msg)) => {
                     last_recv = now();
                     if let Err(why) = shared.lock().on_message(server, msg) {
