@@ -20,6 +20,7 @@ pub mod net;
 pub mod proto;
 pub mod recorder;
 pub mod rng;
+pub mod server;
 pub mod world;
 
 pub use nemesis::Nemesis;

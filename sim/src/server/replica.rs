@@ -1,0 +1,162 @@
+//! The state one server process carries across roles: durable storage, the applied tree, the
+//! committed history a leader syncs learners from, and the client frontend.
+
+use crate::recorder::Recorder;
+use crate::server::config::ServerConfig;
+use crate::server::conn::{ConnId, Input, Link};
+use crate::server::frontend::Frontend;
+use crate::server::standin::{DataTree, Election};
+use crate::server::storage::Storage;
+use crate::server::zab::messages::ZabMsg;
+use tokio::sync::mpsc;
+use zksim_model::{Event, Role, TxnRecord, Zxid};
+
+/// One server's state, owned by its event loop.
+pub struct Replica {
+    pub cfg: ServerConfig,
+    pub recorder: Recorder,
+    pub store: Storage,
+    pub tree: DataTree,
+    /// Committed transactions after `store.floor()`, in zxid order (what DIFF is made of).
+    pub history: Vec<TxnRecord>,
+    /// The highest zxid this incarnation knows to be committed: nothing at or below it may
+    /// ever be truncated.
+    pub known_committed: Zxid,
+    pub front: Frontend,
+    pub election: Election,
+    applied_since_snapshot: u64,
+    pub inputs: mpsc::UnboundedReceiver<Input>,
+    pub input_tx: mpsc::UnboundedSender<Input>,
+    next_conn: ConnId,
+    /// Quorum connections accepted while not leading, handed to the next leader phase.
+    pub parked_peers: Vec<Input>,
+    last_role: Option<(Role, u32)>,
+}
+
+impl Replica {
+    /// A replica over recovered storage.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: ServerConfig,
+        recorder: Recorder,
+        store: Storage,
+        tree: DataTree,
+        history: Vec<TxnRecord>,
+        election: Election,
+        inputs: mpsc::UnboundedReceiver<Input>,
+        input_tx: mpsc::UnboundedSender<Input>,
+    ) -> Replica {
+        Replica {
+            front: Frontend::new(cfg.clone()),
+            cfg,
+            recorder,
+            store,
+            tree,
+            history,
+            known_committed: Zxid::ZERO,
+            election,
+            applied_since_snapshot: 0,
+            inputs,
+            input_tx,
+            next_conn: 0,
+            parked_peers: Vec::new(),
+            last_role: None,
+        }
+    }
+
+    /// A fresh connection id.
+    pub fn conn_id(&mut self) -> ConnId {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    /// Starts the tasks of a quorum connection.
+    pub fn link_peer(
+        &mut self,
+        sender: crate::net::ConnSender<ZabMsg>,
+        receiver: crate::net::ConnReceiver<ZabMsg>,
+    ) -> Link<ZabMsg> {
+        let id = self.conn_id();
+        crate::server::conn::link(
+            id,
+            sender,
+            receiver,
+            self.input_tx.clone(),
+            |conn, msg| Input::Peer { conn, msg },
+            |conn| Input::PeerGone { conn },
+        )
+    }
+
+    /// Starts the tasks of a client connection.
+    pub fn link_client(
+        &mut self,
+        sender: crate::net::ConnSender<crate::proto::ServerMsg>,
+        receiver: crate::net::ConnReceiver<crate::proto::ClientMsg>,
+    ) -> Link<crate::proto::ServerMsg> {
+        let id = self.conn_id();
+        crate::server::conn::link(
+            id,
+            sender,
+            receiver,
+            self.input_tx.clone(),
+            |conn, msg| Input::Client { conn, msg },
+            |conn| Input::ClientGone { conn },
+        )
+    }
+
+    /// Records a role change (once per change).
+    pub fn set_role(&mut self, role: Role, epoch: u32) {
+        if self.last_role != Some((role, epoch)) {
+            self.last_role = Some((role, epoch));
+            self.recorder.record(Event::Role { server: self.cfg.id, role, epoch });
+        }
+    }
+
+    /// Rebuilds the tree and history from disk (before an election: the vote must reflect the
+    /// whole log, and a learner must start sync from what is durable).
+    pub async fn reload(&mut self) {
+        let rec = self.store.reload().await.unwrap_or_else(|e| panic!("{}: storage is corrupt: {e}", self.cfg.id));
+        self.tree = rec.tree;
+        self.history = rec.history;
+        self.applied_since_snapshot = 0;
+    }
+
+    /// Applies a committed transaction: tree, watches, replies; a leader records the commit.
+    pub async fn apply_committed(&mut self, txn: &TxnRecord, as_leader: bool) {
+        assert!(
+            txn.zxid > self.tree.last_zxid(),
+            "{}: commits apply in zxid order: {} after {}",
+            self.cfg.id,
+            txn.zxid,
+            self.tree.last_zxid()
+        );
+        if as_leader {
+            self.recorder.commit(self.cfg.id, txn);
+        }
+        let applied = self.tree.apply(txn);
+        self.known_committed = self.known_committed.max(txn.zxid);
+        if self.history.last().is_none_or_lower(txn.zxid) {
+            self.history.push(txn.clone());
+        }
+        let events = self.front.watches.trigger(&applied.triggers, txn.zxid);
+        self.front.notify(events);
+        self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+        self.applied_since_snapshot += 1;
+        if self.applied_since_snapshot >= self.cfg.snapshot_every {
+            self.applied_since_snapshot = 0;
+            self.store.snapshot(&self.tree).await;
+            let floor = self.store.floor();
+            self.history.retain(|t| t.zxid > floor);
+        }
+    }
+}
+
+trait LowerThan {
+    fn is_none_or_lower(&self, z: Zxid) -> bool;
+}
+
+impl LowerThan for Option<&TxnRecord> {
+    fn is_none_or_lower(&self, z: Zxid) -> bool {
+        self.is_none_or(|t| t.zxid < z)
+    }
+}
