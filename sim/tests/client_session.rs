@@ -517,3 +517,108 @@ fn abandon_and_complete_unfinished_leave_no_open_invocation() {
         "abandoning does not claim the session was closed"
     );
 }
+
+#[test]
+fn refused_connections_send_the_client_to_another_server() {
+    let seed = 11;
+    let (w, ens, servers) = world(seed, 3);
+    let recorder = w.recorder();
+    let ((first, second, stats), rec) = w.run(|nemesis: Nemesis| async move {
+        // Only s3 serves at first: the others refuse new sessions as NotServing.
+        ens.set_refusal(ServerId(1), Some(zksim_sim::proto::Refusal::NotServing));
+        ens.set_refusal(ServerId(2), Some(zksim_sim::proto::Refusal::NotServing));
+        let r = recorder.clone();
+        let s = servers.clone();
+        let zk = client_node(1).spawn(async move { connect(1, &s, &r, seed).await }).await.unwrap();
+        let first = zk.server();
+        // Now s3 dies, s1 says it is Behind the client, s2 serves only after a while.
+        ens.set_refusal(
+            ServerId(1),
+            Some(zksim_sim::proto::Refusal::Behind {
+                server_zxid: zksim_model::Zxid(0),
+                client_zxid: zksim_model::Zxid(1),
+            }),
+        );
+        nemesis.crash(Node::Server(ServerId(3)), false).unwrap();
+        sleep_ms(1_500).await;
+        assert_eq!(zk.stats().connects, 1, "nobody took the session while refusing");
+        ens.set_refusal(ServerId(2), None);
+        let zk2 = zk.clone();
+        client_node(9)
+            .spawn(async move { wait_for("reconnection", || zk2.stats().connects == 2).await })
+            .await
+            .unwrap();
+        (first, zk.server(), zk.stats())
+    });
+    assert_eq!(first, Some(ServerId(3)), "the only serving server");
+    assert_eq!(second, Some(ServerId(2)), "the only server neither crashed nor behind");
+    assert!(stats.refusals >= 2, "both s1 and s2 refused the reconnection: {stats:?}");
+    assert_eq!(session_states(&rec.take(), 1).len(), 3, "SyncConnected, Disconnected, SyncConnected");
+}
+
+#[test]
+fn remove_watches_wakes_local_waiters_and_stops_reregistration() {
+    let seed = 12;
+    let (w, _ens, servers) = world(seed, 1);
+    let recorder = w.recorder();
+    let ((), _rec) = w.run(|_n| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/r", Data::null(), CreateMode::Persistent).await.unwrap();
+                let (_, _, w1) = zk.get_data_w("/r").await.unwrap();
+                let (_, w2) = zk.exists_w("/r").await.unwrap();
+                let (_, _, cw) = zk.get_children_w("/r").await.unwrap();
+                zk.remove_watches("/r", zksim_model::WatcherKind::Data).await.unwrap();
+                assert_eq!(w1.await, Err(ZkError::WatchRemoved));
+                assert_eq!(w2.await, Err(ZkError::WatchRemoved), "both local data waiters go");
+                assert_eq!(
+                    zk.remove_watches("/r", zksim_model::WatcherKind::Data).await,
+                    Err(ZkError::Api(ErrorCode::NoWatcher))
+                );
+                zk.create("/r/k", Data::null(), CreateMode::Persistent).await.unwrap();
+                assert_eq!(cw.await.map(|e| e.kind), Ok(EventType::NodeChildrenChanged), "child watch untouched");
+            })
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn protected_create_adopts_its_own_node_after_connection_loss() {
+    let seed = 13;
+    let (w, ens, servers) = world(seed, 2);
+    let recorder = w.recorder();
+    let ens2 = ens.clone();
+    let ((created, session), rec) = w.run(|nemesis: Nemesis| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        let zk = client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/p", Data::null(), CreateMode::Persistent).await.unwrap();
+                zk
+            })
+            .await
+            .unwrap();
+        // The create is applied but its reply is swallowed; then the server dies.
+        ens2.drop_replies_for("/p/");
+        let zk2 = zk.clone();
+        let call = client_node(9)
+            .spawn(async move { zk2.create_protected("/p/job-", Data::null(), CreateMode::EphemeralSequential).await });
+        sleep_ms(300).await;
+        ens2.answer_all();
+        nemesis.crash(Node::Server(zk.server().unwrap()), false).unwrap();
+        (call.await.unwrap(), zk.session_id())
+    });
+    let kids = ens.children("/p");
+    assert_eq!(kids.len(), 1, "one node, not a duplicate: {kids:?}");
+    let prefix = format!("_c_{:x}-1-job-", session.0);
+    assert_eq!(created, Ok(format!("/p/{}", kids[0])), "adopted the node the lost create made");
+    assert!(kids[0].starts_with(&prefix), "{kids:?}");
+    let records = rec.take();
+    let op = last_invoke(&records, 1, "create", &format!("/p/{prefix}"));
+    assert_eq!(outcome_of(&records, op), Outcome::Indeterminate { reason: ErrorCode::ConnectionLoss });
+}

@@ -102,6 +102,7 @@ impl ZkClient {
         let limit = Duration::from_millis((cfg.session_timeout_ms / hosts.len() as u64).max(1));
         let deadline = session::now() + Duration::from_millis(cfg.connect_deadline_ms);
         let mut attempts = 0;
+        let mut refusals = 0;
         let mut last_failure = String::from("no attempt");
         let est = loop {
             if session::now() >= deadline {
@@ -115,13 +116,17 @@ impl ZkClient {
             let left = deadline.saturating_duration_since(session::now());
             match session::handshake(server, None, Zxid::ZERO, cfg.session_timeout_ms, limit.min(left)).await {
                 Handshake::Connected(est) => break est,
-                Handshake::Refused(r) => last_failure = format!("{server} refused: {r:?}"),
+                Handshake::Refused(r) => {
+                    refusals += 1;
+                    last_failure = format!("{server} refused: {r:?}");
+                }
                 Handshake::Failed(why) => last_failure = why,
             }
         };
         hosts.on_connected();
         let mut core = Core::new(cfg, recorder, est.session, est.timeout_ms.max(3));
         core.stats.connect_attempts = attempts as u64;
+        core.stats.refusals = refusals;
         let shared = Shared::new(core);
         let attached = session::attach(&shared, est);
         let task = madsim::task::spawn(session::run(shared.clone(), attached, hosts, rng));
@@ -235,6 +240,58 @@ impl ZkClient {
         match self.run(Op::Create { path: path.to_string(), data, mode }, None).await? {
             OpResult::Created { path, stat: Some(stat) } => Ok((path, stat)),
             other => Err(shape("create2", &other)),
+        }
+    }
+
+    /// Curator's protected create: the node's name gets a prefix unique to this session and
+    /// call (`_c_<session>-<n>-`), and after a ConnectionLoss the client lists the parent and
+    /// adopts its own node (for ephemerals, only one this session owns: CURATOR-498) instead of
+    /// creating a second one. Retries until a definite answer or the session is over.
+    ///
+    /// Known limit (as in Curator): a create still in the service's pipeline when the lookup
+    /// runs may commit after it, so the retry can leave a duplicate behind.
+    pub async fn create_protected(&self, path: &str, data: Data, mode: CreateMode) -> Result<String, ZkError> {
+        let Some(slash) = path.rfind('/') else {
+            return Err(ZkError::Api(ErrorCode::BadArguments));
+        };
+        let (parent, name) = (&path[..slash], &path[slash + 1..]);
+        let (session, n) = {
+            let mut core = self.shared.lock();
+            core.next_protected += 1;
+            (core.session, core.next_protected)
+        };
+        let prefix = format!("_c_{:x}-{n}-", session.0);
+        let full = format!("{parent}/{prefix}{name}");
+        let list_path = if parent.is_empty() { "/" } else { parent };
+        loop {
+            match self.create(&full, data.clone(), mode).await {
+                Err(ZkError::ConnectionLoss) => {}
+                other => return other,
+            }
+            // Did the lost create take effect? Look for our prefix, until a definite answer.
+            let found = loop {
+                match self.get_children(list_path).await {
+                    Ok((kids, _)) => break kids.into_iter().find(|k| k.starts_with(&prefix)),
+                    Err(ZkError::ConnectionLoss) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let Some(kid) = found else { continue };
+            let candidate = format!("{parent}/{kid}");
+            if !mode.is_ephemeral() {
+                return Ok(candidate);
+            }
+            let owned = loop {
+                match self.exists(&candidate).await {
+                    Ok(stat) => break stat.is_some_and(|s| s.ephemeral_owner == session),
+                    Err(ZkError::ConnectionLoss) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if owned {
+                return Ok(candidate);
+            }
+            // Deleted meanwhile (or, against the odds, not ours): create again.
         }
     }
 

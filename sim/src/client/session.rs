@@ -106,6 +106,8 @@ pub(crate) struct Core {
     last_send: Instant,
     listeners: Vec<mpsc::UnboundedSender<SessionState>>,
     pub(crate) stats: ClientStats,
+    /// Numbers protected creates, to make each one's name prefix unique within the session.
+    pub(crate) next_protected: u64,
 }
 
 impl Core {
@@ -126,6 +128,7 @@ impl Core {
             last_send: now(),
             listeners: Vec::new(),
             stats: ClientStats::default(),
+            next_protected: 0,
         }
     }
 

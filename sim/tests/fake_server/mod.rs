@@ -40,6 +40,7 @@ struct Tree {
     next_conn: u64,
     /// Test knobs.
     drop_replies_for: BTreeSet<String>,
+    refusals: BTreeMap<ServerId, Refusal>,
     reorder_next_replies: bool,
     held_reply: Option<ServerMsg>,
 }
@@ -77,9 +78,29 @@ impl FakeEnsemble {
         self.lock().sessions.get(&session).is_some_and(|s| !s.over)
     }
 
-    /// Requests on `path` are applied but never answered (to hold a write in flight).
+    /// Requests on paths starting with `path` are applied but never answered (to hold a write
+    /// in flight).
     pub fn drop_replies_for(&self, path: &str) {
         self.lock().drop_replies_for.insert(path.to_string());
+    }
+
+    /// `server` refuses every connection with `refusal` (None: accepts again).
+    pub fn set_refusal(&self, server: ServerId, refusal: Option<Refusal>) {
+        let mut t = self.lock();
+        match refusal {
+            Some(r) => t.refusals.insert(server, r),
+            None => t.refusals.remove(&server),
+        };
+    }
+
+    /// Requests on `path` stop being swallowed.
+    pub fn answer_all(&self) {
+        self.lock().drop_replies_for.clear();
+    }
+
+    /// The children of `path`, read directly.
+    pub fn children(&self, path: &str) -> Vec<String> {
+        children(&self.lock(), path)
     }
 
     /// The next two replies go out in swapped order (a server bug).
@@ -105,6 +126,11 @@ impl FakeEnsemble {
     async fn connection(self, me: ServerId, tx: ConnSender<ServerMsg>, mut rx: ConnReceiver<ClientMsg>) {
         let Ok(ClientMsg::Connect { session, timeout_ms, .. }) = rx.recv().await else { return };
         let (out, mut outbox) = mpsc::unbounded_channel::<ServerMsg>();
+        let refusal = self.lock().refusals.get(&me).cloned();
+        if let Some(r) = refusal {
+            let _ = tx.send(ServerMsg::Refused(r)).await;
+            return;
+        }
         let accepted = {
             let mut t = self.lock();
             let session = match session {
@@ -167,7 +193,7 @@ impl FakeEnsemble {
                     let close = op == Op::CloseSession;
                     let (zxid, outcome) = apply(&mut t, session, op);
                     let reply = ServerMsg::Reply { xid, zxid, outcome };
-                    if path.as_ref().is_some_and(|p| t.drop_replies_for.contains(p)) {
+                    if path.as_ref().is_some_and(|p| t.drop_replies_for.iter().any(|d| p.starts_with(d.as_str()))) {
                         continue;
                     }
                     if t.reorder_next_replies {
