@@ -13,6 +13,7 @@
 #[cfg(not(madsim))]
 compile_error!("zksim-sim runs only on madsim: build with --cfg madsim (the repository's .cargo/config.toml sets it)");
 
+pub mod client;
 pub mod disk;
 pub mod nemesis;
 pub mod net;

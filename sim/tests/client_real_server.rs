@@ -1,0 +1,120 @@
+//! The client library against the real server (`server::server_process`, ZAB ensemble):
+//! sessions survive the crash of the connected server, and the history is complete.
+
+use std::time::Duration;
+use zksim_model::{ClientId, CreateMode, Data, Event, Node, Outcome, Record, SessionState};
+use zksim_sim::client::{ClientConfig, ZkClient, ZkError};
+use zksim_sim::server::testkit::{ensemble, world_with_servers, ClientNode};
+use zksim_sim::{Nemesis, Seeds, WorldConfig};
+
+fn cfg(id: u32) -> ClientConfig {
+    let mut c = ClientConfig::new(ClientId(id), ensemble(3)).with_session_timeout(6_000);
+    c.connect_deadline_ms = 30_000;
+    c.reconnect_jitter_ms = 200;
+    c.spin_delay_ms = 300;
+    c
+}
+
+fn open_invocations(records: &[Record]) -> usize {
+    let mut open = std::collections::BTreeSet::new();
+    for r in records {
+        match &r.event {
+            Event::Invoke { op_id, .. } => assert!(open.insert(*op_id)),
+            Event::Complete { op_id, .. } => assert!(open.remove(op_id), "{op_id:?} completed while not open"),
+            _ => {}
+        }
+    }
+    open.len()
+}
+
+#[test]
+fn client_session_survives_crash_of_its_server_on_the_real_ensemble() {
+    for seed in 0..3u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (out, rec) = world.run(|nemesis: Nemesis| async move {
+            let recorder = nemesis.recorder().clone();
+            let node = ClientNode::new(1);
+            let r = recorder.clone();
+            let zk = node
+                .run(async move {
+                    let rng = Seeds::new(seed).stream("client/c1");
+                    ZkClient::connect(cfg(1), r, rng).await.expect("a session on the ensemble")
+                })
+                .await;
+            let z = zk.clone();
+            let first = node
+                .run(async move {
+                    for i in 0..5 {
+                        let p = z.create(&format!("/n{i}"), Data::text("v"), CreateMode::Persistent).await;
+                        assert_eq!(p, Ok(format!("/n{i}")), "create /n{i}");
+                    }
+                    let (data, stat) = z.get_data("/n0").await.expect("read back");
+                    assert_eq!(data, Data::text("v"));
+                    assert_eq!(
+                        z.create("/n0", Data::null(), CreateMode::Persistent).await,
+                        Err(ZkError::Api(zksim_model::ErrorCode::NodeExists))
+                    );
+                    (z.server().unwrap(), stat.czxid)
+                })
+                .await;
+            let (crashed, _) = first;
+            let session = zk.session_id();
+            nemesis.crash(Node::Server(crashed), false).unwrap();
+            let z = zk.clone();
+            let after = node
+                .run(async move {
+                    for _ in 0..600 {
+                        if z.state() == SessionState::SyncConnected && z.server() != Some(crashed) {
+                            break;
+                        }
+                        madsim::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    assert_eq!(z.state(), SessionState::SyncConnected, "reconnected within 30 s");
+                    // Retry over ConnectionLoss while the ensemble recovers (a new leader if the
+                    // crashed server led).
+                    let mut children = Err(ZkError::ConnectionLoss);
+                    for _ in 0..20 {
+                        children = z.get_children("/").await;
+                        if children.is_ok() {
+                            break;
+                        }
+                        madsim::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    let set = z.set_data("/n1", Data::text("w"), -1).await;
+                    (children, set, z.server())
+                })
+                .await;
+            zk.abandon();
+            (crashed, session, zk.session_id(), after, zk.stats())
+        });
+        let (crashed, session_before, session_after, (children, set, server_after), stats) = out;
+        assert_eq!(session_before, session_after, "seed {seed}: same session");
+        assert_ne!(server_after, Some(crashed), "seed {seed}: moved to another server");
+        let (kids, _) = children.unwrap_or_else(|e| panic!("seed {seed}: getChildren after reconnect: {e}"));
+        for i in 0..5 {
+            assert!(kids.contains(&format!("n{i}")), "seed {seed}: /n{i} survived the crash: {kids:?}");
+        }
+        assert!(set.is_ok(), "seed {seed}: write after reconnect: {set:?} ({stats:?})");
+        let records = rec.snapshot();
+        assert_eq!(open_invocations(&records), 0, "seed {seed}: every invocation completed");
+        let acked: Vec<_> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Complete { outcome: Outcome::Ok { .. }, zxid: Some(z), .. } => Some(*z),
+                _ => None,
+            })
+            .collect();
+        assert!(acked.windows(2).all(|w| w[0] <= w[1]), "seed {seed}: reply zxids never go back: {acked:?}");
+        let states: Vec<SessionState> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Session { state, .. } => Some(*state),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            &states[..3],
+            &[SessionState::SyncConnected, SessionState::Disconnected, SessionState::SyncConnected]
+        );
+    }
+}
