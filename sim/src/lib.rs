@@ -15,10 +15,11 @@ compile_error!("zksim-sim runs only on madsim: build with --cfg madsim (the repo
 
 pub mod disk;
 pub mod nemesis;
-pub mod proto;
 pub mod net;
+pub mod proto;
 pub mod recorder;
 pub mod rng;
+pub mod server;
 pub mod world;
 
 pub use nemesis::Nemesis;

@@ -26,7 +26,11 @@ use zksim_model::{Event, Fault, Node, Role, SessionId};
 pub enum NemesisError {
     UnknownNode(Node),
     /// The node is not in the state the fault needs (e.g. restarting a node that is up).
-    WrongState { node: Node, fault: &'static str, state: NodeState },
+    WrongState {
+        node: Node,
+        fault: &'static str,
+        state: NodeState,
+    },
     /// A partition needs at least two non-empty groups, each node in at most one.
     BadPartition(String),
     /// Session expiry needs the service's expirer, and the service to accept it.
@@ -304,7 +308,8 @@ impl Nemesis {
 
     /// Asks the service to expire `session` now.
     pub async fn expire_session(&self, session: SessionId) -> Result<(), NemesisError> {
-        let expirer = self.lock().expirer.clone().ok_or_else(|| NemesisError::Expiry("no service expirer installed".into()))?;
+        let expirer =
+            self.lock().expirer.clone().ok_or_else(|| NemesisError::Expiry("no service expirer installed".into()))?;
         self.record(Fault::ExpireSession { session });
         expirer(session).await.map_err(NemesisError::Expiry)
     }

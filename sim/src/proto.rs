@@ -75,5 +75,8 @@ pub enum ControlReply {
     Expiring,
     /// The server cannot act on the request now (not leading and no leader known).
     Unavailable,
-    FinalState { last_zxid: Zxid, digest: u64 },
+    FinalState {
+        last_zxid: Zxid,
+        digest: u64,
+    },
 }

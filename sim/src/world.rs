@@ -100,7 +100,9 @@ struct DisksInner {
 
 impl Disks {
     fn new(fsync_ms: (u64, u64)) -> Disks {
-        Disks { inner: Arc::new(Mutex::new(DisksInner { typed: BTreeMap::new(), crashable: BTreeMap::new(), fsync_ms })) }
+        Disks {
+            inner: Arc::new(Mutex::new(DisksInner { typed: BTreeMap::new(), crashable: BTreeMap::new(), fsync_ms })),
+        }
     }
 
     fn get_or_create<R: Clone + Send + Sync + 'static>(&self, node: Node, seeds: &Seeds) -> Disk<R> {
@@ -142,8 +144,8 @@ impl World {
     /// An empty world for `config`.
     pub fn new(config: WorldConfig) -> World {
         let mut madsim_config = madsim::Config::default();
-        madsim_config.net.send_latency =
-            Duration::from_millis(config.latency_ms_min)..Duration::from_millis(config.latency_ms_max.max(config.latency_ms_min) + 1);
+        madsim_config.net.send_latency = Duration::from_millis(config.latency_ms_min)
+            ..Duration::from_millis(config.latency_ms_max.max(config.latency_ms_min) + 1);
         madsim_config.net.packet_loss_rate = config.loss_rate;
         let mut rt = Runtime::with_seed_and_config(config.seed, madsim_config);
         rt.set_time_limit(config.time_limit);
