@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zksim_model::{Event, Node, Record, Role, ServerId, SimTime, Zxid};
 use zksim_sim::net::{self, Listener, PEER_PORT};
-use zksim_sim::server::election::{compare_votes, Election, ElectionConfig, PeerState, Vote};
+use zksim_sim::server::election::{Election, ElectionConfig, PeerState, Vote};
 use zksim_sim::{process, Nemesis, ProcessCtx, Seeds, World, WorldConfig};
 
 /// How often a follower pings its leader.
@@ -41,21 +41,17 @@ fn initial_votes(seed: u64, n: u32) -> BTreeMap<ServerId, (Zxid, u32)> {
         .collect()
 }
 
-/// The vote that must win among `servers`: the highest (epoch, zxid, id).
+/// The server that must win among `servers`: the highest (epoch, zxid, id), computed here
+/// independently of the election's own comparison (which a planted bug may break).
 fn best_vote(initial: &BTreeMap<ServerId, (Zxid, u32)>, servers: &[ServerId]) -> ServerId {
-    servers
-        .iter()
-        .map(|s| Vote { leader: *s, zxid: initial[s].0, peer_epoch: initial[s].1 })
-        .max_by(compare_votes)
-        .expect("at least one server")
-        .leader
+    *servers.iter().max_by_key(|s| (initial[s].1, initial[s].0, **s)).expect("at least one server")
 }
 
 /// What a leader knows about its followers.
 #[derive(Default)]
 struct Followers {
     leading: bool,
-    last_ping: BTreeMap<ServerId, madsim::time::Instant>,
+    last_ping: BTreeMap<ServerId, SimTime>,
 }
 
 async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid, u32)) {
@@ -73,9 +69,9 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
                 let mut served = false;
                 while let Ok(Ok(ping)) = madsim::time::timeout(LEADER_GRACE, rx.recv()).await {
                     if !served {
-                        let since = madsim::time::Instant::now();
+                        let since = now();
                         while !book.lock().unwrap().leading {
-                            if since.elapsed() > LEADER_GRACE {
+                            if now().0 - since.0 > LEADER_GRACE.as_nanos() as u64 {
                                 return;
                             }
                             madsim::time::sleep(Duration::from_millis(10)).await;
@@ -87,7 +83,7 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
                         if !b.leading {
                             return;
                         }
-                        b.last_ping.insert(ping.from, madsim::time::Instant::now());
+                        b.last_ping.insert(ping.from, now());
                     }
                     if tx.send(Ping { from: me }).await.is_err() {
                         return;
@@ -111,9 +107,9 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
             }
             madsim::time::sleep(LEADER_GRACE).await;
             loop {
-                let now = madsim::time::Instant::now();
-                let alive =
-                    followers.lock().unwrap().last_ping.values().filter(|t| now - **t <= LEADER_TIMEOUT).count();
+                let at = now();
+                let recent = |t: &&SimTime| at.0 - t.0 <= LEADER_TIMEOUT.as_nanos() as u64;
+                let alive = followers.lock().unwrap().last_ping.values().filter(recent).count();
                 if alive + 1 < quorum {
                     break;
                 }

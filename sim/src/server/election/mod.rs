@@ -10,7 +10,7 @@
 //! agreed vote and leaves the module answering as LEADING or FOLLOWING. The server reports
 //! later changes (back to LOOKING, a new epoch) through [`Election::set_state`].
 //!
-//! Votes are ranked by [`compare_votes`] alone. Differences from ZooKeeper: no observers, no
+//! Votes are ranked by [`total_order_predicate`] alone. Differences from ZooKeeper: no observers, no
 //! weights or hierarchical quorums, no dynamic reconfiguration; one connection per ordered pair
 //! of servers instead of one per pair.
 
@@ -24,7 +24,7 @@ mod vote;
 pub use config::ElectionConfig;
 pub use notification::Notification;
 pub use peer_state::PeerState;
-pub use vote::{compare_votes, Vote};
+pub use vote::{compare_votes, total_order_predicate, Vote};
 
 use crate::net::{Listener, ELECTION_PORT};
 use ballot::{Ballot, BallotBox};
