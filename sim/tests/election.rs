@@ -5,11 +5,13 @@
 //! `PEER_PORT` and looks again when the pings stop; a leader looks again when fewer than a
 //! quorum pinged it lately. Servers record their roles in the history, which the tests read.
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zksim_model::{Event, Node, Record, Role, ServerId, SimTime, Zxid};
+use zksim_sim::nemesis::NodeState;
 use zksim_sim::net::{self, Listener, PEER_PORT};
 use zksim_sim::server::election::{Election, ElectionConfig, PeerState, Vote};
 use zksim_sim::{process, Nemesis, ProcessCtx, Seeds, World, WorldConfig};
@@ -156,9 +158,19 @@ where
     F: FnOnce(Nemesis) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
+    run_in(WorldConfig::with_seed(seed), n, driver)
+}
+
+/// [`run`] in a world configured by `config`.
+fn run_in<T, F, Fut>(config: WorldConfig, n: u32, driver: F) -> (T, Vec<Record>)
+where
+    F: FnOnce(Nemesis) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let seed = config.seed;
     let ensemble: Vec<ServerId> = (1..=n).map(ServerId).collect();
     let initial = initial_votes(seed, n);
-    let mut world = World::new(WorldConfig::with_seed(seed));
+    let mut world = World::new(config);
     for s in &ensemble {
         let (ensemble, init) = (ensemble.clone(), initial[s]);
         world.add_node(Node::Server(*s), process(move |ctx| server_process(ctx, ensemble.clone(), init)));
@@ -374,5 +386,82 @@ fn same_seed_same_decisions() {
         let (_, b) = run(seed, 5, |nemesis| crash_the_leader(nemesis, 5));
         assert!(roles(&a).len() >= 10, "seed {seed}: two elections record at least ten role changes");
         assert_eq!(a, b, "seed {seed}: the same seed replays the same history");
+    }
+}
+
+#[test]
+fn elects_on_a_lossy_slow_network_in_5() {
+    let servers: Vec<ServerId> = (1..=5).map(ServerId).collect();
+    for seed in 0..30 {
+        let mut rng = Seeds::new(seed).stream("test/network");
+        let mut config = WorldConfig::with_seed(seed);
+        config.loss_rate = rng.gen_range(0.0..0.2);
+        config.latency_ms_max = rng.gen_range(5..=150);
+        let (at, history) = run_in(config.clone(), 5, |_nemesis| async {
+            madsim::time::sleep(Duration::from_secs(15)).await;
+            now()
+        });
+        agreed_leader(&history, at, &servers).unwrap_or_else(|e| panic!("seed {seed}, {config:?}: {e}"));
+    }
+}
+
+/// Crashes, restarts, partitions, pauses at random for 20 s, then heals everything; returns
+/// when everything healed and when the run ends.
+async fn random_faults(nemesis: Nemesis, n: u32) -> (SimTime, SimTime) {
+    let servers: Vec<Node> = (1..=n).map(|i| Node::Server(ServerId(i))).collect();
+    let state = |s: &Node| nemesis.node_state(*s).expect("a known node");
+    for _ in 0..20 {
+        let wait = nemesis.with_rng(|r| r.gen_range(200..2_000));
+        madsim::time::sleep(Duration::from_millis(wait)).await;
+        let pick = nemesis.with_rng(|r| r.gen_range(0..servers.len()));
+        let target = servers[pick];
+        let down = servers.iter().filter(|s| state(s) != NodeState::Up).count();
+        match nemesis.with_rng(|r| r.gen_range(0..5)) {
+            0 if state(&target) == NodeState::Up && down < 2 => nemesis.crash(target, false).expect("crash"),
+            1 if state(&target) == NodeState::Up && down < 2 => nemesis.pause(target).expect("pause"),
+            2 => {
+                let cut = nemesis.with_rng(|r| r.gen_range(1..servers.len()));
+                let mut shuffled = servers.clone();
+                nemesis.with_rng(|r| shuffled.shuffle(r));
+                let (a, b) = shuffled.split_at(cut);
+                nemesis.partition(vec![a.to_vec(), b.to_vec()]).expect("partition");
+            }
+            3 => nemesis.heal(),
+            _ => {
+                for s in &servers {
+                    match state(s) {
+                        NodeState::Crashed => nemesis.restart(*s).expect("restart"),
+                        NodeState::Paused => nemesis.resume(*s).expect("resume"),
+                        NodeState::Up => {}
+                    }
+                }
+            }
+        }
+    }
+    nemesis.heal();
+    for s in &servers {
+        match state(s) {
+            NodeState::Crashed => nemesis.restart(*s).expect("restart"),
+            NodeState::Paused => nemesis.resume(*s).expect("resume"),
+            NodeState::Up => {}
+        }
+    }
+    let healed_at = now();
+    madsim::time::sleep(Duration::from_secs(30)).await;
+    (healed_at, now())
+}
+
+#[test]
+fn converges_after_random_faults_in_5() {
+    let servers: Vec<ServerId> = (1..=5).map(ServerId).collect();
+    for seed in 0..30 {
+        let ((healed_at, end), history) = run(seed, 5, |nemesis| random_faults(nemesis, 5));
+        agreed_leader(&history, end, &servers).unwrap_or_else(|e| panic!("seed {seed}, 30 s after the heal: {e}"));
+        let last_change = roles(&history).last().map(|(t, _, _)| *t).expect("roles were recorded");
+        assert!(
+            last_change.0 < healed_at.0 + 20_000_000_000,
+            "seed {seed}: settled within 20 s of the heal (last role change {} ms after)",
+            (last_change.0 - healed_at.0) / 1_000_000
+        );
     }
 }

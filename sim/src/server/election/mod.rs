@@ -219,7 +219,7 @@ impl Election {
                             recv_set.support(&target) >= quorum,
                             "{me} settles on {proposal:?} only with a quorum of round {clock}"
                         );
-                        return inner.settle(proposal, clock);
+                        return inbox.leave(inner.settle(proposal, clock));
                     }
                 }
                 PeerState::Following | PeerState::Leading => {
@@ -229,7 +229,7 @@ impl Election {
                         if recv_set.support(&ballot) >= quorum
                             && recv_set.leader_vouches(me, n.vote.leader, n.round, clock)
                         {
-                            return inner.settle(n.vote, clock);
+                            return inbox.leave(inner.settle(n.vote, clock));
                         }
                     }
                     // A server that restarted (or lagged) joins the leader an established
@@ -238,7 +238,7 @@ impl Election {
                     if out_of_election.support(&ballot) >= quorum
                         && out_of_election.leader_vouches(me, n.vote.leader, n.round, clock)
                     {
-                        return inner.settle(n.vote, n.round);
+                        return inbox.leave(inner.settle(n.vote, n.round));
                     }
                 }
             }
@@ -271,6 +271,13 @@ impl Election {
 }
 
 impl Inbox {
+    /// ZooKeeper's `leaveInstance`: what is still queued belongs to the election just ended.
+    fn leave(&mut self, vote: Vote) -> Vote {
+        self.put_back.clear();
+        while self.rx.try_recv().is_ok() {}
+        vote
+    }
+
     /// The next notification, or `None` after `wait` without one.
     async fn next(&mut self, wait: Duration) -> Option<Notification> {
         if let Some(n) = self.put_back.pop_front() {
