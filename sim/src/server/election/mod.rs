@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     /// The newest message for each peer (ZooKeeper's send queues, capacity one).
     outboxes: BTreeMap<ServerId, watch::Sender<Option<Notification>>>,
     inbox_tx: mpsc::UnboundedSender<Notification>,
+    /// The newest connection accepted from each peer; older ones are dropped.
+    connections: Mutex<BTreeMap<ServerId, u64>>,
 }
 
 /// This server's side of the election, as peers are told it.
@@ -99,7 +101,7 @@ impl Election {
                 ),
             ));
         }
-        let listener = Listener::<Notification, ()>::bind(ELECTION_PORT).await?;
+        let listener = Listener::<Notification, connections::Ack>::bind(ELECTION_PORT).await?;
         let me = cfg.me;
         let initial = Vote { leader: me, zxid: Zxid::ZERO, peer_epoch: 0 };
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
@@ -121,6 +123,7 @@ impl Election {
             }),
             outboxes,
             inbox_tx,
+            connections: Mutex::new(BTreeMap::new()),
         });
         let mut tasks = Vec::new();
         tasks.push(madsim::task::spawn(connections::accept_loop(me, listener, Arc::downgrade(&inner))).abort_handle());
@@ -295,6 +298,20 @@ impl Inbox {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, MeState> {
         self.me_state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection from `peer`, replacing any older one; returns its generation.
+    pub(crate) fn new_connection(&self, peer: ServerId) -> u64 {
+        let mut conns = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = conns.entry(peer).or_insert(0);
+        *generation += 1;
+        *generation
+    }
+
+    /// True while the connection of `generation` is `peer`'s newest.
+    pub(crate) fn is_current_connection(&self, peer: ServerId, generation: u64) -> bool {
+        let conns = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        conns.get(&peer) == Some(&generation)
     }
 
     /// Checks a peer's notification before anything acts on it.
