@@ -32,6 +32,8 @@ const RESTARTED_EPOCH: u32 = 10;
 #[derive(Clone, Copy, Debug)]
 struct Ping {
     from: ServerId,
+    /// From the leader, once a quorum pinged it: its new epoch, established.
+    established: Option<u32>,
 }
 
 /// Each server's (last zxid, current epoch), drawn from the seed.
@@ -56,6 +58,7 @@ fn best_vote(initial: &BTreeMap<ServerId, (Zxid, u32)>, servers: &[ServerId]) ->
 #[derive(Default)]
 struct Followers {
     leading: bool,
+    established: Option<u32>,
     last_ping: BTreeMap<ServerId, SimTime>,
 }
 
@@ -83,14 +86,15 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
                         }
                         served = true;
                     }
-                    {
+                    let established = {
                         let mut b = book.lock().unwrap();
                         if !b.leading {
                             return;
                         }
                         b.last_ping.insert(ping.from, now());
-                    }
-                    if tx.send(Ping { from: me }).await.is_err() {
+                        b.established
+                    };
+                    if tx.send(Ping { from: me, established }).await.is_err() {
                         return;
                     }
                 }
@@ -113,6 +117,7 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
             {
                 let mut b = followers.lock().unwrap();
                 b.leading = true;
+                b.established = None;
                 b.last_ping.clear();
             }
             madsim::time::sleep(LEADER_GRACE).await;
@@ -123,6 +128,14 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
                 if alive + 1 < quorum {
                     break;
                 }
+                let mut b = followers.lock().unwrap();
+                if b.established.is_none() {
+                    // The stand-in's "a quorum acked NEWLEADER": report the new epoch, as
+                    // ZooKeeper does (ZOOKEEPER-1732), and let the followers know it.
+                    b.established = Some(vote.peer_epoch + 1);
+                    election.update_election_vote(vote.peer_epoch + 1);
+                }
+                drop(b);
                 madsim::time::sleep(PING_INTERVAL).await;
             }
             followers.lock().unwrap().leading = false;
@@ -133,14 +146,16 @@ async fn server_process(ctx: ProcessCtx, ensemble: Vec<ServerId>, initial: (Zxid
                 role: Role::Following { leader: vote.leader },
                 epoch: vote.peer_epoch,
             });
-            follow(me, vote.leader).await;
+            follow(me, vote.leader, |epoch| election.update_election_vote(epoch)).await;
         }
         election.set_state(PeerState::Looking, Vote { leader: me, zxid, peer_epoch: epoch });
     }
 }
 
-/// Pings `leader` until it stops answering.
-async fn follow(me: ServerId, leader: ServerId) {
+/// Pings `leader` until it stops answering; calls `established` once the leader says its
+/// epoch is established.
+async fn follow(me: ServerId, leader: ServerId, established: impl FnOnce(u32)) {
+    let mut established = Some(established);
     let Ok((tx, mut rx)) = net::connect::<Ping, Ping>(net::server_addr(leader, PEER_PORT)).await else {
         // Give the leader a moment to take its role before looking again.
         madsim::time::sleep(FOLLOWER_TIMEOUT).await;
@@ -149,11 +164,18 @@ async fn follow(me: ServerId, leader: ServerId) {
     // The leader may still be settling: give its first answer longer.
     let mut wait = LEADER_GRACE;
     loop {
-        if tx.send(Ping { from: me }).await.is_err() {
+        if tx.send(Ping { from: me, established: None }).await.is_err() {
             return;
         }
         match madsim::time::timeout(wait, rx.recv()).await {
-            Ok(Ok(_)) => madsim::time::sleep(PING_INTERVAL).await,
+            Ok(Ok(reply)) => {
+                if let Some(epoch) = reply.established {
+                    if let Some(f) = established.take() {
+                        f(epoch);
+                    }
+                }
+                madsim::time::sleep(PING_INTERVAL).await
+            }
             _ => return,
         }
         wait = FOLLOWER_TIMEOUT;

@@ -273,6 +273,27 @@ impl Election {
     }
 }
 
+impl Election {
+    /// ZooKeeper's `updateElectionVote` (ZOOKEEPER-1732): once the new epoch is established
+    /// (the leader after a quorum acked NEWLEADER, a follower after UPTODATE), report it in the
+    /// vote peers are told, so a server that starts up later sees the leader and its followers
+    /// agree on `(leader, new_epoch)` and joins them.
+    ///
+    /// # Panics
+    /// While LOOKING (there is no settled vote), or if the epoch would go back.
+    pub fn update_election_vote(&self, new_epoch: u32) {
+        let me = self.inner.cfg.me;
+        let mut st = self.inner.lock();
+        assert_ne!(st.state, PeerState::Looking, "{me} updates its election vote only once it follows or leads");
+        assert!(
+            new_epoch >= st.settled.peer_epoch,
+            "{me}'s election vote epoch goes back from {} to {new_epoch}",
+            st.settled.peer_epoch
+        );
+        st.settled.peer_epoch = new_epoch;
+    }
+}
+
 impl Inbox {
     /// ZooKeeper's `leaveInstance`: what is still queued belongs to the election just ended.
     fn leave(&mut self, vote: Vote) -> Vote {
