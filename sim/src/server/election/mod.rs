@@ -8,11 +8,30 @@
 //!
 //! The server calls [`Election::look_for_leader`] whenever it is LOOKING; the call returns the
 //! agreed vote and leaves the module answering as LEADING or FOLLOWING. The server reports
-//! later changes (back to LOOKING, a new epoch) through [`Election::set_state`].
+//! later changes through [`Election::update_election_vote`] (a new epoch) and
+//! [`Election::set_state`] (back to LOOKING, or a different vote).
+//!
+//! How a server uses it (what `tests/election.rs` does with a stand-in for ZAB):
+//!
+//! ```text
+//! let election = Election::start(ElectionConfig::new(me, ensemble)).await?;   // once per process
+//! loop {
+//!     let vote = election.look_for_leader(last_logged_zxid, current_epoch).await;  // now LEADING/FOLLOWING
+//!     // lead (vote.leader == me) or follow vote.leader; once the new epoch e is established
+//!     // (leader: a quorum acked NEWLEADER; follower: UPTODATE), both sides call
+//!     election.update_election_vote(e);   // so late joiners see everyone agree on (leader, e)
+//!     // ...until leading/following fails, then:
+//!     election.set_state(PeerState::Looking, vote);   // optional: look_for_leader does it too
+//! }
+//! ```
+//!
+//! Until `look_for_leader` is called again the module keeps answering with the settled vote,
+//! as ZooKeeper does, so a failed leader or follower should look again promptly.
 //!
 //! Votes are ranked by [`total_order_predicate`] alone. Differences from ZooKeeper: no observers, no
 //! weights or hierarchical quorums, no dynamic reconfiguration; one connection per ordered pair
-//! of servers instead of one per pair.
+//! of servers instead of one per pair, with acknowledgements so that a connection stalled by a
+//! partition is reopened instead of delivering late (see `connections`).
 
 mod ballot;
 mod config;
@@ -418,5 +437,42 @@ impl Inner {
         st.settled_round = round;
         tracing::debug!(%me, round, ?vote, state = ?st.state, "election settled");
         vote
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The server may share the module between tasks and spawn its election on madsim.
+    #[allow(dead_code)]
+    fn election_is_shareable(election: &Election) {
+        is_send_sync(election);
+        is_send(&election.look_for_leader(Zxid::ZERO, 0));
+    }
+
+    #[test]
+    fn malformed_configs_are_errors() {
+        let bad = [
+            ElectionConfig::new(ServerId(4), vec![ServerId(1), ServerId(2), ServerId(3)]),
+            ElectionConfig::new(ServerId(1), vec![ServerId(1), ServerId(2), ServerId(2)]),
+            ElectionConfig { finalize_wait_ms: 0, ..ElectionConfig::new(ServerId(1), vec![ServerId(1)]) },
+            ElectionConfig { max_notification_interval_ms: 10, ..ElectionConfig::new(ServerId(1), vec![ServerId(1)]) },
+        ];
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        for cfg in bad {
+            let got = rt.block_on(Election::start(cfg.clone()));
+            let err = got.err().unwrap_or_else(|| panic!("{cfg:?} must be rejected"));
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn config_quorum_is_a_strict_majority() {
+        let cfg = |n: u32| ElectionConfig::new(ServerId(1), (1..=n).map(ServerId).collect());
+        assert_eq!([1, 2, 3, 4, 5, 7].map(|n| cfg(n).quorum()), [1, 2, 2, 3, 3, 4]);
     }
 }
