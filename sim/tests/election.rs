@@ -442,7 +442,8 @@ fn elects_on_a_lossy_slow_network_in_5() {
     }
 }
 
-/// Crashes, restarts, partitions, pauses at random for 20 s, then heals everything; returns
+/// Crashes, restarts, partitions (both ways or one way), pauses at random for 20 s, then heals
+/// everything; returns
 /// when everything healed and when the run ends.
 async fn random_faults(nemesis: Nemesis, n: u32) -> (SimTime, SimTime) {
     let servers: Vec<Node> = (1..=n).map(|i| Node::Server(ServerId(i))).collect();
@@ -453,7 +454,7 @@ async fn random_faults(nemesis: Nemesis, n: u32) -> (SimTime, SimTime) {
         let pick = nemesis.with_rng(|r| r.gen_range(0..servers.len()));
         let target = servers[pick];
         let down = servers.iter().filter(|s| state(s) != NodeState::Up).count();
-        match nemesis.with_rng(|r| r.gen_range(0..5)) {
+        match nemesis.with_rng(|r| r.gen_range(0..6)) {
             0 if state(&target) == NodeState::Up && down < 2 => nemesis.crash(target, false).expect("crash"),
             1 if state(&target) == NodeState::Up && down < 2 => nemesis.pause(target).expect("pause"),
             2 => {
@@ -464,6 +465,13 @@ async fn random_faults(nemesis: Nemesis, n: u32) -> (SimTime, SimTime) {
                 nemesis.partition(vec![a.to_vec(), b.to_vec()]).expect("partition");
             }
             3 => nemesis.heal(),
+            4 => {
+                let cut = nemesis.with_rng(|r| r.gen_range(1..servers.len()));
+                let mut shuffled = servers.clone();
+                nemesis.with_rng(|r| shuffled.shuffle(r));
+                let (a, b) = shuffled.split_at(cut);
+                nemesis.partition_one_way(a.to_vec(), b.to_vec()).expect("one-way partition");
+            }
             _ => {
                 for s in &servers {
                     match state(s) {
