@@ -443,8 +443,7 @@ fn elects_on_a_lossy_slow_network_in_5() {
 }
 
 /// Crashes, restarts, partitions (both ways or one way), pauses at random for 20 s, then heals
-/// everything; returns
-/// when everything healed and when the run ends.
+/// everything; returns when everything healed and when the run ends.
 async fn random_faults(nemesis: Nemesis, n: u32) -> (SimTime, SimTime) {
     let servers: Vec<Node> = (1..=n).map(|i| Node::Server(ServerId(i))).collect();
     let state = |s: &Node| nemesis.node_state(*s).expect("a known node");
