@@ -6,6 +6,7 @@
 //! [`testkit`] to build a world with an ensemble.
 //!
 //! - [`path`]: ZooKeeper's path rules (validation, parent, reserved paths).
+//! - [`election`]: fast leader election (ZooKeeper's FastLeaderElection).
 //! - [`datatree`]: the data tree every replica applies committed transactions to.
 //! - [`watches`]: the per-server watch manager (not replicated).
 //! - [`reaper`]: the leader's container/TTL reaping (ZooKeeper's ContainerManager).
@@ -43,6 +44,7 @@ pub use config::ServerConfig;
 pub use process::server_process;
 
 pub mod datatree;
+pub mod election;
 pub mod path;
 pub mod reaper;
 pub mod single;
