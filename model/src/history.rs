@@ -316,6 +316,38 @@ pub enum RecipeAction {
     Abdicated,
     /// A fenced resource accepted or rejected a write with this token.
     Fenced { token: Zxid, accepted: bool },
+    /// A producer put an item in a queue (`node` is the item's znode).
+    Produced { item: String, node: String },
+    /// A consumer took an item from a queue and processed it.
+    Consumed { item: String, node: String },
+    /// Entered a barrier (created its member node).
+    BarrierEntered { node: String },
+    /// Passed a barrier, having seen `members` of the `needed`.
+    BarrierPassed { members: u32, needed: u32 },
+    /// Left a (double) barrier.
+    BarrierLeft,
+    /// A coordinator assigned `source` to `collector` (log-collector assignment).
+    Assigned { source: String, collector: String },
+    /// A coordinator declared a collector dead (its status went stale).
+    DeclaredDead { collector: String },
+    /// A worker (collector, agent) wrote its heartbeat/status; `seq` increases per writer.
+    Heartbeat { seq: u64 },
+    /// A monitor's view: the hosts it believes online.
+    OnlineView { hosts: Vec<String> },
+    /// A monitor saw `host`'s status number `seq`.
+    StatusSeen { host: String, seq: u64 },
+    /// A publisher published configuration/address `version`.
+    Published { version: u64 },
+    /// A subscriber/resolver now holds `version`.
+    Observed { version: u64 },
+    /// A unique id was allocated (the sequential node's name).
+    IdAllocated { id: String },
+    /// A task instance's state changed (hot standby: RUNNING / STANDBY).
+    TaskState { task: String, running: bool },
+    /// A RUNNING task instance resumed from, or wrote, progress `value`.
+    Progress { task: String, value: u64, resumed: bool },
+    /// A worker acted on console command `command`.
+    CommandActed { command: String },
     /// Free-form, for recipes whose actions are not yet typed. Checked by nothing: avoid.
     Other { what: String, data: Data },
 }
