@@ -110,8 +110,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 if *op == Op::CloseSession {
                     out.closes.entry(*session).or_insert((pos, CloseReason::Closed));
                 }
-                match ix.by_session_xid.get(&(*session, *xid)) {
-                    Some(&n) => {
+                match ix.op_by_session_xid(*session, *xid) {
+                    Some(n) => {
                         if ix.ops[n].op != op {
                             out.write_violations.push(
                             Violation::new(format!(

@@ -19,8 +19,7 @@ use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
 use crate::op::Outcome;
-use crate::types::{SessionId, Zxid};
-use std::collections::BTreeMap;
+use crate::types::Zxid;
 
 /// The witness position of each write (by op index), once the log has been matched.
 pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
@@ -41,7 +40,7 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
 pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
     let mut v = Vec::new();
     // Rule 1 and 5.
-    let mut claimed: BTreeMap<Zxid, usize> = BTreeMap::new();
+    let mut claimed: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
         if !o.op.is_write() {
             continue;
@@ -57,17 +56,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             }
         }
         if let (Some(z), Some(_)) = (reply, o.definite()) {
-            if let Some(&m) = claimed.get(&z) {
-                v.push(
-                    Violation::new(format!("two writes were both told zxid {z}"))
-                        .at(z)
-                        .op(ix.op_ref(m))
-                        .op(ix.op_ref(n))
-                        .expected("one transaction per zxid"),
-                );
-            } else {
-                claimed.insert(z, n);
-            }
+            claimed.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
         if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
@@ -79,6 +68,19 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 .at(c)
                 .op(ix.op_ref(n))
                 .expected("a definite error with no zxid means the write did not take effect"),
+            );
+        }
+    }
+    claimed.sort_unstable();
+    for pair in claimed.windows(2) {
+        let ((za, m), (zb, n)) = (pair[0], pair[1]);
+        if za == zb {
+            v.push(
+                Violation::new(format!("two writes were both told zxid {za}"))
+                    .at(za)
+                    .op(ix.op_ref(m))
+                    .op(ix.op_ref(n))
+                    .expected("one transaction per zxid"),
             );
         }
     }
@@ -125,15 +127,16 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         }
     }
     // Rule 3.
-    let mut by_session: BTreeMap<SessionId, Vec<(u64, usize)>> = BTreeMap::new();
-    for (n, o) in ix.ops.iter().enumerate() {
-        if pos[n].is_some() {
-            by_session.entry(o.session).or_default().push((o.xid, n));
-        }
-    }
-    for (session, mut w) in by_session {
-        w.sort_unstable();
+    let mut w: Vec<(u32, u64, usize)> =
+        ix.ops.iter().enumerate().filter(|&(n, _)| pos[n].is_some()).map(|(n, o)| (o.sidx, o.xid, n)).collect();
+    w.sort_unstable();
+    {
         for pair in w.windows(2) {
+            if pair[0].0 != pair[1].0 {
+                continue;
+            }
+            let session = ix.ops[pair[0].2].session;
+            let pair = [(pair[0].1, pair[0].2), (pair[1].1, pair[1].2)];
             let (a, b) = (pair[0].1, pair[1].1);
             let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
             if za >= zb {
