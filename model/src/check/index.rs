@@ -60,6 +60,8 @@ pub struct HistoryIndex<'h> {
     pub ops: Vec<OpView<'h>>,
     /// (session, xid, op index), sorted: the first op of each (session, xid).
     by_session_xid: Vec<(SessionId, u64, usize)>,
+    /// Per session (dense index), when its xids are small: xid → op index + 1 (0: none).
+    xid_tables: Vec<Vec<u32>>,
     /// Every session an op, watch or session record names, sorted; `OpView::sidx` indexes it.
     pub sessions_seen: Vec<SessionId>,
     /// The committed log: the first transaction recorded at each zxid, sorted by zxid.
@@ -85,6 +87,7 @@ impl<'h> HistoryIndex<'h> {
             history,
             ops: Vec::new(),
             by_session_xid: Vec::new(),
+            xid_tables: Vec::new(),
             sessions_seen: Vec::new(),
             log: Vec::new(),
             conflicts: Vec::new(),
@@ -232,11 +235,35 @@ impl<'h> HistoryIndex<'h> {
             o.sidx = session_ids.binary_search(&o.session).expect("every op's session was collected") as u32;
         }
         ix.sessions_seen = session_ids;
+        // Clients number their requests 1, 2, 3…: a table per session makes the lookup O(1).
+        // Sessions with sparse xids keep using the sorted table (bounded memory).
+        ix.xid_tables = vec![Vec::new(); ix.sessions_seen.len()];
+        let mut per_session = vec![0usize; ix.sessions_seen.len()];
+        for o in &ix.ops {
+            per_session[o.sidx as usize] += 1;
+        }
+        for &(s, x, n) in &ix.by_session_xid {
+            let k = ix.sessions_seen.binary_search(&s).expect("op sessions are indexed");
+            if x as usize <= per_session[k] * 4 + 16 {
+                let t = &mut ix.xid_tables[k];
+                if t.len() <= x as usize {
+                    t.resize(x as usize + 1, 0);
+                }
+                t[x as usize] = n as u32 + 1;
+            }
+        }
         ix
     }
 
     /// The op that sent `xid` on `session` (the first, if it was reused).
     pub fn op_by_session_xid(&self, session: SessionId, xid: u64) -> Option<usize> {
+        if let Some(k) = self.session_index(session) {
+            if let Some(&n) = self.xid_tables[k].get(xid as usize) {
+                if n != 0 {
+                    return Some(n as usize - 1);
+                }
+            }
+        }
         let k = self.by_session_xid.partition_point(|&(s, x, _)| (s, x) < (session, xid));
         self.by_session_xid.get(k).filter(|&&(s, x, _)| s == session && x == xid).map(|&(_, _, n)| n)
     }
