@@ -105,7 +105,11 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         while d < done.len() && done[d].0 < t {
             let m = done[d].1;
             let z = pos[m].expect("only positioned writes are swept");
-            if best.map_or(true, |(bz, _)| z > bz) {
+            let larger = match best {
+                None => true,
+                Some((bz, _)) => z > bz,
+            };
+            if larger {
                 best = Some((z, m));
             }
             d += 1;

@@ -325,7 +325,11 @@ fn search<M: Model>(
         }
         // A return entry (or, defensively, the end of the list): the operation it closes could
         // not be linearized in this branch.
-        if best.as_ref().map_or(true, |b| stack.len() > b.prefix.len()) {
+        let deeper = match &best {
+            None => true,
+            Some(b) => stack.len() > b.prefix.len(),
+        };
+        if deeper {
             best = Some(witness(&list, ops, &stack, cur, partition));
         }
         let Some((call, prev)) = stack.pop() else {
