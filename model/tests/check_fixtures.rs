@@ -67,6 +67,8 @@ fn baseline_passes_every_property() {
     // The report serializes (the CLI's --json).
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"linearizable-writes\""), "{json}");
+    let back: CheckReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
 }
 
 // ---- linearizable-writes ----

@@ -32,6 +32,9 @@ fn new_then_old_read_is_illegal() {
     match verdict(&h) {
         Verdict::Illegal(w) => {
             assert_eq!(w.stuck, 3, "the second read cannot be placed: {w:?}");
+            let text = zksim_model::wgl::explain(&Register::default(), &h, &w);
+            assert!(text.contains("op 3: read() -> 0 returned"), "{text}");
+            assert!(text.contains("op 1: write(1) -> ok"), "{text}");
             assert!(w.prefix.len() >= 2, "write and first read linearize: {w:?}");
         }
         other => panic!("expected Illegal, got {other:?}"),
