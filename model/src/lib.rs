@@ -8,10 +8,13 @@
 pub mod bench;
 pub mod check;
 pub mod history;
+pub mod model_target;
 pub mod op;
 pub mod probe_target;
+pub mod probes;
 pub mod reference;
 pub mod testkit;
+pub mod trace;
 pub mod types;
 pub mod wgl;
 

@@ -12,6 +12,8 @@ mod multi;
 mod node;
 pub mod path;
 mod session;
+#[cfg(test)]
+mod tests;
 mod tree;
 mod watches;
 mod write;
@@ -118,10 +120,9 @@ impl ZkModel {
         }
         let mut ctx = TxnCtx::new(&mut self.tree, zxid, time_ms, session);
         let outcome = match op {
-            Op::Create { path, data, mode } => ctx
-                .create(path, data, *mode)
-                .map(|(path, stat)| OpResult::Created { path, stat: Some(stat) })
-                .into(),
+            Op::Create { path, data, mode } => {
+                ctx.create(path, data, *mode).map(|(path, stat)| OpResult::Created { path, stat: Some(stat) }).into()
+            }
             Op::Delete { path, version } => ctx.delete(path, *version).map(|()| OpResult::Done).into(),
             Op::SetData { path, data, version } => {
                 ctx.set_data(path, data, *version).map(|stat| OpResult::Stat { stat }).into()
@@ -249,6 +250,13 @@ impl ZkModel {
     /// The sorted child names of the node at `path`, if it exists.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
         self.tree.get(path).map(|n| n.children.iter().cloned().collect())
+    }
+
+    /// getAllChildrenNumber: how many nodes lie below `path` (`""` is the root), if it exists.
+    /// Scans the subtree.
+    pub fn descendant_count(&self, path: &str) -> Option<u64> {
+        self.tree.get(path)?;
+        Some(self.tree.descendants(path::key(path)) as u64)
     }
 
     /// What the server's ContainerManager would delete in a check at `now_ms`, sorted by path:

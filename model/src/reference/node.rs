@@ -12,7 +12,9 @@ pub enum NodeKind {
     /// Reaped by the server once its last child is gone (if it ever had one).
     Container,
     /// Reaped by the server when childless and untouched (mtime) for longer than `ttl_ms`.
-    Ttl { ttl_ms: i64 },
+    Ttl {
+        ttl_ms: i64,
+    },
 }
 
 /// Everything about a node except its children: small and cheap to copy, so a multi can save

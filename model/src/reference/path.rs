@@ -111,7 +111,23 @@ mod tests {
         for ok in ["/", "/a", "/.a", "/a..b", "/...", "/a b", "/a/b", "/\u{d7ff}"] {
             assert!(is_valid(ok), "{ok:?} should be valid");
         }
-        for bad in ["", "a", "/a/", "//a", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a\0", "/\u{1}", "/\u{7f}", "/\u{9f}", "/\u{fff0}", "/\u{1f600}"] {
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//a",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\0",
+            "/\u{1}",
+            "/\u{7f}",
+            "/\u{9f}",
+            "/\u{fff0}",
+            "/\u{1f600}",
+        ] {
             assert!(!is_valid(bad), "{bad:?} should be invalid");
         }
     }

@@ -11,7 +11,13 @@ impl ZkModel {
     /// `zxid`, visible cversion +1 per node), then its watches. A closing session still receives
     /// the notifications for its own ephemerals (they are sent before its socket closes); an
     /// expired one receives nothing. Ending a session that is not open fails with SessionExpired.
-    pub(super) fn close_session(&mut self, session: SessionId, reason: CloseReason, zxid: Zxid, time_ms: i64) -> Applied {
+    pub(super) fn close_session(
+        &mut self,
+        session: SessionId,
+        reason: CloseReason,
+        zxid: Zxid,
+        time_ms: i64,
+    ) -> Applied {
         if !self.sessions.remove(&session) {
             return failed(ErrorCode::SessionExpired);
         }

@@ -45,6 +45,15 @@ impl Tree {
         self.nodes.iter()
     }
 
+    /// How many nodes lie strictly below the stored path `p`.
+    pub fn descendants(&self, p: &str) -> usize {
+        if p == "/" {
+            return self.nodes.len() - 1;
+        }
+        let prefix = format!("{p}/");
+        self.nodes.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).count()
+    }
+
     /// The paths of the ephemerals `s` owns, sorted.
     pub fn ephemerals_of(&self, s: SessionId) -> Vec<String> {
         self.ephemerals.get(&s).map(|set| set.iter().cloned().collect()).unwrap_or_default()

@@ -127,9 +127,7 @@ impl Watches {
             }
             EventType::NodeChildrenChanged => to.extend(self.consume(Which::Child, p)),
         }
-        to.into_iter()
-            .map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid }))
-            .collect()
+        to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
     }
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.

@@ -68,10 +68,7 @@ impl<'a> TxnCtx<'a> {
                 NodeKind::Ttl { ttl_ms }
             }
         };
-        assert!(
-            !matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)),
-            "an ephemeral needs an owning session"
-        );
+        assert!(!matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)), "an ephemeral needs an owning session");
         let node = ZNode::new(data.clone(), kind, self.zxid, self.time_ms);
         self.undo.push(self.tree.insert(&actual, node, self.zxid));
         self.triggers.push(Trigger { kind: EventType::NodeCreated, path: actual.clone() });
