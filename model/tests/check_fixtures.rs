@@ -417,3 +417,14 @@ fn catch_up_event_after_reconnect_is_legal() {
     b.read(2, S2, exists("/a", false), 3, None);
     assert_all_pass(&check(&b));
 }
+
+#[test]
+fn failed_write_answered_without_a_transaction_is_legal() {
+    let mut b = baseline();
+    // The server rejects the write without an error transaction and stamps its reply with its
+    // last processed zxid, which belongs to another write.
+    let id = b.invoke(1, S1, set("/a", "nope"));
+    let z = b.last_zxid();
+    b.complete(id, Outcome::Err { code: ErrorCode::SessionMoved }, Some(z), Some(2));
+    assert_all_pass(&check(&b));
+}

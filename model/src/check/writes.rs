@@ -2,7 +2,9 @@
 //! witness instead of trusting it.
 //!
 //! A write's position is the zxid its transaction committed at (matched in the log by session and
-//! xid), or, failing that, the zxid its reply carried. The rules, each O(n log n):
+//! xid), or, for an Ok write missing from the log (a `durability` violation), the zxid its reply
+//! carried. A failed write's reply zxid is not trusted as a position when the log does not hold
+//! it: a server may answer an error with its last processed zxid. The rules, each O(n log n):
 //! 1. one write per zxid (two replies claiming one zxid, or a reply zxid that is not where the
 //!    write's transaction committed);
 //! 2. real time: a write that completed before another was invoked has the smaller zxid;
@@ -27,11 +29,11 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
         .iter()
         .enumerate()
         .map(|(n, o)| {
-            if o.op.is_write() {
-                r.write_zxid[n].or_else(|| if o.definite().is_some() { o.reply_zxid() } else { None })
-            } else {
-                None
+            if !o.op.is_write() {
+                return None;
             }
+            let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+            r.write_zxid[n].or_else(|| if acked { o.reply_zxid() } else { None })
         })
         .collect()
 }
@@ -48,6 +50,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         let reply = o.reply_zxid();
         if let (Some(z), Some(c)) = (reply, r.write_zxid[n]) {
             if z != c && o.definite().is_some() {
+                // The reply of a write whose transaction is in the log names that transaction.
                 v.push(
                     Violation::new(format!("op {} was told zxid {z} but its transaction committed at {c}", o.op_id.0))
                         .at(c)
@@ -55,7 +58,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 );
             }
         }
-        if let (Some(z), Some(_)) = (reply, o.definite()) {
+        if let (Some(z), Some(_)) = (pos[n], o.definite()) {
             claimed.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
