@@ -18,8 +18,10 @@ pub struct BenchFigure {
     pub records: u64,
     /// Time to build the input, milliseconds.
     pub generate_ms: f64,
-    /// Time to check it, milliseconds.
+    /// Time to check it, milliseconds (wall clock: inflated on a loaded machine).
     pub check_ms: f64,
+    /// CPU time of the checking thread during the check (Linux, 10 ms resolution), milliseconds.
+    pub check_cpu_ms: Option<f64>,
     /// Peak resident memory of the process so far (Linux `VmHWM`), MiB; None elsewhere.
     pub peak_rss_mib: Option<f64>,
     /// The checker's verdict, so a benchmark of a wrong answer is noticed.
@@ -30,12 +32,13 @@ impl std::fmt::Display for BenchFigure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: {} ops ({} records) generated in {:.0} ms, checked in {:.0} ms ({:.2} M ops/s), peak RSS {}, verdict {}",
+            "{}: {} ops ({} records) generated in {:.0} ms, checked in {:.0} ms wall / {} cpu ({:.2} M ops/s wall), peak RSS {}, verdict {}",
             self.name,
             self.ops,
             self.records,
             self.generate_ms,
             self.check_ms,
+            self.check_cpu_ms.map_or("n/a".into(), |c| format!("{c:.0} ms")),
             self.ops as f64 / self.check_ms.max(1e-9) / 1e3,
             self.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0} MiB")),
             self.verdict
@@ -50,6 +53,16 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat`.
+fn thread_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0) // USER_HZ is 100 on Linux
+}
+
 // Wall-clock timing is the point of a benchmark; it is never used inside a simulation.
 #[allow(clippy::disallowed_methods)]
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
@@ -62,13 +75,16 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 /// some watches, lost requests and lost replies) and times `check_history` on it.
 pub fn bench_witness(n_ops: u64) -> BenchFigure {
     let (h, generate_ms) = timed(|| generate(&Params::bench(n_ops, 42)));
+    let cpu0 = thread_cpu_ms();
     let (report, check_ms) = timed(|| check_history(&h, &CheckConfig::default()));
+    let check_cpu_ms = cpu0.zip(thread_cpu_ms()).map(|(a, b)| b - a);
     BenchFigure {
         name: "witness".into(),
         ops: n_ops,
         records: h.records.len() as u64,
         generate_ms,
         check_ms,
+        check_cpu_ms,
         peak_rss_mib: peak_rss_mib(),
         verdict: if report.passed() { "pass".into() } else { format!("FAIL\n{report}") },
     }
@@ -129,7 +145,9 @@ pub fn register_history(n_ops: u64, clients: u32, seed: u64) -> Vec<Operation<Re
 /// Times WGL on a linearizable `n_ops`-operation register history with `clients` clients.
 pub fn bench_wgl_register(n_ops: u64, clients: u32) -> BenchFigure {
     let (ops, generate_ms) = timed(|| register_history(n_ops, clients, 7));
+    let cpu0 = thread_cpu_ms();
     let (out, check_ms) = timed(|| check_operations(&Register::default(), &ops, Budget::default()));
+    let check_cpu_ms = cpu0.zip(thread_cpu_ms()).map(|(a, b)| b - a);
     let verdict = match &out.verdict {
         Verdict::Ok => format!("ok ({} steps)", out.steps),
         other => format!("{other:?}"),
@@ -140,6 +158,7 @@ pub fn bench_wgl_register(n_ops: u64, clients: u32) -> BenchFigure {
         records: ops.len() as u64,
         generate_ms,
         check_ms,
+        check_cpu_ms,
         peak_rss_mib: peak_rss_mib(),
         verdict,
     }

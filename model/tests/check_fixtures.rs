@@ -67,6 +67,8 @@ fn baseline_passes_every_property() {
     // The report serializes (the CLI's --json).
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"linearizable-writes\""), "{json}");
+    let back: CheckReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
 }
 
 // ---- linearizable-writes ----
@@ -413,5 +415,16 @@ fn catch_up_event_after_reconnect_is_legal() {
     // SetWatches catch-up: the node is gone, so the re-sent data watch fires NodeDeleted.
     b.watch(2, S2, ev(EventType::NodeDeleted, "/a", zd));
     b.read(2, S2, exists("/a", false), 3, None);
+    assert_all_pass(&check(&b));
+}
+
+#[test]
+fn failed_write_answered_without_a_transaction_is_legal() {
+    let mut b = baseline();
+    // The server rejects the write without an error transaction and stamps its reply with its
+    // last processed zxid, which belongs to another write.
+    let id = b.invoke(1, S1, set("/a", "nope"));
+    let z = b.last_zxid();
+    b.complete(id, Outcome::Err { code: ErrorCode::SessionMoved }, Some(z), Some(2));
     assert_all_pass(&check(&b));
 }

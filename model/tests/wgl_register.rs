@@ -32,6 +32,9 @@ fn new_then_old_read_is_illegal() {
     match verdict(&h) {
         Verdict::Illegal(w) => {
             assert_eq!(w.stuck, 3, "the second read cannot be placed: {w:?}");
+            let text = zksim_model::wgl::explain(&Register::default(), &h, &w);
+            assert!(text.contains("op 3: read() -> 0 returned"), "{text}");
+            assert!(text.contains("op 1: write(1) -> ok"), "{text}");
             assert!(w.prefix.len() >= 2, "write and first read linearize: {w:?}");
         }
         other => panic!("expected Illegal, got {other:?}"),
@@ -146,4 +149,45 @@ fn kv_partitions_by_key() {
         Verdict::Illegal(w) => assert_eq!(w.stuck, 2),
         other => panic!("{other:?}"),
     }
+}
+
+/// A model with a nondeterministic step: the search must try every successor state, not only
+/// the first, before giving up on an operation at a position.
+#[test]
+fn nondeterministic_steps_try_every_successor() {
+    #[derive(Debug)]
+    struct Coin;
+    #[derive(Clone, Debug)]
+    enum In {
+        /// Lands on either value.
+        Toss(i64, i64),
+        Look,
+    }
+    impl zksim_model::wgl::Model for Coin {
+        type State = i64;
+        type Input = In;
+        type Output = i64;
+        fn init(&self) -> i64 {
+            0
+        }
+        fn step(&self, s: &i64, i: &In, o: Option<&i64>) -> Vec<i64> {
+            match (i, o) {
+                (In::Toss(a, b), _) => vec![*a, *b],
+                (In::Look, Some(v)) if v == s => vec![*s],
+                (In::Look, None) => vec![*s],
+                _ => vec![],
+            }
+        }
+    }
+    let op = |id, input, call, ret, out| Operation {
+        id,
+        client: 0,
+        input,
+        call,
+        completion: Completion::Returned { time: ret, output: out },
+    };
+    let second = [op(1, In::Toss(1, 2), 0, 1, 0), op(2, In::Look, 2, 3, 2)];
+    assert_eq!(check_operations(&Coin, &second, Budget::default()).verdict, Verdict::Ok);
+    let neither = [op(1, In::Toss(1, 2), 0, 1, 0), op(2, In::Look, 2, 3, 3)];
+    assert!(matches!(check_operations(&Coin, &neither, Budget::default()).verdict, Verdict::Illegal(_)));
 }

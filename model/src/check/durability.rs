@@ -1,7 +1,8 @@
 //! `durability`, `agreement` and `convergence`: what the servers committed and kept.
 //!
-//! - durability: every acknowledged write (an Ok, or a definite error that carried a zxid, i.e.
-//!   an error transaction) is in the committed log.
+//! - durability: every acknowledged (Ok) write is in the committed log. A failed write's error
+//!   transaction changes no state, so a failed write missing from the log loses nothing; one that
+//!   is in the log must have failed there too (linearizable-writes checks that).
 //! - agreement: never two different transactions at one zxid; leaders commit in increasing zxid
 //!   order; each server's final (last zxid, chain digest) equals the committed log's chain digest
 //!   at that zxid, so its log is a prefix of the committed one. A server ending at a zxid that
@@ -26,11 +27,7 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
         if !o.op.is_write() {
             continue;
         }
-        let acked = match o.definite() {
-            Some(Outcome::Ok { .. }) => true,
-            Some(Outcome::Err { .. } | Outcome::MultiErr { .. }) => o.reply_zxid().is_some(),
-            _ => false,
-        };
+        let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
         if !acked {
             continue;
         }

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub struct OpView<'h> {
     pub op_id: OpId,
+    /// Dense index of the session (into `HistoryIndex::sessions_seen`).
+    pub sidx: u32,
     pub client: ClientId,
     pub session: SessionId,
     pub xid: u64,
@@ -56,7 +58,12 @@ pub struct HistoryIndex<'h> {
     pub history: &'h History,
     /// In invocation order.
     pub ops: Vec<OpView<'h>>,
-    pub by_session_xid: BTreeMap<(SessionId, u64), usize>,
+    /// (session, xid, op index), sorted: the first op of each (session, xid).
+    by_session_xid: Vec<(SessionId, u64, usize)>,
+    /// Per session (dense index), when its xids are small: xid → op index + 1 (0: none).
+    xid_tables: Vec<Vec<u32>>,
+    /// Every session an op, watch or session record names, sorted; `OpView::sidx` indexes it.
+    pub sessions_seen: Vec<SessionId>,
     /// The committed log: the first transaction recorded at each zxid, sorted by zxid.
     pub log: Vec<Committed<'h>>,
     /// Commit records at a zxid that already held a different transaction: (first, second).
@@ -79,7 +86,9 @@ impl<'h> HistoryIndex<'h> {
         let mut ix = HistoryIndex {
             history,
             ops: Vec::new(),
-            by_session_xid: BTreeMap::new(),
+            by_session_xid: Vec::new(),
+            xid_tables: Vec::new(),
+            sessions_seen: Vec::new(),
             log: Vec::new(),
             conflicts: Vec::new(),
             out_of_order: Vec::new(),
@@ -88,10 +97,14 @@ impl<'h> HistoryIndex<'h> {
             sessions: Vec::new(),
             problems: Vec::new(),
         };
-        let mut by_id: BTreeMap<OpId, usize> = BTreeMap::new();
-        let mut log: BTreeMap<Zxid, Committed<'h>> = BTreeMap::new();
+        // Op ids are usually dense (a recorder counts them): a table, with a map for the rest.
+        let dense_limit = history.records.len() as u64 * 2 + 16;
+        let mut by_id_dense: Vec<u32> = Vec::new();
+        let mut by_id_sparse: BTreeMap<OpId, usize> = BTreeMap::new();
+        let mut commits: Vec<Committed<'h>> = Vec::new();
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
+        let mut session_ids: Vec<SessionId> = Vec::new();
         for (i, r) in history.records.iter().enumerate() {
             if r.time < last_time {
                 ix.problems.push(
@@ -102,31 +115,34 @@ impl<'h> HistoryIndex<'h> {
             last_time = last_time.max(r.time);
             match &r.event {
                 Event::Invoke { op_id, client, session, xid, op } => {
-                    if by_id.contains_key(op_id) {
+                    let n = ix.ops.len();
+                    let fresh = if op_id.0 < dense_limit {
+                        let k = op_id.0 as usize;
+                        if by_id_dense.len() <= k {
+                            by_id_dense.resize(k + 1, u32::MAX);
+                        }
+                        let fresh = by_id_dense[k] == u32::MAX;
+                        if fresh {
+                            by_id_dense[k] = u32::try_from(n).expect("fewer than 2^32 operations");
+                        }
+                        fresh
+                    } else {
+                        by_id_sparse.insert(*op_id, n).is_none()
+                    };
+                    if !fresh {
                         ix.problems.push(
                             Violation::new(format!("op id {} is invoked twice; the second is ignored", op_id.0))
                                 .record(render_record(i, r)),
                         );
                         continue;
                     }
-                    let n = ix.ops.len();
-                    by_id.insert(*op_id, n);
                     if session.0 != 0 {
-                        if let Some(&prev) = ix.by_session_xid.get(&(*session, *xid)) {
-                            let p = &ix.ops[prev];
-                            ix.problems.push(
-                                Violation::new(format!(
-                                    "session {session} uses xid {xid} twice (ops {} and {}); the log cannot tell them apart",
-                                    p.op_id.0, op_id.0
-                                ))
-                                .record(render_record(i, r)),
-                            );
-                        } else {
-                            ix.by_session_xid.insert((*session, *xid), n);
-                        }
+                        ix.by_session_xid.push((*session, *xid, n));
                     }
+                    session_ids.push(*session);
                     ix.ops.push(OpView {
                         op_id: *op_id,
+                        sidx: 0,
                         client: *client,
                         session: *session,
                         xid: *xid,
@@ -136,7 +152,12 @@ impl<'h> HistoryIndex<'h> {
                     });
                 }
                 Event::Complete { op_id, outcome, zxid, server } => {
-                    let Some(&n) = by_id.get(op_id) else {
+                    let found = if op_id.0 < dense_limit {
+                        by_id_dense.get(op_id.0 as usize).copied().filter(|&n| n != u32::MAX).map(|n| n as usize)
+                    } else {
+                        by_id_sparse.get(op_id).copied()
+                    };
+                    let Some(n) = found else {
                         ix.problems.push(
                             Violation::new(format!("op {} completes but was never invoked", op_id.0))
                                 .record(render_record(i, r)),
@@ -156,30 +177,100 @@ impl<'h> HistoryIndex<'h> {
                 Event::Commit { server, txn } => {
                     let c = Committed { rec: i, server: *server, txn };
                     if txn.zxid <= max_committed && txn.zxid != Zxid::ZERO {
-                        match log.get(&txn.zxid) {
-                            Some(first) if first.txn == txn => {}
-                            _ => ix.out_of_order.push((c, max_committed)),
+                        // Re-recording the very same transaction is harmless; anything else at or
+                        // below the highest commit so far is out of order.
+                        let same = commits.iter().rev().take(64).any(|p| p.txn == txn);
+                        if !same {
+                            ix.out_of_order.push((c, max_committed));
                         }
                     }
                     max_committed = max_committed.max(txn.zxid);
-                    match log.get(&txn.zxid) {
-                        None => {
-                            log.insert(txn.zxid, c);
-                        }
-                        Some(first) if first.txn == txn => {}
-                        Some(first) => ix.conflicts.push((*first, c)),
-                    }
+                    commits.push(c);
                 }
                 Event::Final { server, last_zxid, digest } => ix.finals.push((i, *server, *last_zxid, *digest)),
-                Event::Watch { client, session, event } => ix.watches.push((i, *client, *session, event)),
+                Event::Watch { client, session, event } => {
+                    session_ids.push(*session);
+                    ix.watches.push((i, *client, *session, event))
+                }
                 Event::Session { client, session, state, timeout_ms, .. } => {
+                    session_ids.push(*session);
                     ix.sessions.push((i, *client, *session, *state, *timeout_ms))
                 }
                 Event::Fault { .. } | Event::Role { .. } | Event::Recipe { .. } => {}
             }
         }
-        ix.log = log.into_values().collect();
+        // The committed log: the first transaction recorded at each zxid (stable sort keeps
+        // record order among equal zxids); a different one at the same zxid is a conflict.
+        commits.sort_by_key(|c| c.txn.zxid);
+        for c in commits {
+            match ix.log.last() {
+                Some(first) if first.txn.zxid == c.txn.zxid => {
+                    let first = *ix.log.iter().rev().find(|f| f.txn.zxid == c.txn.zxid).expect("just matched");
+                    if first.txn != c.txn {
+                        ix.conflicts.push((first, c));
+                    }
+                }
+                _ => ix.log.push(c),
+            }
+        }
+        // (session, xid) → op: keep the first; a reused xid is malformed.
+        ix.by_session_xid.sort_unstable();
+        let mut dedup: Vec<(SessionId, u64, usize)> = Vec::with_capacity(ix.by_session_xid.len());
+        for e in std::mem::take(&mut ix.by_session_xid) {
+            match dedup.last() {
+                Some(&(s, x, prev)) if s == e.0 && x == e.1 => {
+                    let (p, o) = (&ix.ops[prev], &ix.ops[e.2]);
+                    ix.problems.push(Violation::new(format!(
+                        "session {s} uses xid {x} twice (ops {} and {}); the log cannot tell them apart",
+                        p.op_id.0, o.op_id.0
+                    )));
+                }
+                _ => dedup.push(e),
+            }
+        }
+        ix.by_session_xid = dedup;
+        session_ids.sort_unstable();
+        session_ids.dedup();
+        for o in &mut ix.ops {
+            o.sidx = session_ids.binary_search(&o.session).expect("every op's session was collected") as u32;
+        }
+        ix.sessions_seen = session_ids;
+        // Clients number their requests 1, 2, 3…: a table per session makes the lookup O(1).
+        // Sessions with sparse xids keep using the sorted table (bounded memory).
+        ix.xid_tables = vec![Vec::new(); ix.sessions_seen.len()];
+        let mut per_session = vec![0usize; ix.sessions_seen.len()];
+        for o in &ix.ops {
+            per_session[o.sidx as usize] += 1;
+        }
+        for &(s, x, n) in &ix.by_session_xid {
+            let k = ix.sessions_seen.binary_search(&s).expect("op sessions are indexed");
+            if x as usize <= per_session[k] * 4 + 16 {
+                let t = &mut ix.xid_tables[k];
+                if t.len() <= x as usize {
+                    t.resize(x as usize + 1, 0);
+                }
+                t[x as usize] = n as u32 + 1;
+            }
+        }
         ix
+    }
+
+    /// The op that sent `xid` on `session` (the first, if it was reused).
+    pub fn op_by_session_xid(&self, session: SessionId, xid: u64) -> Option<usize> {
+        if let Some(k) = self.session_index(session) {
+            if let Some(&n) = self.xid_tables[k].get(xid as usize) {
+                if n != 0 {
+                    return Some(n as usize - 1);
+                }
+            }
+        }
+        let k = self.by_session_xid.partition_point(|&(s, x, _)| (s, x) < (session, xid));
+        self.by_session_xid.get(k).filter(|&&(s, x, _)| s == session && x == xid).map(|&(_, _, n)| n)
+    }
+
+    /// The dense index of `session`, if the history names it.
+    pub fn session_index(&self, session: SessionId) -> Option<usize> {
+        self.sessions_seen.binary_search(&session).ok()
     }
 
     /// An operation as a violation shows it.

@@ -25,7 +25,7 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     let mut completes: Vec<(usize, usize)> =
         ix.ops.iter().enumerate().filter_map(|(n, o)| o.complete.map(|c| (c.rec, n))).collect();
     completes.sort_unstable();
-    let mut seen: BTreeMap<SessionId, (Zxid, usize)> = BTreeMap::new();
+    let mut seen: Vec<Option<(Zxid, usize)>> = vec![None; ix.sessions_seen.len()];
     for (_, n) in completes {
         let o = &ix.ops[n];
         let Some(z) = o.reply_zxid() else { continue };
@@ -33,8 +33,8 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
             continue;
         }
         checked += 1;
-        match seen.get(&o.session) {
-            Some(&(prev, m)) if z < prev => {
+        match seen[o.sidx as usize] {
+            Some((prev, m)) if z < prev => {
                 let what = if o.op.is_write() { "write" } else { "read" };
                 v.push(
                     Violation::new(format!(
@@ -48,10 +48,8 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
                     .observed(format!("{z}")),
                 );
             }
-            Some(&(prev, _)) if z == prev => {}
-            _ => {
-                seen.insert(o.session, (z, n));
-            }
+            Some((prev, _)) if z == prev => {}
+            _ => seen[o.sidx as usize] = Some((z, n)),
         }
     }
     (v, checked)

@@ -31,18 +31,19 @@ struct Pending<'a> {
 
 /// Watch-delivery violations and the number of events checked.
 pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
-    let mut expected: BTreeMap<SessionId, Vec<Pending<'_>>> = BTreeMap::new();
+    let ns = ix.sessions_seen.len();
+    // Per session (dense index): the model's events in log order. Events for sessions the
+    // history never names cannot be delivered or be late, so they are left out.
+    let mut expected: Vec<Vec<Pending<'_>>> = (0..ns).map(|_| Vec::new()).collect();
     for e in &r.expected_events {
-        expected.entry(e.session).or_default().push(Pending {
-            event: &e.event,
-            commit_rec: ix.log[e.log_pos].rec,
-            delivered: false,
-        });
+        if let Some(k) = ix.session_index(e.session) {
+            expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec, delivered: false });
+        }
     }
-    let mut by_path: BTreeMap<(SessionId, &str), Vec<usize>> = BTreeMap::new();
-    for (s, list) in &expected {
+    let mut by_path: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
+    for (s, list) in expected.iter().enumerate() {
         for (k, p) in list.iter().enumerate() {
-            by_path.entry((*s, p.event.path.as_str())).or_default().push(k);
+            by_path.entry((s, p.event.path.as_str())).or_default().push(k);
         }
     }
     // Watch registrations whose fate is unknown: (session, path, recursive).
@@ -60,72 +61,73 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
         }
     }
     let excused = |s: SessionId, path: &str| {
-        unsure.iter().any(|&(us, up, rec)| {
-            us == s && (up == path || (rec && (up == "/" || path.starts_with(&format!("{up}/")))))
-        })
+        unsure.contains(&(s, path, false))
+            || unsure.range((s, "", false)..).take_while(|&&(us, _, _)| us == s).any(|&(_, up, rec)| {
+                rec && (up == path || up == "/" || path.strip_prefix(up).is_some_and(|rest| rest.starts_with('/')))
+            })
     };
-    // Replies in record order, merged with watch and session records.
-    let mut replies: BTreeMap<usize, usize> = BTreeMap::new();
+    // Record index → op, for replies that carry a zxid.
+    let mut replies: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
     for (n, o) in ix.ops.iter().enumerate() {
         if let (Some(c), Some(_), Some(_)) = (o.complete, o.definite(), o.reply_zxid()) {
-            replies.insert(c.rec, n);
+            replies[c.rec] = n as u32;
         }
     }
-    let mut ptr: BTreeMap<SessionId, usize> = BTreeMap::new();
-    let mut last_reply: BTreeMap<SessionId, usize> = BTreeMap::new();
-    let mut last_disconnect: BTreeMap<SessionId, usize> = BTreeMap::new();
+    const NONE: usize = usize::MAX;
+    let mut ptr = vec![0usize; ns];
+    let mut last_reply = vec![NONE; ns];
+    let mut last_disconnect = vec![NONE; ns];
     let mut v = Vec::new();
     let mut checked = 0;
     for (i, rec) in ix.history.records.iter().enumerate() {
         match &rec.event {
             Event::Session { session, state, .. } if *state != SessionState::SyncConnected => {
-                last_disconnect.insert(*session, i);
+                if let Some(k) = ix.session_index(*session) {
+                    last_disconnect[k] = i;
+                }
             }
             Event::Watch { session, event, .. } => {
                 checked += 1;
                 let s = *session;
-                let cands = by_path.get(&(s, event.path.as_str()));
-                let list = expected.get_mut(&s);
-                let (Some(cands), Some(list)) = (cands, list) else {
+                let k = ix.session_index(s).expect("watch records' sessions are indexed");
+                let list = &mut expected[k];
+                let Some(cands) = by_path.get(&(k, event.path.as_str())) else {
                     if !excused(s, &event.path) {
                         v.push(spurious(ix, i, s, event, "the model fires no event on this path for this session"));
                     }
                     continue;
                 };
-                if let Some(&k) = cands.iter().find(|&&k| {
-                    let p = &list[k];
+                if let Some(&j) = cands.iter().find(|&&j| {
+                    let p = &list[j];
                     !p.delivered && p.event.kind == event.kind && p.event.zxid == event.zxid
                 }) {
-                    list[k].delivered = true;
+                    list[j].delivered = true;
                     continue;
                 }
-                if last_disconnect.contains_key(&s) {
-                    if let Some(&k) = cands.iter().find(|&&k| !list[k].delivered && list[k].commit_rec < i) {
-                        list[k].delivered = true;
+                if last_disconnect[k] != NONE {
+                    if let Some(&j) = cands.iter().find(|&&j| !list[j].delivered && list[j].commit_rec < i) {
+                        list[j].delivered = true;
                         continue;
                     }
                 }
                 if excused(s, &event.path) {
                     continue;
                 }
-                let twice = cands.iter().any(|&k| list[k].delivered && list[k].event == event);
+                let twice = cands.iter().any(|&j| list[j].delivered && list[j].event == event);
                 let why =
                     if twice { "this event was already delivered once" } else { "no pending registration matches it" };
                 v.push(spurious(ix, i, s, event, why));
             }
-            Event::Complete { .. } => {
-                let Some(&n) = replies.get(&i) else { continue };
+            Event::Complete { .. } if replies[i] != u32::MAX => {
+                let n = replies[i] as usize;
                 let o = &ix.ops[n];
-                let s = o.session;
+                let k = o.sidx as usize;
                 let z = o.reply_zxid().expect("replies have zxids");
                 // Disconnected since the session's previous reply: catch-up rules apply.
-                let moved = match last_disconnect.get(&s) {
-                    Some(&d) => last_reply.get(&s).map_or(true, |&r| d > r),
-                    None => false,
-                };
-                last_reply.insert(s, i);
-                let Some(list) = expected.get(&s) else { continue };
-                let p = ptr.entry(s).or_insert(0);
+                let moved = last_disconnect[k] != NONE && (last_reply[k] == NONE || last_disconnect[k] > last_reply[k]);
+                last_reply[k] = i;
+                let list = &expected[k];
+                let p = &mut ptr[k];
                 while *p < list.len() && list[*p].event.zxid <= z {
                     let pend = &list[*p];
                     if !pend.delivered && !moved && pend.commit_rec < i {

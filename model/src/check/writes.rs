@@ -2,7 +2,9 @@
 //! witness instead of trusting it.
 //!
 //! A write's position is the zxid its transaction committed at (matched in the log by session and
-//! xid), or, failing that, the zxid its reply carried. The rules, each O(n log n):
+//! xid), or, for an Ok write missing from the log (a `durability` violation), the zxid its reply
+//! carried. A failed write's reply zxid is not trusted as a position when the log does not hold
+//! it: a server may answer an error with its last processed zxid. The rules, each O(n log n):
 //! 1. one write per zxid (two replies claiming one zxid, or a reply zxid that is not where the
 //!    write's transaction committed);
 //! 2. real time: a write that completed before another was invoked has the smaller zxid;
@@ -19,8 +21,7 @@ use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
 use crate::op::Outcome;
-use crate::types::{SessionId, Zxid};
-use std::collections::BTreeMap;
+use crate::types::Zxid;
 
 /// The witness position of each write (by op index), once the log has been matched.
 pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
@@ -28,11 +29,11 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
         .iter()
         .enumerate()
         .map(|(n, o)| {
-            if o.op.is_write() {
-                r.write_zxid[n].or_else(|| if o.definite().is_some() { o.reply_zxid() } else { None })
-            } else {
-                None
+            if !o.op.is_write() {
+                return None;
             }
+            let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+            r.write_zxid[n].or_else(|| if acked { o.reply_zxid() } else { None })
         })
         .collect()
 }
@@ -41,7 +42,7 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
 pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
     let mut v = Vec::new();
     // Rule 1 and 5.
-    let mut claimed: BTreeMap<Zxid, usize> = BTreeMap::new();
+    let mut claimed: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
         if !o.op.is_write() {
             continue;
@@ -49,6 +50,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         let reply = o.reply_zxid();
         if let (Some(z), Some(c)) = (reply, r.write_zxid[n]) {
             if z != c && o.definite().is_some() {
+                // The reply of a write whose transaction is in the log names that transaction.
                 v.push(
                     Violation::new(format!("op {} was told zxid {z} but its transaction committed at {c}", o.op_id.0))
                         .at(c)
@@ -56,18 +58,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 );
             }
         }
-        if let (Some(z), Some(_)) = (reply, o.definite()) {
-            if let Some(&m) = claimed.get(&z) {
-                v.push(
-                    Violation::new(format!("two writes were both told zxid {z}"))
-                        .at(z)
-                        .op(ix.op_ref(m))
-                        .op(ix.op_ref(n))
-                        .expected("one transaction per zxid"),
-                );
-            } else {
-                claimed.insert(z, n);
-            }
+        if let (Some(z), Some(_)) = (pos[n], o.definite()) {
+            claimed.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
         if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
@@ -79,6 +71,19 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 .at(c)
                 .op(ix.op_ref(n))
                 .expected("a definite error with no zxid means the write did not take effect"),
+            );
+        }
+    }
+    claimed.sort_unstable();
+    for pair in claimed.windows(2) {
+        let ((za, m), (zb, n)) = (pair[0], pair[1]);
+        if za == zb {
+            v.push(
+                Violation::new(format!("two writes were both told zxid {za}"))
+                    .at(za)
+                    .op(ix.op_ref(m))
+                    .op(ix.op_ref(n))
+                    .expected("one transaction per zxid"),
             );
         }
     }
@@ -103,7 +108,11 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         while d < done.len() && done[d].0 < t {
             let m = done[d].1;
             let z = pos[m].expect("only positioned writes are swept");
-            if best.map_or(true, |(bz, _)| z > bz) {
+            let larger = match best {
+                None => true,
+                Some((bz, _)) => z > bz,
+            };
+            if larger {
                 best = Some((z, m));
             }
             d += 1;
@@ -125,15 +134,16 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
         }
     }
     // Rule 3.
-    let mut by_session: BTreeMap<SessionId, Vec<(u64, usize)>> = BTreeMap::new();
-    for (n, o) in ix.ops.iter().enumerate() {
-        if pos[n].is_some() {
-            by_session.entry(o.session).or_default().push((o.xid, n));
-        }
-    }
-    for (session, mut w) in by_session {
-        w.sort_unstable();
+    let mut w: Vec<(u32, u64, usize)> =
+        ix.ops.iter().enumerate().filter(|&(n, _)| pos[n].is_some()).map(|(n, o)| (o.sidx, o.xid, n)).collect();
+    w.sort_unstable();
+    {
         for pair in w.windows(2) {
+            if pair[0].0 != pair[1].0 {
+                continue;
+            }
+            let session = ix.ops[pair[0].2].session;
+            let pair = [(pair[0].1, pair[0].2), (pair[1].1, pair[1].2)];
             let (a, b) = (pair[0].1, pair[1].1);
             let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
             if za >= zb {

@@ -48,7 +48,7 @@ impl Params {
         Params {
             sessions: 1000,
             ops,
-            paths: 256,
+            paths: 4096,
             reads_per_mille: 500,
             dropped_per_mille: 5,
             lost_reply_per_mille: 5,

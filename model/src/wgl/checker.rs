@@ -325,7 +325,11 @@ fn search<M: Model>(
         }
         // A return entry (or, defensively, the end of the list): the operation it closes could
         // not be linearized in this branch.
-        if best.as_ref().map_or(true, |b| stack.len() > b.prefix.len()) {
+        let deeper = match &best {
+            None => true,
+            Some(b) => stack.len() > b.prefix.len(),
+        };
+        if deeper {
             best = Some(witness(&list, ops, &stack, cur, partition));
         }
         let Some((call, prev)) = stack.pop() else {
@@ -363,4 +367,29 @@ fn witness<I, O>(
         i = list.e[i].next;
     }
     IllegalWitness { partition, prefix, stuck, pending }
+}
+
+/// A readable account of an Illegal verdict: the longest linearizable prefix found, then the
+/// operation that could not be placed and the candidates that were pending with it.
+pub fn explain<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>], w: &IllegalWitness) -> String {
+    let by_id: BTreeMap<u64, &Operation<M::Input, M::Output>> = ops.iter().map(|o| (o.id, o)).collect();
+    let show =
+        |id: u64| by_id.get(&id).map_or(format!("op {id} (unknown)"), |o| format!("op {id}: {}", model.describe(o)));
+    let mut out = format!(
+        "not linearizable (partition {}): longest linearizable prefix of {} operations",
+        w.partition,
+        w.prefix.len()
+    );
+    let skip = w.prefix.len().saturating_sub(10);
+    if skip > 0 {
+        out.push_str(&format!("\n  … {skip} earlier operations"));
+    }
+    for &id in &w.prefix[skip..] {
+        out.push_str(&format!("\n  {}", show(id)));
+    }
+    out.push_str(&format!("\nthen {} returned, but no pending operation can be linearized next:", show(w.stuck)));
+    for &id in w.pending.iter().filter(|&&id| id != w.stuck).take(10) {
+        out.push_str(&format!("\n  pending {}", show(id)));
+    }
+    out
 }

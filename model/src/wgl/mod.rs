@@ -27,5 +27,5 @@ mod model;
 pub mod register;
 pub mod zookeeper;
 
-pub use checker::{check_operations, Budget, CheckOutcome, IllegalWitness, Verdict};
+pub use checker::{check_operations, explain, Budget, CheckOutcome, IllegalWitness, Verdict};
 pub use model::{Completion, Model, Operation};
