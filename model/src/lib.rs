@@ -13,6 +13,7 @@ pub mod model_target;
 pub mod op;
 pub mod probe_target;
 pub mod probes;
+pub mod recipes;
 pub mod reference;
 pub mod testkit;
 pub mod trace;

@@ -18,6 +18,7 @@ pub mod disk;
 pub mod nemesis;
 pub mod net;
 pub mod proto;
+pub mod recipes;
 pub mod recorder;
 pub mod rng;
 pub mod server;
