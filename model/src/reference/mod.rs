@@ -11,6 +11,8 @@
 mod multi;
 mod node;
 pub mod path;
+#[cfg(test)]
+mod prop_tests;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -257,6 +259,24 @@ impl ZkModel {
     pub fn descendant_count(&self, path: &str) -> Option<u64> {
         self.tree.get(path)?;
         Some(self.tree.descendants(path::key(path)) as u64)
+    }
+
+    /// Checks the model's internal consistency (tree structure, ephemeral and watch indexes, and
+    /// that no closed session owns ephemerals or watches). O(n): for tests and debugging.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.tree.check_invariants()?;
+        self.watches.check_invariants()?;
+        for (p, node) in self.tree.iter() {
+            if let Some(s) = node.owner() {
+                if !self.sessions.contains(&s) {
+                    return Err(format!("{p}: owned by {s}, which is not open"));
+                }
+            }
+        }
+        if let Some(s) = self.watches.sessions().find(|s| !self.sessions.contains(s)) {
+            return Err(format!("{s} holds watches but is not open"));
+        }
+        Ok(())
     }
 
     /// What the server's ContainerManager would delete in a check at `now_ms`, sorted by path:
