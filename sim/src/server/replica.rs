@@ -4,8 +4,9 @@
 use crate::recorder::Recorder;
 use crate::server::config::ServerConfig;
 use crate::server::conn::{ConnId, Input, Link};
+use crate::server::datatree::DataTree;
+use crate::server::election::Election;
 use crate::server::frontend::Frontend;
-use crate::server::standin::{DataTree, Election};
 use crate::server::storage::Storage;
 use crate::server::zab::messages::ZabMsg;
 use tokio::sync::mpsc;
@@ -138,7 +139,7 @@ impl Replica {
         if self.history.last().is_none_or_lower(txn.zxid) {
             self.history.push(txn.clone());
         }
-        let events = self.front.watches.trigger(&applied.triggers, txn.zxid);
+        let events = self.front.watches.on_commit(txn, &applied);
         self.front.notify(events);
         self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
         self.applied_since_snapshot += 1;

@@ -6,7 +6,6 @@ use crate::net::{self, PEER_PORT};
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::Input;
 use crate::server::replica::Replica;
-use crate::server::standin::{PeerState, Vote};
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -129,10 +128,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                         (Phase::AwaitUpToDate, ZabMsg::UpToDate) => {
                             phase = Phase::Broadcast;
                             rep.set_role(Role::Following { leader }, epoch);
-                            rep.election.set_state(
-                                PeerState::Following,
-                                Vote { leader, zxid: rep.tree.last_zxid(), peer_epoch: epoch },
-                            );
+                            rep.election.update_election_vote(epoch);
                         }
                         (_, ZabMsg::Ping) => {
                             let sessions = rep.front.take_touched();

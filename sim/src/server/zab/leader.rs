@@ -4,9 +4,9 @@
 
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::{ConnId, Input, Link};
+use crate::server::reaper::reap_candidates;
 use crate::server::replica::Replica;
 use crate::server::session_tracker::SessionTracker;
-use crate::server::standin::{reap_candidates, PeerState, Vote};
 use crate::server::zab::broadcast::Outstanding;
 use crate::server::zab::discovery::{learner_is_ahead, new_epoch};
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
@@ -231,7 +231,8 @@ pub async fn lead(rep: &mut Replica) -> String {
             if !l.established && rep.cfg.is_quorum(&l.newleader_acks) {
                 l.established = true;
                 rep.set_role(Role::Leading, epoch);
-                rep.election.set_state(PeerState::Leading, Vote { leader: me, zxid: committed, peer_epoch: epoch });
+                // Late joiners must see leader and followers agree on the new epoch (ZOOKEEPER-1732).
+                rep.election.update_election_vote(epoch);
                 // The whole history we synced the quorum to is now committed.
                 for t in rep.history.clone() {
                     rep.recorder.commit(me, &t);

@@ -1,6 +1,6 @@
 //! The messages servers exchange on the quorum port (ZooKeeper's QuorumPacket types).
 
-use crate::server::standin::DataTree;
+use crate::server::datatree::DataTree;
 use zksim_model::{ErrorCode, Op, ServerId, SessionId, TxnRecord, Zxid};
 
 /// How a leader brings a learner's log in line with its own history.
