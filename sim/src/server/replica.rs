@@ -32,6 +32,8 @@ pub struct Replica {
     /// Quorum connections accepted while not leading, handed to the next leader phase.
     pub parked_peers: Vec<Input>,
     last_role: Option<(Role, u32)>,
+    /// The leader this incarnation synced with (or was) in each epoch.
+    epoch_leaders: std::collections::BTreeMap<u32, zksim_model::ServerId>,
 }
 
 impl Replica {
@@ -62,6 +64,7 @@ impl Replica {
             next_conn: 0,
             parked_peers: Vec::new(),
             last_role: None,
+            epoch_leaders: std::collections::BTreeMap::new(),
         }
     }
 
@@ -103,6 +106,13 @@ impl Replica {
             |conn, msg| Input::Client { conn, msg },
             |conn| Input::ClientGone { conn },
         )
+    }
+
+    /// Notes that `leader` is the established leader of `epoch`, asserting ZAB's Leadership
+    /// invariant as far as this server can see it: one leader per epoch.
+    pub fn note_epoch_leader(&mut self, epoch: u32, leader: zksim_model::ServerId) {
+        let seen = *self.epoch_leaders.entry(epoch).or_insert(leader);
+        assert_eq!(seen, leader, "{}: epoch {epoch} has two established leaders: {seen} and {leader}", self.cfg.id);
     }
 
     /// Records a role change (once per change).

@@ -83,10 +83,11 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                                     rep.store.accepted_epoch()
                                 );
                             }
+                            let fresh = e > rep.store.accepted_epoch();
                             rep.store.set_accepted_epoch(e).await;
                             epoch = e;
                             link.send(ZabMsg::AckEpoch {
-                                current_epoch: rep.store.current_epoch(),
+                                current_epoch: fresh.then(|| rep.store.current_epoch()),
                                 last_zxid: rep.store.last_logged(),
                             });
                             phase = Phase::AwaitSync;
@@ -111,6 +112,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                             // currentEpoch, and both before the ack.
                             rep.store.fsync().await;
                             rep.store.set_current_epoch(e).await;
+                            rep.note_epoch_leader(e, leader);
                             link.send(ZabMsg::AckNewLeader { epoch: e });
                             if let Some(last) = uncommitted.back() {
                                 acked = last.zxid;

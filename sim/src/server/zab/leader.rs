@@ -210,6 +210,7 @@ pub async fn lead(rep: &mut Replica) -> String {
         // Discovery: propose a new epoch once a quorum (us included) reported.
         if l.epoch.is_none() && rep.cfg.is_quorum(l.accepted.keys()) {
             let epoch = new_epoch(&l.accepted);
+            assert!(epoch > rep.store.accepted_epoch(), "{me}: a leader proposes an epoch above any it accepted");
             rep.store.set_accepted_epoch(epoch).await;
             l.epoch = Some(epoch);
             l.ack_epochs.insert(me);
@@ -230,6 +231,7 @@ pub async fn lead(rep: &mut Replica) -> String {
             }
             if !l.established && rep.cfg.is_quorum(&l.newleader_acks) {
                 l.established = true;
+                rep.note_epoch_leader(epoch, me);
                 rep.set_role(Role::Leading, epoch);
                 // Late joiners must see leader and followers agree on the new epoch (ZOOKEEPER-1732).
                 rep.election.update_election_vote(epoch);
@@ -372,12 +374,14 @@ async fn handle(rep: &mut Replica, l: &mut Leader, input: Input) -> Option<Strin
                 (Phase::AwaitAckEpoch, ZabMsg::AckEpoch { current_epoch, last_zxid }) => {
                     let sid = lr.sid.expect("sid known after FOLLOWERINFO");
                     let mine = (rep.store.current_epoch(), rep.store.last_logged());
-                    if !l.established && learner_is_ahead(mine, (current_epoch, last_zxid)) {
-                        return Some(format!(
-                            "{sid} has a more recent history ({current_epoch}, {last_zxid}) than ours {mine:?}"
-                        ));
+                    if let Some(current_epoch) = current_epoch {
+                        if !l.established && learner_is_ahead(mine, (current_epoch, last_zxid)) {
+                            return Some(format!(
+                                "{sid} has a more recent history ({current_epoch}, {last_zxid}) than ours {mine:?}"
+                            ));
+                        }
+                        l.ack_epochs.insert(sid);
                     }
-                    l.ack_epochs.insert(sid);
                     l.sync_learner(rep, conn, last_zxid);
                 }
                 (Phase::Syncing, ZabMsg::AckNewLeader { epoch }) => {
