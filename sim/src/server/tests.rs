@@ -470,3 +470,76 @@ fn sessions_expire_by_timeout_and_through_the_control_port() {
         }
     }
 }
+
+#[test]
+fn same_seed_same_history() {
+    let run = |seed| {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (_, rec) = world.run(|nem| async move {
+            let l = wait_for_leader(&nem, 0, 5_000).await.expect("leader");
+            let client = ClientNode::new(1);
+            let work = client.run(write_loop(3, 2_000, "d"));
+            let crash = async {
+                sleep(700).await;
+                nem.crash(Node::Server(l), true).unwrap();
+                sleep(500).await;
+                nem.restart(Node::Server(l)).unwrap();
+            };
+            futures::join!(work, crash);
+        });
+        rec.snapshot()
+    };
+    let (a, b) = (run(11), run(11));
+    assert!(a.len() > 50, "the run recorded too little to compare: {}", a.len());
+    assert_eq!(a, b, "two runs of seed 11 recorded different histories");
+    assert_ne!(a, run(12), "different seeds should not record identical histories");
+}
+
+#[test]
+fn a_watch_notification_precedes_the_reply_that_reflects_it_and_pings_keep_sessions_alive() {
+    for seed in 0..4u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (order, rec) = world.run(|nem| async move {
+            let l = wait_for_leader(&nem, 0, 5_000).await.expect("leader");
+            let follower = ensemble(3).into_iter().find(|s| *s != l).unwrap();
+            let client = ClientNode::new(1);
+            client
+                .run(async move {
+                    let mut a = TestSession::open(follower, 400).await.expect("session on a follower");
+                    let (_, o) = a.call(create("/w", "0"), Duration::from_secs(2)).await.expect("create");
+                    assert!(o.is_ok(), "create /w: {o:?}");
+                    let (_, o) =
+                        a.call(Op::GetData { path: "/w".into(), watch: true }, Duration::from_secs(2)).await.unwrap();
+                    assert!(o.is_ok(), "getData /w: {o:?}");
+                    // Outlive the 400 ms timeout several times over, pinging: the follower
+                    // forwards the touches to the leader, which must not expire the session.
+                    for _ in 0..15 {
+                        sleep(100).await;
+                        a.ping().await.expect("ping");
+                        while let Some(m) = a.next_msg(Duration::from_millis(1)).await {
+                            assert!(matches!(m, crate::proto::ServerMsg::Pong { .. }), "unexpected {m:?}");
+                        }
+                    }
+                    let set = Op::SetData { path: "/w".into(), data: Data::text("1"), version: -1 };
+                    a.send(set).await.expect("send setData");
+                    let mut order = Vec::new();
+                    while order.len() < 2 {
+                        match a.next_msg(Duration::from_secs(2)).await.expect("watch and reply") {
+                            crate::proto::ServerMsg::Watch(ev) => order.push(format!("watch {:?}", ev.kind)),
+                            crate::proto::ServerMsg::Reply { outcome, .. } => {
+                                assert!(outcome.is_ok(), "setData: {outcome:?}");
+                                order.push("reply".into())
+                            }
+                            crate::proto::ServerMsg::Pong { .. } => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                    order
+                })
+                .await
+        });
+        assert_eq!(order, vec!["watch NodeDataChanged".to_string(), "reply".to_string()], "seed {seed}");
+        let expired = commits(&rec.snapshot()).values().any(|t| matches!(t.txn, zksim_model::Txn::CloseSession { .. }));
+        assert!(!expired, "seed {seed}: a pinging session was closed");
+    }
+}
