@@ -543,3 +543,61 @@ fn a_watch_notification_precedes_the_reply_that_reflects_it_and_pings_keep_sessi
         assert!(!expired, "seed {seed}: a pinging session was closed");
     }
 }
+
+#[test]
+fn a_new_leader_is_established_after_the_leader_crashes_in_3_5_7() {
+    for n in [3u32, 5, 7] {
+        for seed in 0..3u64 {
+            let world = world_with_servers(WorldConfig::with_seed(100 + seed), n, |_| {});
+            let ((l1, l2), rec) = world.run(|nem| async move {
+                let l1 = wait_for_leader(&nem, 0, 5_000).await.expect("first leader");
+                sleep(300).await;
+                nem.crash(Node::Server(l1), false).unwrap();
+                let mark = nem.recorder().len();
+                let l2 = wait_for_leader(&nem, mark, 8_000).await;
+                (l1, l2)
+            });
+            let l2 = l2.unwrap_or_else(|| panic!("n={n} seed={seed}: no leader after {l1} crashed"));
+            assert_ne!(l1, l2, "n={n} seed={seed}");
+            let records = rec.snapshot();
+            check_one_leader_per_epoch(&records);
+            let epochs: Vec<u32> = leaders(&records).into_keys().collect();
+            assert!(
+                epochs.len() >= 2 && epochs.windows(2).all(|w| w[0] < w[1]),
+                "n={n} seed={seed}: epochs {epochs:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_follower_far_behind_is_synced_by_snapshot() {
+    for seed in 0..4u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |c| c.snapshot_every = 10);
+        let ((acked, finals), rec) = world.run(|nem| async move {
+            let l = wait_for_leader(&nem, 0, 5_000).await.expect("leader");
+            let f = ensemble(3).into_iter().find(|s| *s != l).unwrap();
+            nem.crash(Node::Server(f), false).unwrap();
+            let client = ClientNode::new(1);
+            let live: Vec<ServerId> = ensemble(3).into_iter().filter(|s| *s != f).collect();
+            let acked = client
+                .run(async move {
+                    let mut s = open_anywhere(&live, 4_000, Duration::from_secs(3)).await.expect("session");
+                    let mut acked = Vec::new();
+                    for i in 0..60 {
+                        let (z, o) =
+                            s.call(create(&format!("/s{i}"), "x"), Duration::from_secs(2)).await.expect("write");
+                        assert!(o.is_ok(), "{o:?}");
+                        acked.push(z);
+                    }
+                    acked
+                })
+                .await;
+            nem.restart(Node::Server(f)).unwrap();
+            sleep(3_000).await;
+            let finals = ControlClient::new().record_final_states(&nem, nem.recorder(), &ensemble(3)).await;
+            (acked, finals)
+        });
+        check_run(seed, &rec.snapshot(), &acked, &finals, 3);
+    }
+}
