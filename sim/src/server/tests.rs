@@ -601,3 +601,65 @@ fn a_follower_far_behind_is_synced_by_snapshot() {
         check_run(seed, &rec.snapshot(), &acked, &finals, 3);
     }
 }
+
+/// Random faults (crash with or without a torn tail, restart, partitions, heal) under a
+/// write load; then heal everything and check the run.
+async fn random_faults(nem: &Nemesis, n: u32, ms: u64) {
+    use rand::Rng;
+    let start = crate::server::task::now();
+    let servers: Vec<Node> = ensemble(n).into_iter().map(Node::Server).collect();
+    while start.elapsed_sim() < Duration::from_millis(ms) {
+        let pause = nem.with_rng(|r| r.gen_range(200..900));
+        sleep(pause).await;
+        let choice = nem.with_rng(|r| r.gen_range(0..5));
+        let victim = servers[nem.with_rng(|r| r.gen_range(0..servers.len()))];
+        let down = servers.iter().filter(|s| nem.node_state(**s) == Some(crate::nemesis::NodeState::Crashed)).count();
+        match choice {
+            0 | 1 if down < (n as usize - 1) / 2 && nem.node_state(victim) == Some(crate::nemesis::NodeState::Up) => {
+                let torn = nem.with_rng(|r| r.gen_bool(0.5));
+                nem.crash(victim, torn).unwrap();
+            }
+            2 => {
+                for s in &servers {
+                    if nem.node_state(*s) == Some(crate::nemesis::NodeState::Crashed) {
+                        nem.restart(*s).unwrap();
+                    }
+                }
+            }
+            3 if !nem.is_partitioned() => {
+                let k = nem.with_rng(|r| r.gen_range(1..=(n as usize - 1) / 2));
+                let (a, b) = servers.split_at(k);
+                let _ = nem.partition(vec![a.to_vec(), b.to_vec()]);
+            }
+            _ => nem.heal(),
+        }
+    }
+    nem.heal();
+    for s in &servers {
+        if nem.node_state(*s) == Some(crate::nemesis::NodeState::Crashed) {
+            nem.restart(*s).unwrap();
+        }
+    }
+}
+
+#[test]
+fn random_crashes_and_partitions_keep_committed_writes_and_replicas_agree() {
+    for n in [3u32, 5] {
+        for seed in 0..12u64 {
+            let world = world_with_servers(WorldConfig::with_seed(1000 + seed), n, |c| c.snapshot_every = 25);
+            let ((acked, finals), rec) = world.run(|nem| async move {
+                wait_for_leader(&nem, 0, 5_000).await.expect("first leader");
+                let client = ClientNode::new(1);
+                let work = client.run(write_loop(n, 6_000, "r"));
+                let faults = random_faults(&nem, n, 6_000);
+                let (acked, ()) = futures::join!(work, faults);
+                sleep(5_000).await;
+                let finals = ControlClient::new().record_final_states(&nem, nem.recorder(), &ensemble(n)).await;
+                (acked, finals)
+            });
+            let records = rec.snapshot();
+            assert!(acked.len() > 10, "n={n} seed={seed}: only {} writes acknowledged", acked.len());
+            check_run(1000 + seed, &records, &acked, &finals, n as usize);
+        }
+    }
+}
