@@ -167,8 +167,12 @@ impl Frontend {
             (Some(s), ClientMsg::Request { xid, op }) => {
                 self.touched.insert(s);
                 let q = self.queues.entry(s).or_default();
-                if let Some(last) = q.back() {
-                    assert!(xid > last.xid, "session {s} sent xid {xid} after {}: xids must increase", last.xid);
+                if q.back().is_some_and(|last| xid <= last.xid) {
+                    // A client that does not number its requests in order breaks the protocol
+                    // (replies are matched by xid): drop the connection.
+                    tracing::debug!("session {s} sent xid {xid} out of order; closing its connection");
+                    self.close(conn);
+                    return;
                 }
                 q.push_back(Pending { xid, op, forwarded: false });
                 self.drain(s, tree);

@@ -663,3 +663,39 @@ fn random_crashes_and_partitions_keep_committed_writes_and_replicas_agree() {
         }
     }
 }
+
+#[test]
+fn closing_a_session_commits_close_and_deletes_its_ephemerals() {
+    for seed in 0..3u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let ((closed, seen, session), rec) = world.run(|nem| async move {
+            wait_for_leader(&nem, 0, 5_000).await.expect("leader");
+            let client = ClientNode::new(1);
+            client
+                .run(async move {
+                    let mut a = open_anywhere(&ensemble(3), 4_000, Duration::from_secs(3)).await.expect("a");
+                    let eph = Op::Create { path: "/e".into(), data: Data::text("e"), mode: CreateMode::Ephemeral };
+                    let (_, o) = a.call(eph, Duration::from_secs(2)).await.expect("create");
+                    assert!(o.is_ok(), "{o:?}");
+                    let closed = a.call(Op::CloseSession, Duration::from_secs(2)).await;
+                    let mut b = open_anywhere(&ensemble(3), 4_000, Duration::from_secs(3)).await.expect("b");
+                    b.call(Op::Sync { path: "/".into() }, Duration::from_secs(2)).await.expect("sync");
+                    let seen = b.call(Op::Exists { path: "/e".into(), watch: false }, Duration::from_secs(2)).await;
+                    (closed, seen, a.session)
+                })
+                .await
+        });
+        assert!(matches!(closed, Some((_, Outcome::Ok { .. }))), "seed {seed}: closeSession: {closed:?}");
+        match seen {
+            Some((_, Outcome::Ok { value: zksim_model::OpResult::Exists { stat: None } })) => {}
+            other => panic!("seed {seed}: the closed session's ephemeral survived: {other:?}"),
+        }
+        let closes: Vec<_> = commits(&rec.snapshot())
+            .into_values()
+            .filter(|t| {
+                t.txn == zksim_model::Txn::CloseSession { session, reason: zksim_model::history::CloseReason::Closed }
+            })
+            .collect();
+        assert_eq!(closes.len(), 1, "seed {seed}: exactly one Closed closeSession is committed");
+    }
+}
