@@ -602,7 +602,7 @@ fn a_follower_far_behind_is_synced_by_snapshot() {
     }
 }
 
-/// Random faults (crash with or without a torn tail, restart, partitions, heal) under a
+/// Random faults (crash with or without a torn tail, restart, partitions, pauses, heal) under a
 /// write load; then heal everything and check the run.
 async fn random_faults(nem: &Nemesis, n: u32, ms: u64) {
     use rand::Rng;
@@ -611,7 +611,7 @@ async fn random_faults(nem: &Nemesis, n: u32, ms: u64) {
     while start.elapsed_sim() < Duration::from_millis(ms) {
         let pause = nem.with_rng(|r| r.gen_range(200..900));
         sleep(pause).await;
-        let choice = nem.with_rng(|r| r.gen_range(0..5));
+        let choice = nem.with_rng(|r| r.gen_range(0..6));
         let victim = servers[nem.with_rng(|r| r.gen_range(0..servers.len()))];
         let down = servers.iter().filter(|s| nem.node_state(**s) == Some(crate::nemesis::NodeState::Crashed)).count();
         match choice {
@@ -630,6 +630,13 @@ async fn random_faults(nem: &Nemesis, n: u32, ms: u64) {
                 let k = nem.with_rng(|r| r.gen_range(1..=(n as usize - 1) / 2));
                 let (a, b) = servers.split_at(k);
                 let _ = nem.partition(vec![a.to_vec(), b.to_vec()]);
+            }
+            4 if nem.node_state(victim) == Some(crate::nemesis::NodeState::Up) => {
+                // A GC-like pause longer than syncLimit: the paused server must not act on its
+                // stale role after it resumes.
+                nem.pause(victim).unwrap();
+                sleep(nem.with_rng(|r| r.gen_range(100..1_200))).await;
+                nem.resume(victim).unwrap();
             }
             _ => nem.heal(),
         }
