@@ -651,8 +651,8 @@ async fn random_faults(nem: &Nemesis, n: u32, ms: u64) {
 
 #[test]
 fn random_crashes_and_partitions_keep_committed_writes_and_replicas_agree() {
-    for n in [3u32, 5] {
-        for seed in 0..12u64 {
+    for n in [3u32, 5, 7] {
+        for seed in 0..std::env::var("ZAB_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12u64) {
             let world = world_with_servers(WorldConfig::with_seed(1000 + seed), n, |c| c.snapshot_every = 25);
             let ((acked, finals), rec) = world.run(|nem| async move {
                 wait_for_leader(&nem, 0, 5_000).await.expect("first leader");
