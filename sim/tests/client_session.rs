@@ -622,3 +622,58 @@ fn protected_create_adopts_its_own_node_after_connection_loss() {
     let op = last_invoke(&records, 1, "create", &format!("/p/{prefix}"));
     assert_eq!(outcome_of(&records, op), Outcome::Indeterminate { reason: ErrorCode::ConnectionLoss });
 }
+
+#[test]
+fn set_watches_catches_up_on_a_change_missed_while_disconnected() {
+    let seed = 14;
+    let (w, _ens, servers) = world(seed, 2);
+    let recorder = w.recorder();
+    let ((event, paused), rec) = w.run(|nemesis: Nemesis| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        let (zk, watch) = client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/w", Data::text("0"), CreateMode::Persistent).await.unwrap();
+                let (_, _, watch) = zk.get_data_w("/w").await.unwrap();
+                (zk, watch)
+            })
+            .await
+            .unwrap();
+        let paused = zk.server().unwrap();
+        nemesis.pause(Node::Server(paused)).unwrap();
+        // The change happens while c1's server is paused: its notification is stuck there.
+        let others: Vec<ServerId> = servers.iter().copied().filter(|s| *s != paused).collect();
+        let r = recorder.clone();
+        client_node(2)
+            .spawn(async move {
+                let other = connect(2, &others, &r, seed).await;
+                other.set_data("/w", Data::text("1"), -1).await.unwrap();
+            })
+            .await
+            .unwrap();
+        let event = client_node(9).spawn(watch).await.unwrap();
+        nemesis.resume(Node::Server(paused)).unwrap();
+        (event, paused)
+    });
+    let event = event.expect("the watch fires after reconnecting");
+    assert_eq!((event.kind, event.path.as_str()), (EventType::NodeDataChanged, "/w"));
+    let records = rec.take();
+    // The notification came through the new server, after the session re-synced there.
+    let reconnected_at = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::Session { client, state: SessionState::SyncConnected, server, .. }
+                if *client == ClientId(1) && *server != Some(paused) =>
+            {
+                Some(r.time)
+            }
+            _ => None,
+        })
+        .expect("reconnected elsewhere");
+    let watched_at = records
+        .iter()
+        .find_map(|r| matches!(&r.event, Event::Watch { client, .. } if *client == ClientId(1)).then_some(r.time))
+        .expect("a recorded notification");
+    assert!(watched_at >= reconnected_at, "caught up by SetWatches on the new server");
+}

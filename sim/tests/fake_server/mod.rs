@@ -148,6 +148,12 @@ impl FakeEnsemble {
                 let conn_id = t.next_conn;
                 let info = t.sessions.get_mut(&session).unwrap();
                 info.conn = Some((conn_id, out.clone()));
+                // Watches live with the connection, as in ZooKeeper: a reconnecting client
+                // gets them back only through SetWatches.
+                info.data_watches.clear();
+                info.child_watches.clear();
+                info.persistent.clear();
+                info.recursive.clear();
                 (session, conn_id, info.timeout_ms)
             })
         };
