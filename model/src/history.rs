@@ -108,7 +108,13 @@ pub enum Event {
     Watch { client: ClientId, session: SessionId, event: WatchedEvent },
     /// A connection-state change delivered to the application. `server` is the server it is
     /// connected to for SyncConnected; `timeout_ms` the negotiated session timeout.
-    Session { client: ClientId, session: SessionId, state: SessionState, server: Option<ServerId>, timeout_ms: Option<u64> },
+    Session {
+        client: ClientId,
+        session: SessionId,
+        state: SessionState,
+        server: Option<ServerId>,
+        timeout_ms: Option<u64>,
+    },
     /// A fault was applied or healed.
     Fault { fault: Fault },
     /// A server changed role.
@@ -128,7 +134,9 @@ pub enum Event {
 pub enum Role {
     /// Running leader election.
     Looking,
-    Following { leader: ServerId },
+    Following {
+        leader: ServerId,
+    },
     /// Established leader of the epoch (after a quorum acked NEWLEADER).
     Leading,
     /// Not running (crashed).
@@ -141,27 +149,50 @@ pub enum Role {
 pub enum Fault {
     /// Symmetric partition: nodes in different groups cannot talk. Nodes in no group keep
     /// talking to everyone.
-    Partition { groups: Vec<Vec<Node>> },
+    Partition {
+        groups: Vec<Vec<Node>>,
+    },
     /// Messages from `from` to `to` are lost; the other direction still flows.
-    PartitionOneWay { from: Vec<Node>, to: Vec<Node> },
+    PartitionOneWay {
+        from: Vec<Node>,
+        to: Vec<Node>,
+    },
     /// Cut one node off from every other node.
-    Isolate { node: Node },
+    Isolate {
+        node: Node,
+    },
     /// Remove every partition, one-way partition and isolation.
     Heal,
     /// Kill a node's process; its disk loses what was not fsynced (and, with `torn`, the
     /// last unsynced record is left half-written).
-    Crash { node: Node, torn: bool },
+    Crash {
+        node: Node,
+        torn: bool,
+    },
     /// Start a crashed node again from its disk.
-    Restart { node: Node },
+    Restart {
+        node: Node,
+    },
     /// Stop a node's process without killing it (a GC pause): timers and messages wait.
-    Pause { node: Node },
-    Resume { node: Node },
+    Pause {
+        node: Node,
+    },
+    Resume {
+        node: Node,
+    },
     /// Probability that a message is lost (TCP-like links retransmit it, so it arrives late).
-    SetLossRate { rate: f64 },
+    SetLossRate {
+        rate: f64,
+    },
     /// Message latency range.
-    SetLatency { latency_ms_min: u64, latency_ms_max: u64 },
+    SetLatency {
+        latency_ms_min: u64,
+        latency_ms_max: u64,
+    },
     /// Ask the service to expire a session now (the leader commits closeSession).
-    ExpireSession { session: SessionId },
+    ExpireSession {
+        session: SessionId,
+    },
 }
 
 /// A committed transaction.
@@ -177,15 +208,29 @@ pub struct TxnRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "txn")]
 pub enum Txn {
-    CreateSession { session: SessionId, timeout_ms: u64 },
+    CreateSession {
+        session: SessionId,
+        timeout_ms: u64,
+    },
     /// The session ends; its ephemerals are deleted in this same transaction.
-    CloseSession { session: SessionId, reason: CloseReason },
+    CloseSession {
+        session: SessionId,
+        reason: CloseReason,
+    },
     /// A client's write (create, delete, setData, multi), applied with its real result.
-    Client { session: SessionId, xid: u64, op: Op },
+    Client {
+        session: SessionId,
+        xid: u64,
+        op: Op,
+    },
     /// The server's container manager deletes an emptied container (fails if it has children).
-    DeleteContainer { path: String },
+    DeleteContainer {
+        path: String,
+    },
     /// The server deletes an expired TTL node.
-    DeleteTtl { path: String },
+    DeleteTtl {
+        path: String,
+    },
 }
 
 /// Why a session ended.

@@ -6,13 +6,18 @@
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
 pub mod history;
+pub mod model_target;
 pub mod op;
 pub mod probe_target;
+pub mod probes;
+pub mod reference;
+pub mod trace;
 pub mod types;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
+pub use reference::{Applied, Trigger, ZkModel};
 pub use types::{
-    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime, Stat,
-    WatchedEvent, WatcherKind, Zxid,
+    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, EventType, OpId, ServerId, SessionId, SessionState, SimTime,
+    Stat, WatchedEvent, WatcherKind, Zxid,
 };

@@ -10,17 +10,47 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum Op {
-    Create { path: String, data: Data, mode: CreateMode },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Data, version: i32 },
-    GetData { path: String, watch: bool },
-    Exists { path: String, watch: bool },
+    Create {
+        path: String,
+        data: Data,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Data,
+        version: i32,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
     /// getChildren2: the sorted children plus the node's Stat.
-    GetChildren { path: String, watch: bool },
-    Sync { path: String },
-    Multi { ops: Vec<MultiOp> },
-    AddWatch { path: String, mode: AddWatchMode },
-    RemoveWatches { path: String, kind: WatcherKind },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    Sync {
+        path: String,
+    },
+    Multi {
+        ops: Vec<MultiOp>,
+    },
+    AddWatch {
+        path: String,
+        mode: AddWatchMode,
+    },
+    RemoveWatches {
+        path: String,
+        kind: WatcherKind,
+    },
     /// Close this session (a transaction: its ephemerals go with it).
     CloseSession,
 }
@@ -28,10 +58,7 @@ pub enum Op {
 impl Op {
     /// True for operations that are transactions (change state and get a zxid of their own).
     pub fn is_write(&self) -> bool {
-        matches!(
-            self,
-            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession
-        )
+        matches!(self, Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession)
     }
 
     /// The path the operation addresses, if it has one.
@@ -95,16 +122,33 @@ impl MultiOp {
 #[serde(rename_all = "snake_case", tag = "result")]
 pub enum OpResult {
     /// create: the actual path (with the sequence suffix) and, for create2, the new node's Stat.
-    Created { path: String, stat: Option<Stat> },
+    Created {
+        path: String,
+        stat: Option<Stat>,
+    },
     /// setData: the node's new Stat.
-    Stat { stat: Stat },
-    GetData { data: Data, stat: Stat },
+    Stat {
+        stat: Stat,
+    },
+    GetData {
+        data: Data,
+        stat: Stat,
+    },
     /// exists: `None` when the node is missing (not an error).
-    Exists { stat: Option<Stat> },
-    Children { children: Vec<String>, stat: Stat },
-    Synced { path: String },
+    Exists {
+        stat: Option<Stat>,
+    },
+    Children {
+        children: Vec<String>,
+        stat: Stat,
+    },
+    Synced {
+        path: String,
+    },
     /// A successful multi: one entry per sub-operation.
-    Multi { results: Vec<MultiSubResult> },
+    Multi {
+        results: Vec<MultiSubResult>,
+    },
     /// delete, addWatch, removeWatches, closeSession.
     Done,
 }
@@ -115,9 +159,14 @@ pub enum OpResult {
 pub enum MultiSubResult {
     /// A create inside a multi. `stat` is `None` for plain creates (answered like opcode 1),
     /// `Some` for container and TTL creates, as ZooKeeper 3.8 does.
-    Created { path: String, stat: Option<Stat> },
+    Created {
+        path: String,
+        stat: Option<Stat>,
+    },
     Deleted,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Checked,
 }
 
@@ -125,15 +174,24 @@ pub enum MultiSubResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Outcome {
-    Ok { value: OpResult },
+    Ok {
+        value: OpResult,
+    },
     /// A definite error: the operation did not take effect.
-    Err { code: ErrorCode },
+    Err {
+        code: ErrorCode,
+    },
     /// A failed multi: nothing took effect. `results` gives, per sub-op, `Ok` (would have
     /// succeeded, rolled back), the real error of the failing op, then `RuntimeInconsistency`.
-    MultiErr { code: ErrorCode, results: Vec<ErrorCode> },
+    MultiErr {
+        code: ErrorCode,
+        results: Vec<ErrorCode>,
+    },
     /// The client cannot know whether the operation took effect (ConnectionLoss, timeout,
     /// the session expired with the request in flight). The committed log decides.
-    Indeterminate { reason: ErrorCode },
+    Indeterminate {
+        reason: ErrorCode,
+    },
 }
 
 impl Outcome {

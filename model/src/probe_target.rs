@@ -3,7 +3,7 @@
 //! the service's data tree, and the whole replicated service.
 
 use crate::op::{Op, Outcome};
-use crate::types::{SessionId, WatchedEvent};
+use crate::types::{ErrorCode, SessionId, WatchedEvent};
 
 /// A ZooKeeper-like system a probe case can be run against, one operation at a time.
 pub trait ProbeTarget {
@@ -25,4 +25,19 @@ pub trait ProbeTarget {
 
     /// The watch notifications delivered since the last call, per session, in delivery order.
     fn take_events(&mut self) -> Vec<(SessionId, WatchedEvent)>;
+
+    /// getEphemerals(prefix): the caller's ephemerals whose path starts with `prefix`, sorted
+    /// (`[]` when none). `None` when the target does not support the call (the runner then
+    /// reports the case as unsupported).
+    fn get_ephemerals(&mut self, session: SessionId, prefix: &str) -> Option<Vec<String>> {
+        let _ = (session, prefix);
+        None
+    }
+
+    /// getAllChildrenNumber(path): the number of descendants of `path` (NoNode when missing).
+    /// `None` when the target does not support the call.
+    fn get_all_children_number(&mut self, session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
+        let _ = (session, path);
+        None
+    }
 }

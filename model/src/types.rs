@@ -228,7 +228,9 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            CreateMode::PersistentSequential | CreateMode::EphemeralSequential | CreateMode::PersistentSequentialWithTtl { .. }
+            CreateMode::PersistentSequential
+                | CreateMode::EphemeralSequential
+                | CreateMode::PersistentSequentialWithTtl { .. }
         )
     }
 
@@ -240,7 +242,9 @@ impl CreateMode {
     /// The TTL, for TTL modes.
     pub fn ttl_ms(self) -> Option<i64> {
         match self {
-            CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => Some(ttl_ms),
+            CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
+                Some(ttl_ms)
+            }
             _ => None,
         }
     }

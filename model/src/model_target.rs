@@ -1,0 +1,117 @@
+//! The reference model as a [`ProbeTarget`]: a small driver that plays the leader around
+//! [`ZkModel`] — it numbers transactions, keeps a clock, hands out session ids, and emulates the
+//! server's periodic ContainerManager while time passes.
+
+use crate::history::{CloseReason, Txn, TxnRecord};
+use crate::op::{Op, Outcome};
+use crate::probe_target::ProbeTarget;
+use crate::reference::ZkModel;
+use crate::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
+
+/// How often the emulated ContainerManager checks (the probes' server ran with
+/// `znode.container.checkIntervalMs=1000`).
+pub const REAPER_INTERVAL_MS: i64 = 1000;
+
+/// Every operation takes this long on the model's clock, so ctime/mtime differ between ops.
+pub const OP_MS: i64 = 1;
+
+/// The first session id handed out; later ones count up from it.
+pub const FIRST_SESSION: u64 = 0x100;
+
+/// [`ZkModel`] driven as one ZooKeeper server.
+#[derive(Clone, Debug)]
+pub struct ModelTarget {
+    model: ZkModel,
+    now_ms: i64,
+    next_session: u64,
+    events: Vec<(SessionId, WatchedEvent)>,
+}
+
+impl ModelTarget {
+    /// Drives `model` (usually [`ZkModel::new`] or [`ZkModel::fresh_server`]) from time 0.
+    pub fn new(model: ZkModel) -> ModelTarget {
+        ModelTarget { model, now_ms: 0, next_session: FIRST_SESSION, events: Vec::new() }
+    }
+
+    /// The model's current state.
+    pub fn model(&self) -> &ZkModel {
+        &self.model
+    }
+
+    /// The clock, in milliseconds since the start.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Commits `txn` at the next zxid and the current time, keeping its notifications.
+    fn commit(&mut self, txn: Txn) -> Outcome {
+        let zxid = Zxid(self.model.last_zxid().0 + 1);
+        let applied = self.model.apply(&TxnRecord { zxid, time_ms: self.now_ms, txn });
+        self.events.extend(applied.events);
+        applied.outcome
+    }
+
+    /// One ContainerManager check: candidates are chosen first, then deleted one transaction
+    /// each, so a container emptied by this check's deletes waits for the next check.
+    fn reaper_check(&mut self) {
+        for txn in self.model.reap_candidates(self.now_ms) {
+            let _ = self.commit(txn);
+        }
+    }
+}
+
+impl ProbeTarget for ModelTarget {
+    fn open_session(&mut self) -> SessionId {
+        self.now_ms += OP_MS;
+        let session = SessionId(self.next_session);
+        self.next_session += 1;
+        let outcome = self.commit(Txn::CreateSession { session, timeout_ms: 30_000 });
+        assert!(outcome.is_ok(), "a fresh session id opens");
+        session
+    }
+
+    fn close_session(&mut self, session: SessionId) {
+        self.now_ms += OP_MS;
+        let _ = self.commit(Txn::CloseSession { session, reason: CloseReason::Closed });
+    }
+
+    fn expire_session(&mut self, session: SessionId) {
+        self.now_ms += OP_MS;
+        let _ = self.commit(Txn::CloseSession { session, reason: CloseReason::Expired });
+    }
+
+    fn execute(&mut self, session: SessionId, op: &Op) -> Outcome {
+        self.now_ms += OP_MS;
+        if op.is_write() {
+            self.commit(Txn::Client { session, xid: 0, op: op.clone() })
+        } else {
+            self.model.read(session, op)
+        }
+    }
+
+    fn wait(&mut self, ms: u64) {
+        let end = self.now_ms + i64::try_from(ms).expect("a wait shorter than 2^63 ms");
+        // Checks run at every multiple of the interval on the clock.
+        let mut next_check = (self.now_ms / REAPER_INTERVAL_MS + 1) * REAPER_INTERVAL_MS;
+        while next_check <= end {
+            self.now_ms = next_check;
+            self.reaper_check();
+            next_check += REAPER_INTERVAL_MS;
+        }
+        self.now_ms = end;
+    }
+
+    fn take_events(&mut self) -> Vec<(SessionId, WatchedEvent)> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn get_ephemerals(&mut self, session: SessionId, prefix: &str) -> Option<Vec<String>> {
+        self.now_ms += OP_MS;
+        Some(self.model.ephemerals_of(session).into_iter().filter(|p| p.starts_with(prefix)).collect())
+    }
+
+    fn get_all_children_number(&mut self, _session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
+        self.now_ms += OP_MS;
+        Some(self.model.descendant_count(path).ok_or(ErrorCode::NoNode))
+    }
+}

@@ -1,0 +1,298 @@
+//! The reference model of ZooKeeper 3.8: a deliberately simple, sequential specification of the
+//! data tree, sessions (ephemeral ownership, close and expiry) and watches, written from the
+//! documented semantics and the real-server probes (`testdata/zookeeper-3.8-probes.md`), not from
+//! any server code. Checkers replay committed transactions through [`ZkModel::apply`] and evaluate
+//! reads with [`ZkModel::read`].
+//!
+//! Cost: `apply` is O(path depth + children touched) (times a log factor): nothing scans the tree.
+//! The one exception is [`ZkModel::reap_candidates`], a helper for drivers that emulate the
+//! server's container/TTL reaper.
+
+mod multi;
+mod node;
+pub mod path;
+mod session;
+#[cfg(test)]
+mod tests;
+mod tree;
+mod watches;
+mod write;
+
+pub use node::NodeKind;
+pub use write::MAX_TTL_MS;
+
+use crate::history::{Txn, TxnRecord};
+use crate::op::{Op, OpResult, Outcome};
+use crate::types::{Data, ErrorCode, EventType, SessionId, Stat, WatchedEvent, Zxid};
+use node::ZNode;
+use std::collections::BTreeSet;
+use tree::Tree;
+use watches::Watches;
+use write::TxnCtx;
+
+/// The whole state of a ZooKeeper service as the reference model sees it. `Eq` and `Hash` are
+/// structural and exact (no caches, no stale index entries), so equal states compare equal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ZkModel {
+    tree: Tree,
+    watches: Watches,
+    sessions: BTreeSet<SessionId>,
+    last_zxid: Zxid,
+}
+
+/// What applying one committed transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The answer the issuing client must have seen (`Ok Done` for session and server txns).
+    pub outcome: Outcome,
+    /// What the transaction changed, independent of anyone's watches, in order. Empty when the
+    /// transaction failed.
+    pub triggers: Vec<Trigger>,
+    /// The watch notifications it fires, per the model's own registrations, in delivery order
+    /// (trigger by trigger; within a trigger by session id).
+    pub events: Vec<(SessionId, WatchedEvent)>,
+}
+
+/// One change a transaction made that a watch could observe: NodeCreated / NodeDeleted /
+/// NodeDataChanged on the node, NodeChildrenChanged on its parent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Trigger {
+    pub kind: EventType,
+    pub path: String,
+}
+
+impl Default for ZkModel {
+    fn default() -> Self {
+        ZkModel::new()
+    }
+}
+
+impl ZkModel {
+    /// An empty tree: only "/" with an all-zero Stat and empty (not null) data, as a fresh
+    /// chroot node looks. The reserved paths (`/zookeeper`…) stay undeletable.
+    pub fn new() -> ZkModel {
+        ZkModel { tree: Tree::new(), watches: Watches::default(), sessions: BTreeSet::new(), last_zxid: Zxid::ZERO }
+    }
+
+    /// A fresh real server: `/zookeeper`, `/zookeeper/config` and `/zookeeper/quota`, all zxids 0,
+    /// with the odd stats 3.8.0 shows: `/` has visible cversion −1 and `/zookeeper` −2 (these
+    /// nodes were inserted without counting as creates), `/zookeeper/config` has aversion −1.
+    pub fn fresh_server() -> ZkModel {
+        let mut m = ZkModel::new();
+        for p in ["/zookeeper", "/zookeeper/config", "/zookeeper/quota"] {
+            let node = ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0);
+            let _ = m.tree.insert(p, node, Zxid::ZERO);
+        }
+        for p in ["/", "/zookeeper"] {
+            m.tree.get_mut(p).expect("just built").meta.creates = 0;
+        }
+        m.tree.get_mut("/zookeeper/config").expect("just built").meta.aversion = -1;
+        m
+    }
+
+    /// Applies a committed transaction. The caller feeds transactions in zxid order; a failed
+    /// client write (its `outcome` is an error) still consumed its zxid, as in the server.
+    pub fn apply(&mut self, txn: &TxnRecord) -> Applied {
+        self.last_zxid = txn.zxid;
+        let (zxid, time_ms) = (txn.zxid, txn.time_ms);
+        match &txn.txn {
+            Txn::CreateSession { session, .. } => {
+                assert!(*session != SessionId(0), "session id 0 never names a session");
+                self.sessions.insert(*session);
+                done(Vec::new(), Vec::new())
+            }
+            Txn::CloseSession { session, reason } => self.close_session(*session, *reason, zxid, time_ms),
+            Txn::Client { session, op, .. } => {
+                if !self.sessions.contains(session) {
+                    // ZOOKEEPER-1208: a request of a session that is gone changes nothing.
+                    return failed(ErrorCode::SessionExpired);
+                }
+                self.client_write(*session, op, zxid, time_ms)
+            }
+            Txn::DeleteContainer { path } => self.server_delete(path, zxid, time_ms, |k| k == NodeKind::Container),
+            Txn::DeleteTtl { path } => self.server_delete(path, zxid, time_ms, |k| matches!(k, NodeKind::Ttl { .. })),
+        }
+    }
+
+    fn client_write(&mut self, session: SessionId, op: &Op, zxid: Zxid, time_ms: i64) -> Applied {
+        if *op == Op::CloseSession {
+            return self.close_session(session, crate::history::CloseReason::Closed, zxid, time_ms);
+        }
+        let mut ctx = TxnCtx::new(&mut self.tree, zxid, time_ms, session);
+        let outcome = match op {
+            Op::Create { path, data, mode } => {
+                ctx.create(path, data, *mode).map(|(path, stat)| OpResult::Created { path, stat: Some(stat) }).into()
+            }
+            Op::Delete { path, version } => ctx.delete(path, *version).map(|()| OpResult::Done).into(),
+            Op::SetData { path, data, version } => {
+                ctx.set_data(path, data, *version).map(|stat| OpResult::Stat { stat }).into()
+            }
+            Op::Multi { ops } => multi::run(&mut ctx, ops),
+            // Reads are not transactions; a log that holds one is malformed.
+            _ => Outcome::Err { code: ErrorCode::MarshallingError },
+        };
+        let triggers = std::mem::take(&mut ctx.triggers);
+        assert!(outcome.is_ok() || triggers.is_empty(), "a failed write changes nothing");
+        let events = self.fire(&triggers, zxid);
+        Applied { outcome, triggers, events }
+    }
+
+    /// The container manager's delete: fails, changing nothing, when the node is missing, is not
+    /// of the expected kind, or has children.
+    fn server_delete(&mut self, path: &str, zxid: Zxid, time_ms: i64, kind_ok: impl Fn(NodeKind) -> bool) -> Applied {
+        let Some(node) = self.tree.get(path).filter(|_| path != "/" && path::is_valid(path)) else {
+            return failed(ErrorCode::NoNode);
+        };
+        if !kind_ok(node.meta.kind) {
+            return failed(ErrorCode::BadArguments);
+        }
+        if !node.children.is_empty() {
+            return failed(ErrorCode::NotEmpty);
+        }
+        let mut ctx = TxnCtx::new(&mut self.tree, zxid, time_ms, SessionId(0));
+        ctx.remove(path);
+        let triggers = std::mem::take(&mut ctx.triggers);
+        let events = self.fire(&triggers, zxid);
+        done(triggers, events)
+    }
+
+    fn fire(&mut self, triggers: &[Trigger], zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
+        triggers.iter().flat_map(|t| self.watches.fire(t, zxid)).collect()
+    }
+
+    /// Evaluates a non-transaction op (GetData/Exists/GetChildren/Sync/AddWatch/RemoveWatches)
+    /// for `session` at the current state, registering watches as the server does: exists arms a
+    /// data watch even on a missing node; get/children on a missing node arm nothing. Paths are
+    /// never syntax-checked; `""` reads as the root (watches register under the path as given).
+    /// A session that is not open gets SessionExpired; a write op gets MarshallingError.
+    pub fn read(&mut self, session: SessionId, op: &Op) -> Outcome {
+        if !self.sessions.contains(&session) {
+            return Outcome::Err { code: ErrorCode::SessionExpired };
+        }
+        let value = match op {
+            Op::GetData { path, watch } => {
+                let Some(node) = self.tree.get(path) else { return Outcome::Err { code: ErrorCode::NoNode } };
+                let value = OpResult::GetData { data: node.meta.data.clone(), stat: node.stat() };
+                if *watch {
+                    self.watches.add_data(session, path);
+                }
+                value
+            }
+            Op::Exists { path, watch } => {
+                let stat = self.tree.get(path).map(ZNode::stat);
+                if *watch {
+                    self.watches.add_data(session, path);
+                }
+                OpResult::Exists { stat }
+            }
+            Op::GetChildren { path, watch } => {
+                let Some(node) = self.tree.get(path) else { return Outcome::Err { code: ErrorCode::NoNode } };
+                let value = OpResult::Children { children: node.children.iter().cloned().collect(), stat: node.stat() };
+                if *watch {
+                    self.watches.add_child(session, path);
+                }
+                value
+            }
+            Op::Sync { path } => OpResult::Synced { path: path.clone() },
+            Op::AddWatch { path, mode } => {
+                self.watches.add_persistent(session, path, *mode);
+                OpResult::Done
+            }
+            Op::RemoveWatches { path, kind } => {
+                if !self.watches.remove(session, path, *kind) {
+                    return Outcome::Err { code: ErrorCode::NoWatcher };
+                }
+                OpResult::Done
+            }
+            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession => {
+                return Outcome::Err { code: ErrorCode::MarshallingError }
+            }
+        };
+        Outcome::Ok { value }
+    }
+
+    /// The zxid of the last applied transaction.
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// True while `s` is open (created and neither closed nor expired).
+    pub fn session_open(&self, s: SessionId) -> bool {
+        self.sessions.contains(&s)
+    }
+
+    /// The open sessions, ascending.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.iter().copied()
+    }
+
+    /// The paths of the ephemerals `s` owns, sorted.
+    pub fn ephemerals_of(&self, s: SessionId) -> Vec<String> {
+        self.tree.ephemerals_of(s)
+    }
+
+    /// The Stat of the node at `path` (`""` is the root), if it exists.
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.tree.get(path).map(ZNode::stat)
+    }
+
+    /// The data of the node at `path`, if it exists.
+    pub fn data(&self, path: &str) -> Option<&Data> {
+        self.tree.get(path).map(|n| &n.meta.data)
+    }
+
+    /// The kind of the node at `path`, if it exists (containers and TTL nodes are told apart
+    /// here, though their Stat shows owner 0).
+    pub fn kind(&self, path: &str) -> Option<NodeKind> {
+        self.tree.get(path).map(|n| n.meta.kind)
+    }
+
+    /// The sorted child names of the node at `path`, if it exists.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.tree.get(path).map(|n| n.children.iter().cloned().collect())
+    }
+
+    /// getAllChildrenNumber: how many nodes lie below `path` (`""` is the root), if it exists.
+    /// Scans the subtree.
+    pub fn descendant_count(&self, path: &str) -> Option<u64> {
+        self.tree.get(path)?;
+        Some(self.tree.descendants(path::key(path)) as u64)
+    }
+
+    /// What the server's ContainerManager would delete in a check at `now_ms`, sorted by path:
+    /// childless containers that ever had a child (never-used containers are kept), and childless
+    /// TTL nodes whose mtime is more than their TTL ago. Scans the whole tree.
+    pub fn reap_candidates(&self, now_ms: i64) -> Vec<Txn> {
+        let mut out = Vec::new();
+        for (p, node) in self.tree.iter() {
+            if !node.children.is_empty() {
+                continue;
+            }
+            match node.meta.kind {
+                NodeKind::Container if node.meta.creates > 0 => out.push(Txn::DeleteContainer { path: p.clone() }),
+                NodeKind::Ttl { ttl_ms } if now_ms - node.meta.mtime > ttl_ms => {
+                    out.push(Txn::DeleteTtl { path: p.clone() })
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+impl From<Result<OpResult, ErrorCode>> for Outcome {
+    fn from(r: Result<OpResult, ErrorCode>) -> Outcome {
+        match r {
+            Ok(value) => Outcome::Ok { value },
+            Err(code) => Outcome::Err { code },
+        }
+    }
+}
+
+fn done(triggers: Vec<Trigger>, events: Vec<(SessionId, WatchedEvent)>) -> Applied {
+    Applied { outcome: Outcome::Ok { value: OpResult::Done }, triggers, events }
+}
+
+fn failed(code: ErrorCode) -> Applied {
+    Applied { outcome: Outcome::Err { code }, triggers: Vec::new(), events: Vec::new() }
+}

@@ -1,0 +1,93 @@
+//! One znode: its data, its bookkeeping, its kind and its children's names.
+
+use crate::types::{Data, SessionId, Stat, Zxid};
+use std::collections::BTreeSet;
+
+/// What kind of node it is, which decides who may delete it and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    Persistent,
+    /// Deleted with its owner's session; cannot have children.
+    Ephemeral(SessionId),
+    /// Reaped by the server once its last child is gone (if it ever had one).
+    Container,
+    /// Reaped by the server when childless and untouched (mtime) for longer than `ttl_ms`.
+    Ttl {
+        ttl_ms: i64,
+    },
+}
+
+/// Everything about a node except its children: small and cheap to copy, so a multi can save
+/// and restore it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Meta {
+    pub data: Data,
+    pub kind: NodeKind,
+    pub czxid: Zxid,
+    pub mzxid: Zxid,
+    pub pzxid: Zxid,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    /// The number of child creates ever (the server's stored cversion): the sequential suffix.
+    /// Signed 32-bit and wrapping, as in the server.
+    pub creates: i32,
+    pub aversion: i32,
+}
+
+/// A node of the tree.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ZNode {
+    pub meta: Meta,
+    /// Names (last path component) of the children.
+    pub children: BTreeSet<String>,
+}
+
+impl ZNode {
+    /// A new childless node created at `zxid`, `time_ms`.
+    pub fn new(data: Data, kind: NodeKind, zxid: Zxid, time_ms: i64) -> ZNode {
+        ZNode {
+            meta: Meta {
+                data,
+                kind,
+                czxid: zxid,
+                mzxid: zxid,
+                pzxid: zxid,
+                ctime: time_ms,
+                mtime: time_ms,
+                version: 0,
+                creates: 0,
+                aversion: 0,
+            },
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The session owning this node, for ephemerals.
+    pub fn owner(&self) -> Option<SessionId> {
+        match self.meta.kind {
+            NodeKind::Ephemeral(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The Stat a client sees. cversion is `2·creates − numChildren` (ZooKeeper 3.8 stores the
+    /// create count and translates on the way out); containers and TTL nodes show owner 0.
+    pub fn stat(&self) -> Stat {
+        let m = &self.meta;
+        let num_children = i32::try_from(self.children.len()).expect("fewer than 2^31 children");
+        Stat {
+            czxid: m.czxid,
+            mzxid: m.mzxid,
+            pzxid: m.pzxid,
+            ctime: m.ctime,
+            mtime: m.mtime,
+            version: m.version,
+            cversion: m.creates.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: m.aversion,
+            ephemeral_owner: self.owner().unwrap_or_default(),
+            data_length: i32::try_from(m.data.len()).expect("data shorter than 2^31 bytes"),
+            num_children,
+        }
+    }
+}

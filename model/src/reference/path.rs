@@ -1,0 +1,144 @@
+//! Path rules, per operation, as the ZooKeeper 3.8 server applies them (not as the Java client
+//! does: the client rejects bad paths itself before sending).
+//!
+//! - create: the parent is looked up *before* the full path is validated, so `/b/` with `/b`
+//!   missing is NoNode, not BadArguments.
+//! - delete: no syntax check at all, only "has a `/`, has no NUL, is not reserved".
+//! - setData / check: full syntax check.
+//! - reads: no check; `""` reads as the root.
+
+/// The paths the server refuses to delete (they exist on every real server).
+pub const RESERVED: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+
+/// True for a reserved path.
+pub fn is_reserved(path: &str) -> bool {
+    RESERVED.contains(&path)
+}
+
+/// ZooKeeper's `PathUtils.validatePath`: absolute, no empty or relative (`.`, `..`) components,
+/// no trailing `/` (except the root itself), no NUL, no control or otherwise forbidden
+/// characters. Checked on UTF-16 code units as Java does, so every character outside the
+/// Basic Multilingual Plane (encoded as surrogates) is rejected.
+pub fn is_valid(path: &str) -> bool {
+    let units: Vec<u16> = path.encode_utf16().collect();
+    if units.is_empty() || units[0] != u16::from(b'/') {
+        return false;
+    }
+    if units.len() == 1 {
+        return true;
+    }
+    if *units.last().expect("non-empty") == u16::from(b'/') {
+        return false;
+    }
+    let slash = u16::from(b'/');
+    let dot = u16::from(b'.');
+    for i in 1..units.len() {
+        let c = units[i];
+        let last = units[i - 1];
+        let next_ends_component = i + 1 == units.len() || units[i + 1] == slash;
+        if c == 0 {
+            return false;
+        }
+        if c == slash && last == slash {
+            return false; // empty component
+        }
+        if c == dot && last == dot && i >= 2 && units[i - 2] == slash && next_ends_component {
+            return false; // ".."
+        }
+        if c == dot && last == slash && next_ends_component {
+            return false; // "."
+        }
+        let forbidden = (0x0001..=0x001f).contains(&c)
+            || (0x007f..=0x009f).contains(&c)
+            || (0xd800..=0xf8ff).contains(&c)
+            || (0xfff0..=0xffff).contains(&c);
+        if forbidden {
+            return false;
+        }
+    }
+    true
+}
+
+/// The parent a create or delete addresses: everything before the last `/` (`""` for a child of
+/// the root, which the tree stores as `/`). `None` when the server answers BadArguments outright:
+/// no `/` at all, or a NUL anywhere.
+pub fn write_parent(path: &str) -> Option<&str> {
+    if path.contains('\0') {
+        return None;
+    }
+    let last_slash = path.rfind('/')?;
+    Some(&path[..last_slash])
+}
+
+/// The key the tree stores a path under: the server keeps the root under both `""` and `/`.
+pub fn key(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
+/// The last component of a valid, non-root path.
+pub fn name(path: &str) -> &str {
+    let last_slash = path.rfind('/').expect("a valid path has a '/'");
+    &path[last_slash + 1..]
+}
+
+/// The parent of a valid, non-root path, as stored in the tree.
+pub fn parent(path: &str) -> &str {
+    let last_slash = path.rfind('/').expect("a valid path has a '/'");
+    key(&path[..last_slash])
+}
+
+/// The proper ancestors of a valid path, nearest first, ending with `/` (empty for the root).
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = if path == "/" { None } else { Some(path) };
+    std::iter::from_fn(move || {
+        let p = rest?;
+        let up = parent(p);
+        rest = if up == "/" { None } else { Some(up) };
+        Some(up)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_matches_the_probes() {
+        for ok in ["/", "/a", "/.a", "/a..b", "/...", "/a b", "/a/b", "/\u{d7ff}"] {
+            assert!(is_valid(ok), "{ok:?} should be valid");
+        }
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//a",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\0",
+            "/\u{1}",
+            "/\u{7f}",
+            "/\u{9f}",
+            "/\u{fff0}",
+            "/\u{1f600}",
+        ] {
+            assert!(!is_valid(bad), "{bad:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn ancestors_walk_to_the_root() {
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), vec!["/a/b", "/a", "/"]);
+        assert_eq!(ancestors("/a").collect::<Vec<_>>(), vec!["/"]);
+        assert_eq!(ancestors("/").count(), 0);
+        assert_eq!(write_parent("/a"), Some(""));
+        assert_eq!(write_parent("a"), None);
+        assert_eq!(parent("/a"), "/");
+    }
+}

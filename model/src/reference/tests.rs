@@ -1,0 +1,231 @@
+//! Unit tests pinning Stat, sequence, error and session behaviour of the reference model.
+
+use super::*;
+use crate::history::CloseReason;
+use crate::op::MultiOp;
+use crate::types::{CreateMode, WatcherKind};
+
+const S1: SessionId = SessionId(0x101);
+const S2: SessionId = SessionId(0x102);
+
+/// A model with S1 and S2 open, driven by hand with explicit zxids.
+struct Driver {
+    m: ZkModel,
+    zxid: u64,
+}
+
+impl Driver {
+    fn new() -> Driver {
+        let mut d = Driver { m: ZkModel::new(), zxid: 0 };
+        for s in [S1, S2] {
+            d.txn(Txn::CreateSession { session: s, timeout_ms: 10_000 });
+        }
+        d
+    }
+    fn txn(&mut self, txn: Txn) -> Applied {
+        self.zxid += 1;
+        self.m.apply(&TxnRecord { zxid: Zxid(self.zxid), time_ms: self.zxid as i64 * 10, txn })
+    }
+    fn write(&mut self, s: SessionId, op: Op) -> Applied {
+        self.txn(Txn::Client { session: s, xid: 0, op })
+    }
+    fn create(&mut self, path: &str, mode: CreateMode) -> Outcome {
+        self.write(S1, Op::Create { path: path.into(), data: Data::text(""), mode }).outcome
+    }
+    fn created_path(&mut self, path: &str, mode: CreateMode) -> String {
+        match self.create(path, mode) {
+            Outcome::Ok { value: OpResult::Created { path, .. } } => path,
+            other => panic!("create {path} failed: {other:?}"),
+        }
+    }
+    fn delete(&mut self, path: &str, version: i32) -> Outcome {
+        self.write(S1, Op::Delete { path: path.into(), version }).outcome
+    }
+    fn stat(&self, path: &str) -> Stat {
+        self.m.stat(path).unwrap_or_else(|| panic!("{path} exists"))
+    }
+}
+
+fn err(code: ErrorCode) -> Outcome {
+    Outcome::Err { code }
+}
+
+#[test]
+fn stat_bookkeeping_of_parent_and_child() {
+    let mut d = Driver::new();
+    d.created_path("/a", CreateMode::Persistent);
+    let a_czxid = Zxid(d.zxid);
+    d.created_path("/a/b", CreateMode::Persistent);
+    let b = d.stat("/a/b");
+    assert_eq!((b.czxid, b.mzxid, b.pzxid), (Zxid(d.zxid), Zxid(d.zxid), Zxid(d.zxid)), "a new node's zxids");
+    assert_eq!((b.ctime, b.mtime), (d.zxid as i64 * 10, d.zxid as i64 * 10), "times come from the txn");
+    let a = d.stat("/a");
+    assert_eq!((a.mzxid, a.version, a.pzxid, a.cversion, a.num_children), (a_czxid, 0, Zxid(d.zxid), 1, 1));
+    assert_eq!(d.delete("/a/b", -1), Outcome::Ok { value: OpResult::Done });
+    let a = d.stat("/a");
+    assert_eq!((a.pzxid, a.cversion, a.num_children), (Zxid(d.zxid), 2, 0), "a delete also raises visible cversion");
+    // Identical data still bumps version and mzxid; null and empty data differ but both have length 0.
+    let set = |d: &mut Driver, data: Data| d.write(S1, Op::SetData { path: "/a".into(), data, version: -1 }).outcome;
+    assert!(set(&mut d, Data::text("")).is_ok());
+    assert!(set(&mut d, Data::null()).is_ok());
+    let a = d.stat("/a");
+    assert_eq!((a.version, a.mzxid, a.data_length), (2, Zxid(d.zxid), 0));
+    assert_eq!(d.m.data("/a"), Some(&Data::null()));
+}
+
+#[test]
+fn fresh_server_has_the_odd_stats() {
+    let m = ZkModel::fresh_server();
+    assert_eq!((m.stat("/").unwrap().cversion, m.stat("/").unwrap().num_children), (-1, 1));
+    assert_eq!(m.stat("").unwrap(), m.stat("/").unwrap(), "\"\" reads as the root");
+    assert_eq!(m.stat("/zookeeper").unwrap().cversion, -2);
+    assert_eq!(m.stat("/zookeeper/config").unwrap().aversion, -1);
+    assert_eq!(m.descendant_count("/"), Some(3));
+    assert_eq!(ZkModel::new().stat("/").unwrap(), Stat::default(), "an empty tree's root is all zero");
+}
+
+#[test]
+fn sequence_suffix_counts_creates_only() {
+    let mut d = Driver::new();
+    assert_eq!(d.created_path("/s-", CreateMode::PersistentSequential), "/s-0000000000");
+    assert_eq!(d.delete("/s-0000000000", -1), Outcome::Ok { value: OpResult::Done });
+    // Failed creates and a rolled-back multi do not advance the counter.
+    assert_eq!(d.create("/s-0000000000/x", CreateMode::Persistent), err(ErrorCode::NoNode));
+    let failed = d.write(
+        S1,
+        Op::Multi {
+            ops: vec![
+                MultiOp::Create { path: "/t-".into(), data: Data::null(), mode: CreateMode::PersistentSequential },
+                MultiOp::Check { path: "/missing".into(), version: -1 },
+            ],
+        },
+    );
+    assert_eq!(
+        failed.outcome,
+        Outcome::MultiErr { code: ErrorCode::NoNode, results: vec![ErrorCode::Ok, ErrorCode::NoNode] }
+    );
+    assert!(failed.triggers.is_empty() && failed.events.is_empty(), "a failed multi changes nothing");
+    // Prefixes share the counter; the visible cversion (2·creates − children) differs from it.
+    assert_eq!(d.created_path("/other-", CreateMode::EphemeralSequential), "/other-0000000001");
+    assert_eq!(d.stat("/").cversion, 2 * 2 - 1);
+    // A plain node with the next sequential name (its own create counts too) blocks sequential
+    // creates for good.
+    d.created_path("/s-0000000003", CreateMode::Persistent);
+    assert_eq!(d.create("/s-", CreateMode::PersistentSequential), err(ErrorCode::NodeExists));
+    assert_eq!(d.create("/s-", CreateMode::PersistentSequential), err(ErrorCode::NodeExists));
+    // Signed 32-bit wrap, formatted as Java's %010d.
+    d.m.tree.get_mut("/").unwrap().meta.creates = i32::MAX;
+    assert_eq!(d.created_path("/w-", CreateMode::PersistentSequential), "/w-2147483647");
+    assert_eq!(d.created_path("/w-", CreateMode::PersistentSequential), "/w--2147483648");
+}
+
+#[test]
+fn error_precedence() {
+    let mut d = Driver::new();
+    d.created_path("/p", CreateMode::Persistent);
+    d.created_path("/p/c", CreateMode::Persistent);
+    assert_eq!(d.delete("/p", 5), err(ErrorCode::BadVersion), "BadVersion before NotEmpty");
+    assert_eq!(d.delete("/p", -1), err(ErrorCode::NotEmpty));
+    assert_eq!(d.delete("/p/c", -2), err(ErrorCode::BadVersion), "only -1 is the wildcard");
+    assert_eq!(d.delete("/nope", 7), err(ErrorCode::NoNode), "missing beats version");
+    assert_eq!(d.delete("/p/", -1), err(ErrorCode::NoNode), "delete does not check syntax");
+    assert_eq!(d.delete("/zookeeper", -1), err(ErrorCode::BadArguments), "reserved");
+    assert_eq!(d.delete("/", -1), err(ErrorCode::BadArguments));
+    assert_eq!(d.create("/b/", CreateMode::Persistent), err(ErrorCode::NoNode), "parent looked up first");
+    assert_eq!(d.create("/p/", CreateMode::Persistent), err(ErrorCode::BadArguments));
+    assert_eq!(d.create("/", CreateMode::Persistent), err(ErrorCode::NodeExists));
+    assert_eq!(d.create("", CreateMode::Persistent), err(ErrorCode::BadArguments));
+    for ttl_ms in [0, -1, MAX_TTL_MS + 1] {
+        assert_eq!(d.create("/t", CreateMode::PersistentWithTtl { ttl_ms }), err(ErrorCode::BadArguments));
+    }
+    assert!(d.create("/t", CreateMode::PersistentWithTtl { ttl_ms: MAX_TTL_MS }).is_ok());
+    // Ephemerals refuse children in every mode, even inside the multi that creates them.
+    let multi = d.write(
+        S2,
+        Op::Multi {
+            ops: vec![
+                MultiOp::Create { path: "/e".into(), data: Data::null(), mode: CreateMode::Ephemeral },
+                MultiOp::Create { path: "/e/c".into(), data: Data::null(), mode: CreateMode::Container },
+                MultiOp::Delete { path: "/p/c".into(), version: -1 },
+            ],
+        },
+    );
+    assert_eq!(
+        multi.outcome,
+        Outcome::MultiErr {
+            code: ErrorCode::NoChildrenForEphemerals,
+            results: vec![ErrorCode::Ok, ErrorCode::NoChildrenForEphemerals, ErrorCode::RuntimeInconsistency]
+        }
+    );
+    assert!(d.m.stat("/e").is_none() && d.m.stat("/p/c").is_some(), "rolled back");
+}
+
+#[test]
+fn sessions_close_expire_and_1208() {
+    let mut d = Driver::new();
+    d.created_path("/p", CreateMode::Persistent);
+    let e = d.write(S2, Op::Create { path: "/p/e".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    assert!(e.outcome.is_ok());
+    assert_eq!(d.stat("/p/e").ephemeral_owner, S2);
+    assert_eq!(d.m.ephemerals_of(S2), vec!["/p/e".to_string()]);
+    // Both sessions watch the ephemeral.
+    for s in [S1, S2] {
+        assert!(d.m.read(s, &Op::Exists { path: "/p/e".into(), watch: true }).is_ok());
+    }
+    let closed = d.txn(Txn::CloseSession { session: S2, reason: CloseReason::Closed });
+    let zxid = Zxid(d.zxid);
+    let p = d.stat("/p");
+    assert_eq!((p.pzxid, p.cversion), (zxid, 2), "one txn, visible cversion +1 per node");
+    let sessions: Vec<SessionId> = closed.events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(sessions, vec![S1, S2], "the closing session is notified of its own ephemerals");
+    assert!(!d.m.session_open(S2) && d.m.ephemerals_of(S2).is_empty());
+    // ZOOKEEPER-1208: a write of a session that is gone changes nothing.
+    let late = d.write(S2, Op::Create { path: "/p/late".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    assert_eq!(late.outcome, err(ErrorCode::SessionExpired));
+    assert!(d.m.stat("/p/late").is_none());
+    assert_eq!(d.m.read(S2, &Op::Exists { path: "/p".into(), watch: false }), err(ErrorCode::SessionExpired));
+    // An expired session receives nothing, even for its own ephemerals.
+    d.write(S1, Op::Create { path: "/p/e1".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    assert!(d.m.read(S1, &Op::Exists { path: "/p/e1".into(), watch: true }).is_ok());
+    let expired = d.txn(Txn::CloseSession { session: S1, reason: CloseReason::Expired });
+    assert!(expired.events.is_empty());
+    assert_eq!(expired.triggers.len(), 2, "NodeDeleted and the parent's NodeChildrenChanged");
+}
+
+#[test]
+fn server_deletes_check_kind_and_children() {
+    let mut d = Driver::new();
+    d.created_path("/c", CreateMode::Container);
+    d.created_path("/p", CreateMode::Persistent);
+    d.created_path("/c/x", CreateMode::Persistent);
+    let del = |d: &mut Driver, path: &str| d.txn(Txn::DeleteContainer { path: path.into() }).outcome;
+    assert_eq!(del(&mut d, "/c"), err(ErrorCode::NotEmpty));
+    assert_eq!(del(&mut d, "/p"), err(ErrorCode::BadArguments), "not a container");
+    assert_eq!(d.m.reap_candidates(0), vec![], "a container with a child is kept");
+    d.delete("/c/x", -1);
+    assert_eq!(d.m.reap_candidates(0), vec![Txn::DeleteContainer { path: "/c".into() }]);
+    let reaped = d.txn(Txn::DeleteContainer { path: "/c".into() });
+    assert!(reaped.outcome.is_ok() && d.m.stat("/c").is_none());
+    assert_eq!(reaped.triggers[0], Trigger { kind: EventType::NodeDeleted, path: "/c".into() });
+}
+
+#[test]
+fn watch_state_is_exact_so_equal_states_compare_equal() {
+    let mut watched = Driver::new();
+    let mut plain = Driver::new();
+    for d in [&mut watched, &mut plain] {
+        d.created_path("/a", CreateMode::Persistent);
+    }
+    assert!(watched.m.read(S1, &Op::GetData { path: "/a".into(), watch: true }).is_ok());
+    assert!(watched.m.read(S2, &Op::GetChildren { path: "/a".into(), watch: true }).is_ok());
+    assert_ne!(watched.m, plain.m);
+    let fired = watched.write(S1, Op::Delete { path: "/a".into(), version: -1 });
+    plain.delete("/a", -1);
+    let got: Vec<(SessionId, EventType)> = fired.events.iter().map(|(s, e)| (*s, e.kind)).collect();
+    assert_eq!(got, vec![(S1, EventType::NodeDeleted), (S2, EventType::NodeDeleted)]);
+    assert_eq!(watched.m, plain.m, "fired one-shot watches leave no trace");
+    assert_eq!(
+        watched.m.read(S1, &Op::RemoveWatches { path: "/a".into(), kind: WatcherKind::Any }),
+        err(ErrorCode::NoWatcher)
+    );
+}

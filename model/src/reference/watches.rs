@@ -1,0 +1,178 @@
+//! Watch registrations, kept as the server keeps them: a data table (getData / exists watches,
+//! persistent and persistent-recursive watches) and a child table (getChildren watches and the
+//! child half of persistent watches), each `path → session → modes`.
+//!
+//! The model follows the FIXED behaviour of ZOOKEEPER-4466 / ZOOKEEPER-4471: a one-shot watch
+//! and a persistent watch on the same path coexist (the one-shot is consumed when it fires, the
+//! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
+//! `removeWatches(any)` removes every watch the session has on the path.
+
+use super::path;
+use super::Trigger;
+use crate::types::{AddWatchMode, EventType, SessionId, WatchedEvent, WatcherKind, Zxid};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The watch modes one session has on one path in one table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Modes {
+    one_shot: bool,
+    persistent: bool,
+    /// Only ever set in the data table.
+    recursive: bool,
+}
+
+impl Modes {
+    fn is_empty(self) -> bool {
+        !self.one_shot && !self.persistent && !self.recursive
+    }
+}
+
+type Table = BTreeMap<String, BTreeMap<SessionId, Modes>>;
+
+/// Every session's watches.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Watches {
+    data: Table,
+    child: Table,
+    /// Exactly the paths where a session has an entry in either table, so a closing session's
+    /// watches are dropped without scanning everyone's.
+    by_session: BTreeMap<SessionId, BTreeSet<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Data,
+    Child,
+}
+
+impl Watches {
+    /// getData / exists with `watch`: a one-shot data watch.
+    pub fn add_data(&mut self, s: SessionId, p: &str) {
+        self.update(Which::Data, s, p, |m| m.one_shot = true);
+    }
+
+    /// getChildren with `watch`: a one-shot child watch.
+    pub fn add_child(&mut self, s: SessionId, p: &str) {
+        self.update(Which::Child, s, p, |m| m.one_shot = true);
+    }
+
+    /// addWatch: persistent watches go in both tables, recursive ones only in the data table
+    /// (which is why they never see NodeChildrenChanged).
+    pub fn add_persistent(&mut self, s: SessionId, p: &str, mode: AddWatchMode) {
+        match mode {
+            AddWatchMode::Persistent => {
+                self.update(Which::Data, s, p, |m| m.persistent = true);
+                self.update(Which::Child, s, p, |m| m.persistent = true);
+            }
+            AddWatchMode::PersistentRecursive => self.update(Which::Data, s, p, |m| m.recursive = true),
+        }
+    }
+
+    /// removeWatches: true when something was removed (else the server answers NoWatcher).
+    pub fn remove(&mut self, s: SessionId, p: &str, kind: WatcherKind) -> bool {
+        let mut removed = false;
+        let mut clear = |w: &mut Self, which: Which, all: bool| {
+            w.update(which, s, p, |m| {
+                if all && !m.is_empty() {
+                    *m = Modes::default();
+                    removed = true;
+                } else if m.one_shot {
+                    m.one_shot = false;
+                    removed = true;
+                }
+            });
+        };
+        match kind {
+            WatcherKind::Data => clear(self, Which::Data, false),
+            WatcherKind::Children => clear(self, Which::Child, false),
+            WatcherKind::Any => {
+                clear(self, Which::Data, true);
+                clear(self, Which::Child, true);
+            }
+        }
+        removed
+    }
+
+    /// Drops every watch of `s` (its session ended).
+    pub fn drop_session(&mut self, s: SessionId) {
+        for p in self.by_session.remove(&s).unwrap_or_default() {
+            for table in [&mut self.data, &mut self.child] {
+                if let Some(per_session) = table.get_mut(&p) {
+                    per_session.remove(&s);
+                    if per_session.is_empty() {
+                        table.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The notifications one change fires, consuming one-shot watches: at most one per session,
+    /// in session order.
+    pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
+        let p = trigger.path.as_str();
+        let mut to: BTreeSet<SessionId> = BTreeSet::new();
+        match trigger.kind {
+            EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
+                to.extend(self.consume(Which::Data, p));
+                for up in path::ancestors(p) {
+                    if let Some(per_session) = self.data.get(up) {
+                        to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
+                    }
+                }
+                if trigger.kind == EventType::NodeDeleted {
+                    // A child watch on a deleted node fires NodeDeleted (once per session).
+                    to.extend(self.consume(Which::Child, p));
+                }
+            }
+            EventType::NodeChildrenChanged => to.extend(self.consume(Which::Child, p)),
+        }
+        to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
+    }
+
+    /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.
+    fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
+        let sessions: Vec<SessionId> = match self.table(which).get(p) {
+            Some(per_session) => per_session.keys().copied().collect(),
+            None => return Vec::new(),
+        };
+        for s in &sessions {
+            self.update(which, *s, p, |m| m.one_shot = false);
+        }
+        sessions
+    }
+
+    fn table(&self, which: Which) -> &Table {
+        match which {
+            Which::Data => &self.data,
+            Which::Child => &self.child,
+        }
+    }
+
+    /// Changes one entry, keeping the tables free of empty entries and `by_session` exact.
+    fn update(&mut self, which: Which, s: SessionId, p: &str, f: impl FnOnce(&mut Modes)) {
+        let table = match which {
+            Which::Data => &mut self.data,
+            Which::Child => &mut self.child,
+        };
+        let per_session = table.entry(p.to_string()).or_default();
+        let modes = per_session.entry(s).or_default();
+        f(modes);
+        if modes.is_empty() {
+            per_session.remove(&s);
+            if per_session.is_empty() {
+                table.remove(p);
+            }
+        }
+        let in_data = self.data.get(p).is_some_and(|m| m.contains_key(&s));
+        let in_child = self.child.get(p).is_some_and(|m| m.contains_key(&s));
+        if in_data || in_child {
+            self.by_session.entry(s).or_default().insert(p.to_string());
+        } else if let Some(paths) = self.by_session.get_mut(&s) {
+            paths.remove(p);
+            if paths.is_empty() {
+                self.by_session.remove(&s);
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The write operations (create, delete, setData, check) with the server's checks in the
+//! server's order, run inside one transaction's context so a multi can chain them and roll
+//! them back.
+
+use super::node::{NodeKind, ZNode};
+use super::path;
+use super::tree::{Tree, Undo};
+use super::Trigger;
+use crate::types::{CreateMode, Data, ErrorCode, EventType, SessionId, Stat, Zxid};
+
+/// The largest TTL the server accepts (it packs the TTL into 40 bits of the owner field).
+pub const MAX_TTL_MS: i64 = (1 << 40) - 1;
+
+/// One transaction in progress: what it changed so far, and how to undo it.
+pub struct TxnCtx<'a> {
+    pub tree: &'a mut Tree,
+    pub zxid: Zxid,
+    pub time_ms: i64,
+    pub session: SessionId,
+    pub undo: Vec<Undo>,
+    pub triggers: Vec<Trigger>,
+}
+
+impl<'a> TxnCtx<'a> {
+    /// Starts a transaction at `zxid` issued by `session` (0 for server-side ones).
+    pub fn new(tree: &'a mut Tree, zxid: Zxid, time_ms: i64, session: SessionId) -> TxnCtx<'a> {
+        TxnCtx { tree, zxid, time_ms, session, undo: Vec::new(), triggers: Vec::new() }
+    }
+
+    /// Reverses everything this transaction did, newest first.
+    pub fn rollback(&mut self) {
+        while let Some(u) = self.undo.pop() {
+            self.tree.undo(u);
+        }
+        self.triggers.clear();
+    }
+
+    /// create: TTL range, then the parent's existence, then the name's syntax (after the
+    /// sequential suffix), then NodeExists, then NoChildrenForEphemerals.
+    pub fn create(&mut self, path: &str, data: &Data, mode: CreateMode) -> Result<(String, Stat), ErrorCode> {
+        if let Some(ttl) = mode.ttl_ms() {
+            if !(1..=MAX_TTL_MS).contains(&ttl) {
+                return Err(ErrorCode::BadArguments);
+            }
+        }
+        let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
+        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        let actual = if mode.is_sequential() {
+            // Signed %010d of the stored create counter, as Java formats it.
+            format!("{path}{:010}", parent.meta.creates)
+        } else {
+            path.to_string()
+        };
+        if !path::is_valid(&actual) {
+            return Err(ErrorCode::BadArguments);
+        }
+        if self.tree.get(&actual).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if parent.owner().is_some() {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let kind = match mode {
+            CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential => NodeKind::Ephemeral(self.session),
+            CreateMode::Container => NodeKind::Container,
+            CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
+                NodeKind::Ttl { ttl_ms }
+            }
+        };
+        assert!(!matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)), "an ephemeral needs an owning session");
+        let node = ZNode::new(data.clone(), kind, self.zxid, self.time_ms);
+        self.undo.push(self.tree.insert(&actual, node, self.zxid));
+        self.triggers.push(Trigger { kind: EventType::NodeCreated, path: actual.clone() });
+        self.triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: path::parent(&actual).to_string() });
+        let stat = self.tree.get(&actual).expect("just created").stat();
+        Ok((actual, stat))
+    }
+
+    /// delete: no syntax check — only "has a `/`, no NUL, not reserved" — then the parent, the
+    /// node, the version (before emptiness: BadVersion wins over NotEmpty).
+    pub fn delete(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
+        let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
+        if path::is_reserved(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_version(node, version)?;
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove(path);
+        Ok(())
+    }
+
+    /// Removes an existing childless node (a checked delete, or a server-side cleanup).
+    pub fn remove(&mut self, path: &str) {
+        self.undo.push(self.tree.remove(path, self.zxid));
+        self.triggers.push(Trigger { kind: EventType::NodeDeleted, path: path.to_string() });
+        self.triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: path::parent(path).to_string() });
+    }
+
+    /// setData: syntax, existence, version. Identical data still bumps the version.
+    pub fn set_data(&mut self, path: &str, data: &Data, version: i32) -> Result<Stat, ErrorCode> {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_version(node, version)?;
+        self.undo.push(self.tree.set_data(path, data.clone(), self.zxid, self.time_ms));
+        self.triggers.push(Trigger { kind: EventType::NodeDataChanged, path: path.to_string() });
+        Ok(self.tree.get(path).expect("exists").stat())
+    }
+
+    /// check (multi only): syntax, existence, version.
+    pub fn check(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_version(node, version)
+    }
+}
+
+/// Only −1 is the wildcard.
+fn check_version(node: &ZNode, expected: i32) -> Result<(), ErrorCode> {
+    if expected != -1 && expected != node.meta.version {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Conformance of the reference model against the ZooKeeper 3.8.0 probes
+//! (`testdata/zookeeper-3.8-probes.json`). Every required case must pass; the few that cannot run
+//! are listed here by name with the reason, and the test fails if the list goes stale.
+
+use zksim_model::model_target::ModelTarget;
+use zksim_model::probes::{parse_cases, run_case, CaseReport, Namespace};
+use zksim_model::ZkModel;
+
+const CORPUS: &str = include_str!("../testdata/zookeeper-3.8-probes.json");
+
+/// Cases the model does not run, with the reason. Each must actually come out `Unsupported` (or,
+/// for the known-bug cases, fail): a stale entry fails the test.
+const SKIPPED: &[(&str, &str)] = &[
+    // Optional per the md: ACLs are not modelled (every node has the open ACL).
+    ("create_acl_invalid", "ACLs are not modelled"),
+    ("acl_read_only_node", "ACLs are not modelled"),
+    ("acl_no_delete_parent", "ACLs are not modelled"),
+    ("acl_aversion", "ACLs are not modelled"),
+    // Optional per the md: raw flags that CreateMode cannot represent.
+    ("create_ttl_opcode_non_ttl_mode", "createTTL with a non-TTL mode has no CreateMode"),
+    ("create_invalid_flags", "unknown create flags (7, 99) have no CreateMode"),
+    // Required by the md, but unrepresentable: MultiOp has no read variant, so a typed client
+    // cannot send this request; the server answers it with a decoding error (MarshallingError).
+    ("multi_read_op_in_write_multi", "a getData inside a write multi has no MultiOp"),
+];
+
+/// Cases showing 3.8.0 bugs; the model follows the fixed behaviour (ZOOKEEPER-4466, -4471).
+const KNOWN_BUGS: &[(&str, &str)] = &[
+    (
+        "watch_persistent_and_oneshot_same_path",
+        "ZOOKEEPER-4466: in 3.8.0 a one-shot get watch replaces the persistent watch; fixed, both coexist",
+    ),
+    (
+        "watch_persistent_partial_remove",
+        "ZOOKEEPER-4471: in 3.8.0 removeWatches(data|children) strips half of a persistent watch; fixed, they \
+         remove only one-shot watches",
+    ),
+];
+
+fn target_for(ns: Namespace) -> ModelTarget {
+    ModelTarget::new(match ns {
+        Namespace::Chroot => ZkModel::new(),
+        Namespace::Root => ZkModel::fresh_server(),
+    })
+}
+
+#[test]
+fn reference_model_passes_the_probes() {
+    let cases = parse_cases(CORPUS).expect("the corpus parses");
+    assert_eq!(cases.len(), 142, "the vendored corpus has 142 cases");
+    let (mut pass, mut failures, mut problems) = (0, Vec::new(), Vec::new());
+    for case in &cases {
+        let skip = SKIPPED.iter().find(|(n, _)| *n == case.name);
+        let bug = KNOWN_BUGS.iter().find(|(n, _)| *n == case.name);
+        let report = run_case(case, &mut target_for(case.namespace));
+        match (report, skip, bug) {
+            (CaseReport::Pass, None, None) => pass += 1,
+            (CaseReport::Pass, _, _) => {
+                problems.push(format!("{}: listed as skipped but passes: unlist it", case.name))
+            }
+            (CaseReport::Unsupported(u), Some((_, why)), _) => {
+                println!("skipped {} (op {}: {}): {why}", case.name, u.op_index, u.reason)
+            }
+            (CaseReport::Unsupported(u), None, _) => {
+                problems.push(format!("{}: unsupported at op {}: {}", case.name, u.op_index, u.reason))
+            }
+            (CaseReport::Fail(m), None, Some((_, why))) => {
+                println!("known 3.8.0 bug {} (ops {:?} differ, as expected): {why}", case.name, m.differing())
+            }
+            (CaseReport::Fail(m), _, _) => failures.push(m.to_string()),
+        }
+    }
+    println!("probes: {pass} of {} cases pass, {} skipped, {} known-bug", cases.len(), SKIPPED.len(), KNOWN_BUGS.len());
+    for f in &failures {
+        println!("{f}");
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    assert!(
+        failures.is_empty() && problems.is_empty(),
+        "{} cases fail, {} problems (diffs above)",
+        failures.len(),
+        problems.len()
+    );
+    assert_eq!(pass, cases.len() - SKIPPED.len() - KNOWN_BUGS.len());
+}

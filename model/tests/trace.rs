@@ -1,0 +1,58 @@
+//! The trace interface: the example trace replays to its golden output, and bad input names the
+//! line and the field.
+
+use zksim_model::trace::{run_trace, TraceError};
+
+const EXAMPLE: &str = include_str!("../testdata/example-trace.jsonl");
+const EXAMPLE_OUT: &str = include_str!("../testdata/example-trace.out.jsonl");
+
+fn run(input: &str) -> Result<String, TraceError> {
+    let mut out = Vec::new();
+    run_trace(input.as_bytes(), &mut out)?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
+#[test]
+fn example_trace_replays_to_its_golden_output() {
+    let got = run(EXAMPLE).expect("the example trace is well-formed");
+    let ops = EXAMPLE.lines().filter(|l| l.contains("\"op\"")).count();
+    assert_eq!(got.lines().count(), ops, "one result line per op");
+    for (i, (g, e)) in got.lines().zip(EXAMPLE_OUT.lines()).enumerate() {
+        assert_eq!(g, e, "result {i} differs from testdata/example-trace.out.jsonl");
+    }
+    assert_eq!(got, EXAMPLE_OUT);
+}
+
+#[test]
+fn default_namespace_is_a_fresh_server() {
+    let got = run("{\"op\": \"children\", \"path\": \"/\"}\n").unwrap();
+    assert!(got.contains("[\"zookeeper\"]"), "{got}");
+    let got = run("{\"namespace\": \"chroot\"}\n{\"op\": \"children\", \"path\": \"/\"}\n").unwrap();
+    assert!(got.contains("\"children\":[]"), "{got}");
+}
+
+fn input_error(input: &str) -> (usize, String, String) {
+    match run(input) {
+        Err(TraceError::Input { line, field, expected }) => (line, field, expected),
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_input_names_line_and_field() {
+    let (line, field, expected) = input_error("{\"op\": \"get\", \"path\": \"/\"}\n\n{\"op\": \"set\", \"path\": \"/\", \"data\": \"x\", \"version\": \"one\"}\n");
+    assert_eq!((line, field.as_str()), (3, "version"));
+    assert!(expected.contains("32-bit integer"), "{expected}");
+    let (line, field, _) = input_error("{\"op\": \"delete\", \"path\": \"/a\"}\n");
+    assert_eq!((line, field.as_str()), (1, "version"), "a missing field is named");
+    let (line, field, _) = input_error("{\"op\": \"frobnicate\"}\n");
+    assert_eq!((line, field.as_str()), (1, "op"));
+    let (line, field, _) = input_error("{\"op\": \"get\", \"path\": \"/\", \"session\": 4}\n");
+    assert_eq!((line, field.as_str()), (1, "session"), "a session never opened");
+    let (line, field, _) = input_error("{\"op\": \"multi\", \"ops\": [{\"op\": \"create\", \"path\": 5}]}\n");
+    assert_eq!((line, field.as_str()), (1, "ops[0].path"));
+    let (line, field, _) = input_error("{\"namespace\": \"moon\"}\n");
+    assert_eq!((line, field.as_str()), (1, "namespace"));
+    let (line, field, _) = input_error("{\"op\": \"get\", \"path\": \"/\"}\nnot json\n");
+    assert_eq!((line, field.as_str()), (2, "-"));
+}
