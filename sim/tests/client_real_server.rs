@@ -180,3 +180,47 @@ fn expiry_is_terminal_on_the_real_ensemble() {
         assert!(expired, "seed {seed}: the expiry is in the history");
     }
 }
+
+#[test]
+fn typed_api_round_trips_on_the_real_ensemble() {
+    let seed = 5;
+    let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+    let (out, rec) = world.run(|nemesis: Nemesis| async move {
+        let r = nemesis.recorder().clone();
+        ClientNode::new(1)
+            .run(async move {
+                let zk = ZkClient::connect(cfg(1), r, Seeds::new(seed).stream("client/c1")).await.unwrap();
+                let seq = zk.create("/q-", Data::text("a"), CreateMode::PersistentSequential).await.unwrap();
+                let (p2, _) = zk.create2("/e", Data::text("b"), CreateMode::Ephemeral).await.unwrap();
+                let stat = zk.exists("/e").await.unwrap().expect("just created");
+                zk.set_data("/e", Data::text("c"), 0).await.unwrap();
+                let (data, _) = zk.get_data("/e").await.unwrap();
+                let kids = zk.get_children("/").await.unwrap().0;
+                zk.close().await.unwrap();
+                (seq, p2, stat, zk.session_id(), data, kids)
+            })
+            .await
+    });
+    let (seq, p2, stat, session, data, kids) = out;
+    // The client returns the path the server answered, as recorded. (The server's suffix is the
+    // server's business: at the time of writing it answers "/q-" with no suffix.)
+    let records = rec.snapshot();
+    let answered = records.iter().find_map(|r| match &r.event {
+        Event::Complete { outcome: Outcome::Ok { value: zksim_model::OpResult::Created { path, .. } }, .. } => {
+            Some(path.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(answered.as_deref(), Some(seq.as_str()), "create returns the recorded answer");
+    assert!(seq.starts_with("/q-"), "sequential name {seq}");
+    assert_eq!(p2, "/e");
+    assert_eq!(stat.ephemeral_owner, session);
+    assert_eq!(data, Data::text("c"));
+    assert!(kids.contains(&"e".to_string()) && kids.contains(&seq[1..].to_string()), "{kids:?}");
+    assert_eq!(open_invocations(&records), 0);
+    let last_state = records.iter().rev().find_map(|r| match &r.event {
+        Event::Session { state, .. } => Some(*state),
+        _ => None,
+    });
+    assert_eq!(last_state, Some(SessionState::Closed));
+}

@@ -120,7 +120,7 @@ fn basic_scenario(seed: u64) -> Vec<Record> {
                 assert_eq!(zk.create("/a", Data::text("x"), CreateMode::Persistent).await, Ok("/a".to_string()));
                 let (p, st) = zk.create2("/a/s-", Data::null(), CreateMode::EphemeralSequential).await.unwrap();
                 assert_eq!(p, "/a/s-0000000000", "sequential suffix");
-                assert_eq!(st.ephemeral_owner, zk.session_id(), "ephemeral owned by the session");
+                assert_eq!(st.unwrap().ephemeral_owner, zk.session_id(), "ephemeral owned by the session");
                 assert_eq!(zk.get_data("/a").await.unwrap().0, Data::text("x"));
                 assert_eq!(zk.set_data("/a", Data::text("y"), 0).await.unwrap().version, 1);
                 assert_eq!(zk.set_data("/a", Data::text("z"), 0).await, Err(ZkError::Api(ErrorCode::BadVersion)));
@@ -676,4 +676,47 @@ fn set_watches_catches_up_on_a_change_missed_while_disconnected() {
         .find_map(|r| matches!(&r.event, Event::Watch { client, .. } if *client == ClientId(1)).then_some(r.time))
         .expect("a recorded notification");
     assert!(watched_at >= reconnected_at, "caught up by SetWatches on the new server");
+}
+
+#[test]
+fn multi_results_and_failures_map_to_typed_results() {
+    use zksim_model::{MultiOp, MultiSubResult};
+    let seed = 15;
+    let (w, ens, servers) = world(seed, 1);
+    let recorder = w.recorder();
+    let ((ok, failed), _rec) = w.run(|_n| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/e", Data::text("b"), CreateMode::Persistent).await.unwrap();
+                let ok = zk
+                    .multi(vec![
+                        MultiOp::Check { path: "/e".into(), version: 0 },
+                        MultiOp::SetData { path: "/e".into(), data: Data::text("c"), version: 0 },
+                    ])
+                    .await;
+                let failed = zk
+                    .multi(vec![
+                        MultiOp::Create { path: "/m".into(), data: Data::null(), mode: CreateMode::Persistent },
+                        MultiOp::Check { path: "/e".into(), version: 0 },
+                        MultiOp::Delete { path: "/e".into(), version: -1 },
+                    ])
+                    .await;
+                (ok, failed)
+            })
+            .await
+            .unwrap()
+    });
+    assert!(matches!(ok.as_deref(), Ok([MultiSubResult::Checked, MultiSubResult::SetData { .. }])), "{ok:?}");
+    assert_eq!(
+        failed,
+        Err(ZkError::Multi {
+            code: ErrorCode::BadVersion,
+            results: vec![ErrorCode::Ok, ErrorCode::BadVersion, ErrorCode::RuntimeInconsistency]
+        })
+    );
+    assert_eq!(ens.data("/m"), None, "a failed multi has no effect");
+    assert_eq!(ens.data("/e"), Some(Data::text("c")));
 }

@@ -235,10 +235,12 @@ impl ZkClient {
         }
     }
 
-    /// Creates a node; returns its actual path and Stat (ZooKeeper's create2).
-    pub async fn create2(&self, path: &str, data: Data, mode: CreateMode) -> Result<(String, Stat), ZkError> {
+    /// Creates a node; returns its actual path and the Stat the service reported. The wire `Op`
+    /// has no create2 flag, so the service answers like ZooKeeper 3.8's plain create: no Stat
+    /// for plain modes, a Stat for container and TTL modes. Use `exists` when you need it.
+    pub async fn create2(&self, path: &str, data: Data, mode: CreateMode) -> Result<(String, Option<Stat>), ZkError> {
         match self.run(Op::Create { path: path.to_string(), data, mode }, None).await? {
-            OpResult::Created { path, stat: Some(stat) } => Ok((path, stat)),
+            OpResult::Created { path, stat } => Ok((path, stat)),
             other => Err(shape("create2", &other)),
         }
     }
