@@ -720,3 +720,43 @@ fn multi_results_and_failures_map_to_typed_results() {
     assert_eq!(ens.data("/m"), None, "a failed multi has no effect");
     assert_eq!(ens.data("/e"), Some(Data::text("c")));
 }
+
+fn faulty_scenario(seed: u64) -> String {
+    let (w, _ens, servers) = world(seed, 3);
+    let recorder = w.recorder();
+    let ((), rec) = w.run(|nemesis: Nemesis| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        let zk = client_node(1).spawn(async move { connect(1, &s, &r, seed).await }).await.unwrap();
+        let z = zk.clone();
+        let worker = client_node(9).spawn(async move {
+            for i in 0..40 {
+                let _ = z.create(&format!("/n{i}"), Data::text("v"), CreateMode::Persistent).await;
+                let _ = z.get_children("/").await;
+                sleep_ms(100).await;
+            }
+        });
+        sleep_ms(700).await;
+        let first = zk.server().unwrap();
+        nemesis.pause(Node::Server(first)).unwrap();
+        sleep_ms(1_500).await;
+        nemesis.resume(Node::Server(first)).unwrap();
+        sleep_ms(500).await;
+        if let Some(now) = zk.server() {
+            nemesis.crash(Node::Server(now), false).unwrap();
+        }
+        worker.await.unwrap();
+        zk.abandon();
+    });
+    let records = rec.take();
+    assert_complete_history(&records);
+    assert!(session_states(&records, 1).len() >= 3, "the faults caused reconnections");
+    serde_json::to_string(&records).unwrap()
+}
+
+#[test]
+fn same_seed_same_history_under_faults() {
+    let a = faulty_scenario(21);
+    assert_eq!(a, faulty_scenario(21), "a run with pauses, crashes and reconnections is a function of its seed");
+    assert_ne!(a, faulty_scenario(22), "and the seed matters");
+}

@@ -46,6 +46,13 @@
 //! on a path and kind fires from the server's one notification. Every notification received is
 //! recorded as `Event::Watch`. Watches end with [`ZkError::SessionExpired`] / [`ZkError::Closed`].
 //!
+//! # Recipes
+//! [`ZkError`] separates definite failures (`Api`, `Multi`: no effect) from `ConnectionLoss`
+//! (maybe applied) and the end of the session (`SessionExpired`, `Closed`);
+//! [`ZkClient::create_protected`] is Curator's protected create on top of that.
+//! A `ZkClient` whose handles are all dropped keeps its session alive (pinging), as a leaked
+//! ZooKeeper handle does: call `close` or `abandon`.
+//!
 //! # Session states
 //! `Event::Session` records every change (SyncConnected with the server and negotiated timeout,
 //! Disconnected with the server lost, Expired, Closed); [`ZkClient::session_events`] streams them
