@@ -44,7 +44,6 @@ pub use config::ServerConfig;
 pub use process::server_process;
 
 pub mod datatree;
-pub mod election;
 pub mod path;
 pub mod reaper;
 pub mod single;
