@@ -104,6 +104,8 @@ async fn looking(rep: &mut Replica) -> crate::server::election::Vote {
     tokio::pin!(vote);
     loop {
         tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             v = &mut vote => return v,
             i = inputs.recv() => match i {
                 Some(Input::PeerAccepted { sender, receiver }) => {

@@ -256,6 +256,8 @@ pub async fn lead(rep: &mut Replica) -> String {
             Some(i)
         } else {
             tokio::select! {
+                // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                biased;
                 i = rep.inputs.recv() => i,
                 _ = madsim::time::sleep_until(next_tick) => None,
             }
