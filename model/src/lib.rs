@@ -5,14 +5,19 @@
 //! judge histories against it. This crate depends on neither madsim nor `zksim-sim`, so it can
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
+pub mod bench;
+pub mod check;
 pub mod history;
+pub mod jsonl;
 pub mod model_target;
 pub mod op;
 pub mod probe_target;
 pub mod probes;
 pub mod reference;
+pub mod testkit;
 pub mod trace;
 pub mod types;
+pub mod wgl;
 
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};

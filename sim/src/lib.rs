@@ -20,6 +20,7 @@ pub mod proto;
 pub mod recorder;
 pub mod rng;
 pub mod server;
+pub mod workload;
 pub mod world;
 
 pub use nemesis::Nemesis;

@@ -318,6 +318,11 @@ fn reelects_after_leader_crash_in_5() {
 }
 
 #[test]
+fn reelects_after_leader_crash_in_7() {
+    reelects_after_leader_crash(7);
+}
+
+#[test]
 fn minority_partition_elects_nothing_in_5() {
     let n = 5;
     let servers: Vec<ServerId> = (1..=n).map(ServerId).collect();
@@ -408,6 +413,11 @@ fn restarted_follower_learns_the_leader_in_3() {
 #[test]
 fn restarted_follower_learns_the_leader_in_5() {
     restarted_follower_learns_the_leader(5);
+}
+
+#[test]
+fn restarted_follower_learns_the_leader_in_7() {
+    restarted_follower_learns_the_leader(7);
 }
 
 #[test]

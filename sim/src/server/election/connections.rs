@@ -56,7 +56,7 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
         // Resend the newest message: the previous connection may have lost it when it broke.
         let mut next = *outbox.borrow_and_update();
         let mut unacked: u64 = 0;
-        // When the oldest unacknowledged notification was sent.
+        // Since when unacknowledged notifications have waited without progress.
         let mut waiting_since: Option<madsim::time::Instant> = None;
         loop {
             if let Some(msg) = next.take() {
@@ -74,13 +74,9 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                     None => std::future::pending().await,
                 }
             };
+            // `biased`: poll in a fixed order, so the schedule depends on the seed alone.
             tokio::select! {
-                changed = outbox.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    next = *outbox.borrow_and_update();
-                }
+                biased;
                 ack = acks.recv() => {
                     if let Err(e) = ack {
                         tracing::debug!(%me, %peer, error = %e, "election connection broke; reconnecting");
@@ -90,6 +86,12 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                     unacked -= 1;
                     waiting_since =
                         (unacked > 0).then(|| madsim::time::TimeHandle::current().now_instant());
+                }
+                changed = outbox.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    next = *outbox.borrow_and_update();
                 }
                 _ = stall => {
                     tracing::debug!(%me, %peer, unacked, "election connection stalled; reconnecting");

@@ -1,0 +1,231 @@
+//! The one replay every model-based property shares: the committed log in zxid order through the
+//! reference model, with each completed read evaluated at its reply zxid (reads with reply zxid
+//! z are served after transaction z and before the next one). It matches each committed client
+//! transaction to the operation that issued it (by session and xid; closeSession by session) and
+//! compares results; it collects the watch events the model fires and the sessions it closes.
+
+use super::explain::{render_outcome, Violation};
+use super::index::HistoryIndex;
+use crate::history::{chain_digest, CloseReason, Txn};
+use crate::op::{Op, OpResult, Outcome};
+use crate::reference::ZkModel;
+use crate::types::{SessionId, WatchedEvent, Zxid};
+use std::collections::BTreeMap;
+
+/// A watch notification the model says a session should get.
+#[derive(Clone, Debug)]
+pub struct ExpectedEvent {
+    /// Position in the committed log of the transaction that fired it.
+    pub log_pos: usize,
+    pub session: SessionId,
+    pub event: WatchedEvent,
+}
+
+/// What the replay found.
+pub struct Replay {
+    /// Per operation (index into `HistoryIndex::ops`): the zxid its transaction committed at.
+    pub write_zxid: Vec<Option<Zxid>>,
+    /// Results, ops or zxids that disagree with the log (linearizable-writes).
+    pub write_violations: Vec<Violation>,
+    pub writes_checked: u64,
+    /// Reads whose result differs from the model at their reply zxid (sequential-reads).
+    pub read_violations: Vec<Violation>,
+    pub reads_checked: u64,
+    /// In log order.
+    pub expected_events: Vec<ExpectedEvent>,
+    /// Session → (log position of its close, why).
+    pub closes: BTreeMap<SessionId, (usize, CloseReason)>,
+    /// The reference model's own cleanup findings (ephemerals left after a close).
+    pub model_findings: Vec<Violation>,
+    /// The chain digest after each log entry.
+    pub digests: Vec<u64>,
+}
+
+/// True when `observed` is what `expected` says, allowing a create's Stat to be absent on one
+/// side (create vs create2 answer the same transaction with or without a Stat).
+pub fn outcome_matches(expected: &Outcome, observed: &Outcome) -> bool {
+    match (expected, observed) {
+        (
+            Outcome::Ok { value: OpResult::Created { path: p1, stat: s1 } },
+            Outcome::Ok { value: OpResult::Created { path: p2, stat: s2 } },
+        ) => p1 == p2 && (s1.is_none() || s2.is_none() || s1 == s2),
+        _ => expected == observed,
+    }
+}
+
+/// Runs the replay. `fresh_server` picks the model's initial tree.
+pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
+    let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
+    let mut out = Replay {
+        write_zxid: vec![None; ix.ops.len()],
+        write_violations: Vec::new(),
+        writes_checked: 0,
+        read_violations: Vec::new(),
+        reads_checked: 0,
+        expected_events: Vec::new(),
+        closes: BTreeMap::new(),
+        model_findings: Vec::new(),
+        digests: Vec::with_capacity(ix.log.len()),
+    };
+    // The closeSession op each session invoked (the last one, if it retried).
+    let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
+    let mut reads: Vec<(Zxid, usize)> = Vec::new();
+    for (n, o) in ix.ops.iter().enumerate() {
+        if matches!(o.op, Op::CloseSession) {
+            close_ops.insert(o.session, n);
+        }
+        if !o.op.is_write() {
+            if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
+                reads.push((z, n));
+            }
+        }
+    }
+    reads.sort_unstable();
+    let max = ix.max_committed();
+    let mut next_read = 0;
+    let mut digest = 0u64;
+    for (pos, c) in ix.log.iter().enumerate() {
+        let z = c.txn.zxid;
+        while next_read < reads.len() && reads[next_read].0 < z {
+            serve_read(ix, &mut model, reads[next_read].1, &mut out);
+            next_read += 1;
+        }
+        digest = chain_digest(digest, c.txn);
+        out.digests.push(digest);
+        if let Txn::CreateSession { session: SessionId(0), .. } = c.txn.txn {
+            // The model refuses session 0 (it names no session); say so instead of applying it.
+            out.write_violations.push(
+                Violation::new("a createSession transaction names session 0, which is no session")
+                    .at(z)
+                    .record(ix.commit_ref(c)),
+            );
+            continue;
+        }
+        let applied = model.apply(c.txn);
+        for (session, event) in applied.events {
+            out.expected_events.push(ExpectedEvent { log_pos: pos, session, event });
+        }
+        let issuer = match &c.txn.txn {
+            Txn::Client { session, xid, op } => {
+                if *op == Op::CloseSession {
+                    out.closes.entry(*session).or_insert((pos, CloseReason::Closed));
+                }
+                match ix.by_session_xid.get(&(*session, *xid)) {
+                    Some(&n) => {
+                        if ix.ops[n].op != op {
+                            out.write_violations.push(
+                            Violation::new(format!(
+                                "the transaction committed for session {session} xid {xid} is not the operation the client sent"
+                            ))
+                            .at(z)
+                            .op(ix.op_ref(n))
+                            .record(ix.commit_ref(c))
+                            .expected(super::explain::render_op(ix.ops[n].op))
+                            .observed(super::explain::render_op(op)),
+                        );
+                            None
+                        } else {
+                            Some(n)
+                        }
+                    }
+                    None => {
+                        out.write_violations.push(
+                            Violation::new(format!(
+                                "a transaction for session {session} xid {xid} committed, but no client invoked it"
+                            ))
+                            .at(z)
+                            .record(ix.commit_ref(c)),
+                        );
+                        None
+                    }
+                }
+            }
+            Txn::CloseSession { session, reason } => {
+                out.closes.entry(*session).or_insert((pos, *reason));
+                let left = model.ephemerals_of(*session);
+                if !left.is_empty() {
+                    out.model_findings.push(
+                        Violation::new(format!(
+                            "the reference model kept ephemerals of session {session} after closing it"
+                        ))
+                        .at(z)
+                        .record(ix.commit_ref(c))
+                        .observed(left.join(", ")),
+                    );
+                }
+                match reason {
+                    CloseReason::Closed => close_ops.get(session).copied(),
+                    CloseReason::Expired => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(n) = issuer {
+            let o = &ix.ops[n];
+            if out.write_zxid[n].is_some() {
+                out.write_violations.push(
+                    Violation::new(format!("op {} committed twice", o.op_id.0))
+                        .at(z)
+                        .op(ix.op_ref(n))
+                        .record(ix.commit_ref(c)),
+                );
+                continue;
+            }
+            out.write_zxid[n] = Some(z);
+            out.writes_checked += 1;
+            if let Some(observed) = o.definite() {
+                if !outcome_matches(&applied.outcome, observed) {
+                    out.write_violations.push(
+                        Violation::new(format!(
+                            "op {} got a result that replaying the committed log in zxid order does not give",
+                            o.op_id.0
+                        ))
+                        .at(z)
+                        .op(ix.op_ref(n))
+                        .record(ix.commit_ref(c))
+                        .expected(render_outcome(&applied.outcome))
+                        .observed(render_outcome(observed)),
+                    );
+                }
+            }
+        }
+    }
+    while next_read < reads.len() {
+        let (z, n) = reads[next_read];
+        if z > max {
+            out.read_violations.push(
+                Violation::new(format!(
+                    "op {} was answered at zxid {z}, beyond anything ever committed",
+                    ix.ops[n].op_id.0
+                ))
+                .at(z)
+                .op(ix.op_ref(n))
+                .expected(format!("a reply zxid ≤ {max}, the last committed")),
+            );
+        } else {
+            serve_read(ix, &mut model, n, &mut out);
+        }
+        next_read += 1;
+    }
+    out
+}
+
+fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {
+    let o = &ix.ops[n];
+    let Some(observed) = o.definite() else { return };
+    let expected = model.read(o.session, o.op);
+    out.reads_checked += 1;
+    if !outcome_matches(&expected, observed) {
+        let z = o.reply_zxid().unwrap_or(Zxid::ZERO);
+        out.read_violations.push(
+            Violation::new(format!(
+                "op {} read something the committed state at its reply zxid {z} does not hold",
+                o.op_id.0
+            ))
+            .at(z)
+            .op(ix.op_ref(n))
+            .expected(render_outcome(&expected))
+            .observed(render_outcome(observed)),
+        );
+    }
+}

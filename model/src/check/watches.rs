@@ -1,0 +1,163 @@
+//! `watch-delivery`: the events the model fires (replaying reads, which register watches, and
+//! transactions, which trigger them) against the Watch records.
+//!
+//! - No spurious events: each delivered event matches a model event for the same session, path,
+//!   type and zxid that was not delivered yet — so each registration fires at most once, for the
+//!   first triggering change after its reply zxid, and a closed session's dropped watches fire
+//!   nothing.
+//! - Ordering: an event for transaction z is delivered to the session before any reply with zxid
+//!   ≥ z (the client sees the event before the data that triggered it).
+//! - Reconnection: after a session was Disconnected, the server it reconnects to fires the
+//!   re-sent watches at once (SetWatches catch-up), by what changed rather than by transaction,
+//!   so an event after a disconnection may match any pending model event for the same session and
+//!   path, and an event the disconnection made the client miss (a node created and deleted while
+//!   away never fires an exists watch) is not required.
+//! - A read with watch whose outcome is unknown may or may not have registered: events on its
+//!   session and path that match nothing are not held against the service.
+
+use super::explain::Violation;
+use super::index::HistoryIndex;
+use super::replay::Replay;
+use crate::history::Event;
+use crate::op::Op;
+use crate::types::{AddWatchMode, SessionId, SessionState, WatchedEvent, Zxid};
+use std::collections::{BTreeMap, BTreeSet};
+
+struct Pending<'a> {
+    event: &'a WatchedEvent,
+    commit_rec: usize,
+    delivered: bool,
+}
+
+/// Watch-delivery violations and the number of events checked.
+pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
+    let mut expected: BTreeMap<SessionId, Vec<Pending<'_>>> = BTreeMap::new();
+    for e in &r.expected_events {
+        expected.entry(e.session).or_default().push(Pending {
+            event: &e.event,
+            commit_rec: ix.log[e.log_pos].rec,
+            delivered: false,
+        });
+    }
+    let mut by_path: BTreeMap<(SessionId, &str), Vec<usize>> = BTreeMap::new();
+    for (s, list) in &expected {
+        for (k, p) in list.iter().enumerate() {
+            by_path.entry((*s, p.event.path.as_str())).or_default().push(k);
+        }
+    }
+    // Watch registrations whose fate is unknown: (session, path, recursive).
+    let mut unsure: BTreeSet<(SessionId, &str, bool)> = BTreeSet::new();
+    for o in &ix.ops {
+        let (path, recursive) = match o.op {
+            Op::GetData { path, watch: true }
+            | Op::Exists { path, watch: true }
+            | Op::GetChildren { path, watch: true } => (path, false),
+            Op::AddWatch { path, mode } => (path, *mode == AddWatchMode::PersistentRecursive),
+            _ => continue,
+        };
+        if o.definite().is_none() || o.reply_zxid().is_none() {
+            unsure.insert((o.session, path.as_str(), recursive));
+        }
+    }
+    let excused = |s: SessionId, path: &str| {
+        unsure.iter().any(|&(us, up, rec)| {
+            us == s && (up == path || (rec && (up == "/" || path.starts_with(&format!("{up}/")))))
+        })
+    };
+    // Replies in record order, merged with watch and session records.
+    let mut replies: BTreeMap<usize, usize> = BTreeMap::new();
+    for (n, o) in ix.ops.iter().enumerate() {
+        if let (Some(c), Some(_), Some(_)) = (o.complete, o.definite(), o.reply_zxid()) {
+            replies.insert(c.rec, n);
+        }
+    }
+    let mut ptr: BTreeMap<SessionId, usize> = BTreeMap::new();
+    let mut last_reply: BTreeMap<SessionId, usize> = BTreeMap::new();
+    let mut last_disconnect: BTreeMap<SessionId, usize> = BTreeMap::new();
+    let mut v = Vec::new();
+    let mut checked = 0;
+    for (i, rec) in ix.history.records.iter().enumerate() {
+        match &rec.event {
+            Event::Session { session, state, .. } if *state != SessionState::SyncConnected => {
+                last_disconnect.insert(*session, i);
+            }
+            Event::Watch { session, event, .. } => {
+                checked += 1;
+                let s = *session;
+                let cands = by_path.get(&(s, event.path.as_str()));
+                let list = expected.get_mut(&s);
+                let (Some(cands), Some(list)) = (cands, list) else {
+                    if !excused(s, &event.path) {
+                        v.push(spurious(ix, i, s, event, "the model fires no event on this path for this session"));
+                    }
+                    continue;
+                };
+                if let Some(&k) = cands.iter().find(|&&k| {
+                    let p = &list[k];
+                    !p.delivered && p.event.kind == event.kind && p.event.zxid == event.zxid
+                }) {
+                    list[k].delivered = true;
+                    continue;
+                }
+                if last_disconnect.contains_key(&s) {
+                    if let Some(&k) = cands.iter().find(|&&k| !list[k].delivered && list[k].commit_rec < i) {
+                        list[k].delivered = true;
+                        continue;
+                    }
+                }
+                if excused(s, &event.path) {
+                    continue;
+                }
+                let twice = cands.iter().any(|&k| list[k].delivered && list[k].event == event);
+                let why =
+                    if twice { "this event was already delivered once" } else { "no pending registration matches it" };
+                v.push(spurious(ix, i, s, event, why));
+            }
+            Event::Complete { .. } => {
+                let Some(&n) = replies.get(&i) else { continue };
+                let o = &ix.ops[n];
+                let s = o.session;
+                let z = o.reply_zxid().expect("replies have zxids");
+                // Disconnected since the session's previous reply: catch-up rules apply.
+                let moved = match last_disconnect.get(&s) {
+                    Some(&d) => last_reply.get(&s).map_or(true, |&r| d > r),
+                    None => false,
+                };
+                last_reply.insert(s, i);
+                let Some(list) = expected.get(&s) else { continue };
+                let p = ptr.entry(s).or_insert(0);
+                while *p < list.len() && list[*p].event.zxid <= z {
+                    let pend = &list[*p];
+                    if !pend.delivered && !moved && pend.commit_rec < i {
+                        v.push(late(ix, n, i, pend.event, z));
+                    }
+                    *p += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    (v, checked)
+}
+
+fn spurious(ix: &HistoryIndex<'_>, i: usize, s: SessionId, e: &WatchedEvent, why: &str) -> Violation {
+    Violation::new(format!(
+        "session {s} received {:?} on {} for zxid {} that no watch explains: {why}",
+        e.kind, e.path, e.zxid
+    ))
+    .at(e.zxid)
+    .record(ix.record_ref(i))
+    .expected("only events of registered watches, each at most once")
+}
+
+fn late(ix: &HistoryIndex<'_>, n: usize, i: usize, e: &WatchedEvent, z: Zxid) -> Violation {
+    Violation::new(format!(
+        "session {} got a reply at zxid {z} before the {:?} event on {} for zxid {} its watch should have delivered first",
+        ix.ops[n].session, e.kind, e.path, e.zxid
+    ))
+    .at(e.zxid)
+    .op(ix.op_ref(n))
+    .record(ix.record_ref(i))
+    .expected(format!("{:?} {} (zxid {}) delivered before any reply with zxid ≥ {}", e.kind, e.path, e.zxid, e.zxid))
+    .observed("the reply came first (or the event never came)")
+}

@@ -1,0 +1,155 @@
+//! `linearizable-writes`: the service's zxids are a witness order for its writes; this checks the
+//! witness instead of trusting it.
+//!
+//! A write's position is the zxid its transaction committed at (matched in the log by session and
+//! xid), or, failing that, the zxid its reply carried. The rules, each O(n log n):
+//! 1. one write per zxid (two replies claiming one zxid, or a reply zxid that is not where the
+//!    write's transaction committed);
+//! 2. real time: a write that completed before another was invoked has the smaller zxid;
+//! 3. per-session FIFO: within a session, xid order is zxid order;
+//! 4. results: replaying the committed log in zxid order through the model reproduces every
+//!    definite result (error, created name, Stat) — done by the shared replay;
+//! 5. the log holds what was sent (same op for the session and xid), nothing nobody sent, and no
+//!    write whose client was told a definite error without a zxid (those did not take effect).
+//!
+//! Indeterminate writes are decided by the log: present means it took effect with the model's
+//! result, absent means it did not. Acknowledged writes missing from the log are `durability`.
+
+use super::explain::Violation;
+use super::index::HistoryIndex;
+use super::replay::Replay;
+use crate::op::Outcome;
+use crate::types::{SessionId, Zxid};
+use std::collections::BTreeMap;
+
+/// The witness position of each write (by op index), once the log has been matched.
+pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
+    ix.ops
+        .iter()
+        .enumerate()
+        .map(|(n, o)| {
+            if o.op.is_write() {
+                r.write_zxid[n].or_else(|| if o.definite().is_some() { o.reply_zxid() } else { None })
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Violations of rules 1, 2, 3 and 5 (rule 4 comes from the replay).
+pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    // Rule 1 and 5.
+    let mut claimed: BTreeMap<Zxid, usize> = BTreeMap::new();
+    for (n, o) in ix.ops.iter().enumerate() {
+        if !o.op.is_write() {
+            continue;
+        }
+        let reply = o.reply_zxid();
+        if let (Some(z), Some(c)) = (reply, r.write_zxid[n]) {
+            if z != c && o.definite().is_some() {
+                v.push(
+                    Violation::new(format!("op {} was told zxid {z} but its transaction committed at {c}", o.op_id.0))
+                        .at(c)
+                        .op(ix.op_ref(n)),
+                );
+            }
+        }
+        if let (Some(z), Some(_)) = (reply, o.definite()) {
+            if let Some(&m) = claimed.get(&z) {
+                v.push(
+                    Violation::new(format!("two writes were both told zxid {z}"))
+                        .at(z)
+                        .op(ix.op_ref(m))
+                        .op(ix.op_ref(n))
+                        .expected("one transaction per zxid"),
+                );
+            } else {
+                claimed.insert(z, n);
+            }
+        }
+        let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
+        if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
+            v.push(
+                Violation::new(format!(
+                    "op {} failed definitely without a transaction, yet its transaction committed at {c}",
+                    o.op_id.0
+                ))
+                .at(c)
+                .op(ix.op_ref(n))
+                .expected("a definite error with no zxid means the write did not take effect"),
+            );
+        }
+    }
+    // Rule 2: sweep invocations in time order against completions in time order, keeping the
+    // largest zxid among writes completed strictly before the current invocation.
+    let mut done: Vec<(u64, usize)> = Vec::new();
+    let mut started: Vec<(u64, usize)> = Vec::new();
+    for (n, o) in ix.ops.iter().enumerate() {
+        if pos[n].is_none() {
+            continue;
+        }
+        started.push((o.invoked.0, n));
+        if let (Some(c), Some(_)) = (o.complete, o.definite()) {
+            done.push((c.time.0, n));
+        }
+    }
+    done.sort_unstable();
+    started.sort_unstable();
+    let mut best: Option<(Zxid, usize)> = None;
+    let mut d = 0;
+    for &(t, n) in &started {
+        while d < done.len() && done[d].0 < t {
+            let m = done[d].1;
+            let z = pos[m].expect("only positioned writes are swept");
+            if best.map_or(true, |(bz, _)| z > bz) {
+                best = Some((z, m));
+            }
+            d += 1;
+        }
+        let z = pos[n].expect("only positioned writes are swept");
+        if let Some((bz, m)) = best {
+            if bz > z {
+                v.push(
+                    Violation::new(format!(
+                        "op {} completed before op {} was invoked, yet has the larger zxid ({bz} > {z})",
+                        ix.ops[m].op_id.0, ix.ops[n].op_id.0
+                    ))
+                    .at(z)
+                    .op(ix.op_ref(m))
+                    .op(ix.op_ref(n))
+                    .expected(format!("op {} ordered after op {} (zxid > {bz})", ix.ops[n].op_id.0, ix.ops[m].op_id.0)),
+                );
+            }
+        }
+    }
+    // Rule 3.
+    let mut by_session: BTreeMap<SessionId, Vec<(u64, usize)>> = BTreeMap::new();
+    for (n, o) in ix.ops.iter().enumerate() {
+        if pos[n].is_some() {
+            by_session.entry(o.session).or_default().push((o.xid, n));
+        }
+    }
+    for (session, mut w) in by_session {
+        w.sort_unstable();
+        for pair in w.windows(2) {
+            let (a, b) = (pair[0].1, pair[1].1);
+            let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
+            if za >= zb {
+                v.push(
+                    Violation::new(format!(
+                        "session {session} sent op {} (xid {}) before op {} (xid {}), but they committed in the other order",
+                        ix.ops[a].op_id.0, ix.ops[a].xid, ix.ops[b].op_id.0, ix.ops[b].xid
+                    ))
+                    .at(zb)
+                    .op(ix.op_ref(a))
+                    .op(ix.op_ref(b))
+                    .expected(format!("zxid of op {} > {za}", ix.ops[b].op_id.0))
+                    .observed(format!("{zb}")),
+                );
+            }
+        }
+    }
+    v
+}

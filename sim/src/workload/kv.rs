@@ -1,0 +1,108 @@
+//! The `kv` workload's operation generator: random reads and writes over a few keys, shaped to
+//! hit ZooKeeper's interesting cases often — version conflicts, sequential names, ephemerals
+//! vanishing with their session, multis that fail half-way, watches on missing nodes.
+
+use crate::rng::SimRng;
+use rand::Rng;
+use zksim_model::{CreateMode, Data, MultiOp, Op};
+
+/// Draws operations for one client.
+pub struct KvGen {
+    keys: u32,
+    counter: u64,
+}
+
+impl KvGen {
+    /// A generator over `/kv/k0`…`/kv/k{keys-1}` (children of `/kv`, created by the first op).
+    pub fn new(keys: u32) -> KvGen {
+        assert!(keys > 0, "the kv workload needs at least one key");
+        KvGen { keys, counter: 0 }
+    }
+
+    fn key(&self, rng: &mut SimRng) -> String {
+        format!("/kv/k{}", rng.gen_range(0..self.keys))
+    }
+
+    fn data(&mut self, client: u32) -> Data {
+        self.counter += 1;
+        Data::text(&format!("c{client}-{}", self.counter))
+    }
+
+    fn version(rng: &mut SimRng) -> i32 {
+        // Mostly "any", sometimes a small guess: conflicts and successes both happen.
+        if rng.gen_bool(0.6) {
+            -1
+        } else {
+            rng.gen_range(0..4)
+        }
+    }
+
+    fn mode(rng: &mut SimRng) -> CreateMode {
+        match rng.gen_range(0..10) {
+            0..=4 => CreateMode::Persistent,
+            5..=6 => CreateMode::Ephemeral,
+            7 => CreateMode::PersistentSequential,
+            _ => CreateMode::EphemeralSequential,
+        }
+    }
+
+    /// The operation that sets up the key space (idempotent: NodeExists is fine).
+    pub fn setup() -> Op {
+        Op::Create { path: "/kv".into(), data: Data::text(""), mode: CreateMode::Persistent }
+    }
+
+    /// The next operation for `client`.
+    pub fn next(&mut self, client: u32, rng: &mut SimRng) -> Op {
+        let path = self.key(rng);
+        match rng.gen_range(0..100) {
+            0..=19 => Op::GetData { path, watch: rng.gen_bool(0.3) },
+            20..=29 => Op::Exists { path, watch: rng.gen_bool(0.3) },
+            30..=37 => Op::GetChildren { path: "/kv".into(), watch: rng.gen_bool(0.3) },
+            38..=41 => Op::Sync { path },
+            42..=61 => Op::SetData { path, data: self.data(client), version: Self::version(rng) },
+            62..=79 => {
+                let mode = Self::mode(rng);
+                let path = if mode.is_sequential() { format!("{path}-") } else { path };
+                Op::Create { path, data: self.data(client), mode }
+            }
+            80..=91 => Op::Delete { path, version: Self::version(rng) },
+            _ => {
+                let n = rng.gen_range(1..=3);
+                let ops = (0..n)
+                    .map(|_| {
+                        let p = self.key(rng);
+                        match rng.gen_range(0..4) {
+                            0 => MultiOp::Create { path: p, data: self.data(client), mode: CreateMode::Persistent },
+                            1 => MultiOp::Delete { path: p, version: Self::version(rng) },
+                            2 => MultiOp::SetData { path: p, data: self.data(client), version: Self::version(rng) },
+                            _ => MultiOp::Check { path: p, version: Self::version(rng) },
+                        }
+                    })
+                    .collect();
+                Op::Multi { ops }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Seeds;
+
+    #[test]
+    fn draws_every_kind_and_stays_in_the_key_space() {
+        let mut g = KvGen::new(3);
+        let mut rng = Seeds::new(1).stream("kv");
+        let mut names = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            let op = g.next(1, &mut rng);
+            names.insert(op.name());
+            if let Some(p) = op.path() {
+                assert!(p.starts_with("/kv"), "{p}");
+            }
+        }
+        let expected = ["children", "create", "delete", "exists", "get", "multi", "set", "sync"];
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), expected);
+    }
+}
