@@ -8,5 +8,6 @@
 //! until the harness says stop.
 
 mod ctx;
+pub mod protected;
 
 pub use ctx::{RecipeCtx, StopSignal};
