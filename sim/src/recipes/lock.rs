@@ -54,6 +54,9 @@ pub struct LockParams {
     pub idle_max_ms: u64,
     /// Fenced writes per hold (spread over the hold).
     pub writes_per_hold: u32,
+    /// A sequential-lock waiter gives up (deletes its node, records `Released`) after this long
+    /// and tries again later (Curator's `acquire(time)`); 0 = wait forever.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for LockParams {
@@ -66,6 +69,7 @@ impl Default for LockParams {
             idle_min_ms: 20,
             idle_max_ms: 200,
             writes_per_hold: 2,
+            acquire_timeout_ms: 0,
         }
     }
 }
@@ -76,6 +80,8 @@ enum Stop {
     SessionOver,
     /// The harness said stop.
     Halt,
+    /// The waiter timed out and gave up its node.
+    GaveUp,
 }
 
 fn map(e: ZkError) -> Stop {
@@ -235,7 +241,20 @@ impl Locker<'_> {
             match self.retry(|| zk.exists_w(&target)).await.map_err(map)? {
                 (None, _) => woken = false,
                 (Some(_), w) => {
-                    w.await.map_err(map)?;
+                    let timeout = match self.p.acquire_timeout_ms {
+                        0 => Duration::from_secs(365 * 86_400),
+                        ms => Duration::from_millis(ms),
+                    };
+                    tokio::select! {
+                        r = w => r.map_err(map).map(|_| ())?,
+                        _ = madsim::time::sleep(timeout) => {
+                            if !self.release(&node).await {
+                                return Err(Stop::SessionOver);
+                            }
+                            self.note(RecipeAction::Released { node });
+                            return Err(Stop::GaveUp);
+                        }
+                    }
                     if self.p.variant == LockVariant::BrokenNoRelist {
                         self.note(RecipeAction::Woken { acquired: true });
                         return Ok((node, token));
@@ -372,7 +391,7 @@ pub async fn workload(mut ctx: RecipeCtx, params: LockParams) {
                 Err(s) => Err(s),
             };
             match round {
-                Ok(()) => {}
+                Ok(()) | Err(Stop::GaveUp) => {}
                 Err(Stop::Halt) => break true,
                 Err(Stop::SessionOver) => break false,
             }
