@@ -124,10 +124,6 @@ fn assert_fail(reports: &[PropertyReport], name: &str, ctx: &str) {
 }
 
 fn acquisitions(h: &History) -> usize {
-    for r in h.records.iter().filter(|r| !matches!(r.event, Event::Commit { .. } | Event::Role { .. })).filter(|r| matches!(r.event, Event::Recipe { .. } | Event::Complete { .. })).skip(40).take(25) {
-        eprintln!("{r:?}");
-    }
-    eprintln!("{} records", h.records.len());
     h.records
         .iter()
         .filter(|r| matches!(&r.event, Event::Recipe { note, .. } if matches!(note.action, zksim_model::history::RecipeAction::Acquired { .. })))

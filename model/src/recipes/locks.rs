@@ -15,13 +15,14 @@
 //! - `lock-fencing`: the committed values of the resource never decrease (a stale token is
 //!   never accepted), and every `Fenced { accepted: true }` token is one the resource holds.
 //! - `lock-belief-overlap`: client-side holding intervals (`Acquired` until the first
-//!   `Released`, `Suspended` or `Lost` of that client) of two clients do not overlap. RULE: an
-//!   overlap that a pause or partition could explain (a Pause, Partition, PartitionOneWay or
-//!   Isolate fault between the earlier holder's acquisition and the overlap's start: the holder
-//!   could not have known it lost the lock) is reported in the note as an unfenced-overlap
-//!   window with its duration, not as a failure — no lock service can prevent it; fencing makes
-//!   it harmless. Any other overlap (no such fault: e.g. the holder saw Expired and ignored it,
-//!   CURATOR-206) fails.
+//!   `Released`, `Suspended` or `Lost` of that client) of two clients do not overlap. RULE:
+//!   (1) a holder whose session was reported Disconnected or Expired to it must drop its belief
+//!   within 10 ms; an overlap past that fails (it was told and ignored it: CURATOR-206);
+//!   (2) otherwise an overlap that a fault could explain (Pause, ExpireSession, Crash,
+//!   Partition, PartitionOneWay or Isolate between the earlier holder's acquisition and the
+//!   overlap's start: the holder could not yet know it lost the lock) is reported in the note
+//!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
+//!   prevent it, fencing makes it harmless; (3) any other overlap fails.
 //! - `lock-liveness`: after the last fault, (a) no waiting episode (`Waiting` until `Acquired`,
 //!   `Released` (gave up), `Lost` or `Suspended`) lasts longer than the bound, and (b) while
 //!   someone waits, someone acquires at least once per bound (an orphan node that blocks
@@ -30,7 +31,7 @@
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, Fault, History, RecipeAction};
 use crate::op::Op;
-use crate::types::{ClientId, SessionId, SimTime, Zxid};
+use crate::types::{ClientId, SessionId, SessionState, SimTime, Zxid};
 use crate::ZkModel;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,6 +49,9 @@ impl Default for LockCheckConfig {
 }
 
 const NS_PER_MS: u64 = 1_000_000;
+
+/// How soon after Disconnected/Expired a holder must have dropped its belief.
+const GRACE_NS: u64 = 10 * NS_PER_MS;
 
 /// The lock directories the history's recipes used (`lock:<dir>`).
 fn lock_dirs(h: &History) -> BTreeSet<String> {
@@ -295,6 +299,8 @@ fn belief_overlap(h: &History) -> PropertyReport {
                 &r.event,
                 Event::Fault {
                     fault: Fault::Pause { .. }
+                        | Fault::ExpireSession { .. }
+                        | Fault::Crash { .. }
                         | Fault::Partition { .. }
                         | Fault::PartitionOneWay { .. }
                         | Fault::Isolate { .. }
@@ -303,6 +309,13 @@ fn belief_overlap(h: &History) -> PropertyReport {
         })
         .map(|r| r.time)
         .collect();
+    // When each client was told its session was in doubt or gone.
+    let mut told: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Session { client, state: SessionState::Disconnected | SessionState::Expired, .. } = &r.event {
+            told.entry(*client).or_default().push(r.time);
+        }
+    }
     let mut violations = Vec::new();
     let mut windows = Vec::new();
     for (i, a) in bs.iter().enumerate() {
@@ -318,8 +331,26 @@ fn belief_overlap(h: &History) -> PropertyReport {
             if end <= start {
                 continue;
             }
-            let excused = excuses.iter().any(|t| *t >= a.from && *t <= start);
             let ms = (end.0 - start.0) as f64 / 1e6;
+            // A holder told Disconnected/Expired must stop believing at once.
+            let told_at = told.get(&a.client).and_then(|ts| ts.iter().find(|t| **t >= a.from && **t < a.to));
+            if let Some(t) = told_at.filter(|t| a.to.0 > t.0 + GRACE_NS && end.0 > t.0 + GRACE_NS) {
+                violations.push(
+                    Violation::new(format!(
+                        "client {} kept believing it held lock {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
+                        a.client,
+                        a.dir,
+                        (a.to.0 - t.0) as f64 / 1e6,
+                        t,
+                        b.client,
+                        ms
+                    ))
+                    .record(rref(h, a.index, format!("{} Acquired", a.client)))
+                    .record(rref(h, b.index, format!("{} Acquired", b.client))),
+                );
+                continue;
+            }
+            let excused = excuses.iter().any(|t| *t >= a.from && *t <= start);
             if excused {
                 windows.push(format!("{} & {} on {}: {:.1} ms from {}", a.client, b.client, a.dir, ms, start));
             } else {

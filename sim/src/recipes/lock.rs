@@ -14,7 +14,7 @@
 //! `broken_watch_first` (herd), `broken_ignore_expiry` (CURATOR-206), `broken_unprotected_create`
 //! (CURATOR-45).
 
-use super::protected::{create_protected, sequence_of};
+use super::protected::{create_protected, sequence_of, stat_of};
 use super::RecipeCtx;
 use crate::client::{SessionEvents, ZkClient, ZkError};
 use rand::Rng;
@@ -162,8 +162,13 @@ impl Locker<'_> {
             if self.ctx.stop.raised() {
                 return Err(Stop::Halt);
             }
-            let got = match self.zk.create2(&node, Data::null(), CreateMode::Ephemeral).await {
-                Ok((_, stat)) => Some(stat.czxid),
+            let got = match self.zk.create(&node, Data::null(), CreateMode::Ephemeral).await {
+                // The czxid (token) is read back: the plain create reports no Stat.
+                Ok(_) => match stat_of(&self.zk, &node).await {
+                    Ok(Some(s)) if s.ephemeral_owner == self.zk.session_id() => Some(s.czxid),
+                    Ok(_) => return Err(Stop::SessionOver),
+                    Err(e) => return Err(map(e)),
+                },
                 Err(ZkError::Api(ErrorCode::NodeExists)) => None,
                 Err(ZkError::ConnectionLoss) => {
                     // Did our lost create take effect? Ours if it is an ephemeral of our session.
@@ -343,8 +348,10 @@ impl Locker<'_> {
             writer.abandon();
             return Err(Stop::SessionOver);
         }
+        // Stop believing before giving the node up: the next holder may act as soon as the
+        // delete commits, before its reply reaches us.
+        self.note(RecipeAction::Released { node: node.clone() });
         if self.release(&node).await {
-            self.note(RecipeAction::Released { node });
             Ok(())
         } else {
             self.note(RecipeAction::Lost);

@@ -61,9 +61,17 @@ pub async fn create_protected(
     let full = join(&parent, &format!("{prefix}{name}"));
     let session = zk.session_id();
     loop {
-        match zk.create2(&full, data.clone(), mode).await {
+        match zk.create(&full, data.clone(), mode).await {
             Err(ZkError::ConnectionLoss) => {}
-            other => return other,
+            // The service's plain create reports no Stat (ZooKeeper 3.8): read it back, for the
+            // czxid that is the fencing token.
+            Ok(created) => {
+                return match stat_of(zk, &created).await? {
+                    Some(s) => Ok((created, s)),
+                    None => Err(ZkError::Api(ErrorCode::NoNode)),
+                };
+            }
+            Err(e) => return Err(e),
         }
         if !protected {
             continue;
@@ -78,17 +86,20 @@ pub async fn create_protected(
         };
         let Some(kid) = found else { continue };
         let candidate = join(&parent, &kid);
-        let stat = loop {
-            match zk.exists(&candidate).await {
-                Ok(stat) => break stat,
-                Err(ZkError::ConnectionLoss) => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        match stat {
+        match stat_of(zk, &candidate).await? {
             Some(s) if !mode.is_ephemeral() || s.ephemeral_owner == session => return Ok((candidate, s)),
             // Deleted meanwhile, or an ephemeral of another session (CURATOR-498): create again.
             _ => continue,
+        }
+    }
+}
+
+/// The Stat of `path` (None: no such node), retrying over ConnectionLoss.
+pub async fn stat_of(zk: &ZkClient, path: &str) -> Result<Option<Stat>, ZkError> {
+    loop {
+        match zk.exists(path).await {
+            Err(ZkError::ConnectionLoss) => continue,
+            other => return other,
         }
     }
 }
