@@ -484,11 +484,7 @@ pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
                     RecipeAction::Acquired { .. } => {
                         holding.insert((*client, dir.to_string()));
                     }
-                    RecipeAction::Released { .. } => {
-                        if holding.remove(&(*client, dir.to_string())) {
-                            releases += 1;
-                        }
-                    }
+                    RecipeAction::Released { .. } if holding.remove(&(*client, dir.to_string())) => releases += 1,
                     RecipeAction::Lost | RecipeAction::Suspended => {
                         holding.remove(&(*client, dir.to_string()));
                     }

@@ -8,6 +8,7 @@
 //! until the harness says stop.
 
 mod ctx;
+pub mod election;
 pub mod lock;
 pub mod protected;
 
