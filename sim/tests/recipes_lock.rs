@@ -226,4 +226,3 @@ fn broken_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
     }
     assert!(!failed.is_empty(), "some seed's crash hits a create in flight and leaves an orphan");
 }
-

@@ -11,5 +11,6 @@ mod ctx;
 pub mod election;
 pub mod lock;
 pub mod protected;
+pub mod rwlock;
 
 pub use ctx::{RecipeCtx, StopSignal};
