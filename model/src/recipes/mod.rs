@@ -3,3 +3,4 @@
 
 pub mod election;
 pub mod locks;
+pub mod rwlock;
