@@ -266,6 +266,8 @@ impl Locker<'_> {
                         ms => Duration::from_millis(ms),
                     };
                     tokio::select! {
+                        // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                        biased;
                         r = w => r.map_err(map).map(|_| ())?,
                         _ = madsim::time::sleep(timeout) => {
                             if !self.release(&node).await {
@@ -346,6 +348,8 @@ impl Locker<'_> {
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
+                    // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                    biased;
                     _ = &mut sleep => break,
                     ev = self.events.next() => match ev {
                         Some(SessionState::SyncConnected) => {}

@@ -127,6 +127,8 @@ async fn round(ctx: &mut RecipeCtx, p: &RwLockParams, zk: &ZkClient, recipe: &st
             (None, _) => woken = false,
             (Some(_), w) => {
                 tokio::select! {
+                    // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                    biased;
                     r = w => { r?; }
                     // Bounded wait so that stop is noticed; a deadlocked waiter stays deadlocked.
                     _ = madsim::time::sleep(Duration::from_millis(5_000)) => {}
