@@ -1,2 +1,5 @@
 //! Recipe properties: safety, liveness and herd-effect checks over the `Event::Recipe` records
 //! that recipes write (what they believed and did) together with the committed log.
+
+pub mod coord_log;
+pub mod queue;

@@ -10,3 +10,5 @@
 mod ctx;
 
 pub use ctx::{RecipeCtx, StopSignal};
+pub mod coord_util;
+pub mod queue;
