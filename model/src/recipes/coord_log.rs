@@ -108,7 +108,7 @@ pub fn notes<'h>(history: &'h History, recipe: &str) -> Vec<NoteAt<'h>> {
 
 /// The time of the last Fault record (the last fault applied or healed), if any.
 pub fn last_fault_time(history: &History) -> Option<SimTime> {
-    history.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).last()
+    history.records.iter().rev().find(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time)
 }
 
 /// The time of the last record of the history.

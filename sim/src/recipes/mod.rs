@@ -10,5 +10,7 @@
 mod ctx;
 
 pub use ctx::{RecipeCtx, StopSignal};
+pub mod config;
 pub mod coord_util;
+pub mod dns;
 pub mod queue;
