@@ -8,5 +8,6 @@ pub mod bench;
 pub mod coverage;
 pub mod plan;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod sweep;

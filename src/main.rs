@@ -1,14 +1,110 @@
-//! The zksim command line. See README.md.
+//! The zksim command line. See README.md for the commands and the `--json` schema.
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("help") | Some("--help") | Some("-h") => {
-            println!("zksim: deterministic simulation testing for ZooKeeper-style services\n\nusage: zksim <command> [args]\n\ncommands: help");
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod cli;
+mod trace_logs;
+
+#[derive(Parser)]
+#[command(name = "zksim", about = "Deterministic simulation testing for ZooKeeper-style services and recipes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One run of a scenario: prints verdicts, writes its report.
+    Run {
+        scenario: PathBuf,
+        /// The seed (default: a fresh one, printed first).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the report (default: reports/).
+        #[arg(long, default_value = "reports")]
+        report: PathBuf,
+        /// Machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Run the seed twice and compare the histories byte for byte.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Many seeds of one or more scenarios (files or directories), in parallel.
+    Sweep {
+        paths: Vec<PathBuf>,
+        /// Seeds per scenario (default: each scenario's own `seeds`).
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// The first seed (seeds are first, first+1, ...).
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Parallel simulations (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only slice K of N (1-based), e.g. 2/4.
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long, default_value = "reports")]
+        report: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Rerun one seed exactly (byte-identical history); --trace logs the simulated processes.
+    Replay {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        trace: bool,
+        #[arg(long, default_value = "reports")]
+        report: PathBuf,
+    },
+    /// Render a report from a saved history (`history.jsonl`), judging it again.
+    Report {
+        history: PathBuf,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Merge shard results (`sweep.json` files) into one sweep report.
+    Merge {
+        parts: Vec<PathBuf>,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Replay a JSON-lines trace of operations through the reference model (docs/model-trace.md).
+    ModelTrace { file: PathBuf },
+    /// Benchmarks: the runtime's ceiling, checker throughput.
+    Bench {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, seed, report, json, check_determinism } => {
+            cli::run(&scenario, seed, &report, json, check_determinism)
         }
-        Some(other) => {
-            eprintln!("zksim: unknown command {other:?} (try `zksim help`)");
-            std::process::exit(2);
+        Command::Sweep { paths, seeds, first_seed, jobs, shard, report, json, check_determinism } => {
+            cli::sweep(&paths, seeds, first_seed, jobs, shard.as_deref(), &report, json, check_determinism)
+        }
+        Command::Replay { scenario, seed, trace, report } => cli::replay(&scenario, seed, trace, &report),
+        Command::Report { history, out } => cli::report(&history, &out),
+        Command::Merge { parts, out } => cli::merge(&parts, &out),
+        Command::ModelTrace { file } => cli::model_trace(&file),
+        Command::Bench { json } => cli::bench(json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zksim: {e}");
+            ExitCode::from(2)
         }
     }
 }

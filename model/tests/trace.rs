@@ -56,3 +56,16 @@ fn bad_input_names_line_and_field() {
     let (line, field, _) = input_error("{\"op\": \"get\", \"path\": \"/\"}\nnot json\n");
     assert_eq!((line, field.as_str()), (2, "-"));
 }
+
+#[test]
+fn a_long_wait_is_cheap_and_still_reaps() {
+    let input = "{\"namespace\": \"chroot\"}\n\
+                 {\"op\": \"create\", \"path\": \"/t\", \"data\": \"\", \"mode\": \"ttl\", \"ttl\": 5000000}\n\
+                 {\"op\": \"exists\", \"path\": \"/t\", \"watch\": true}\n\
+                 {\"op\": \"wait\", \"ms\": 1000000000000}\n\
+                 {\"op\": \"exists\", \"path\": \"/t\"}\n";
+    let got = run(input).expect("well-formed");
+    let lines: Vec<&str> = got.lines().collect();
+    assert!(lines[2].contains("NodeDeleted"), "the TTL node is reaped during the wait: {}", lines[2]);
+    assert_eq!(lines[3], "{\"ok\":null,\"events\":[]}");
+}

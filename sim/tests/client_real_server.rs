@@ -118,3 +118,109 @@ fn client_session_survives_crash_of_its_server_on_the_real_ensemble() {
         );
     }
 }
+
+#[test]
+fn expiry_is_terminal_on_the_real_ensemble() {
+    for seed in 0..3u64 {
+        let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+        let (out, rec) = world.run(|nemesis: Nemesis| async move {
+            let control = zksim_sim::server::control::ControlClient::new();
+            nemesis.set_expirer(control.expirer(ensemble(3)));
+            let recorder = nemesis.recorder().clone();
+            let (n1, n2) = (ClientNode::new(1), ClientNode::new(2));
+            let (r1, r2) = (recorder.clone(), recorder.clone());
+            let zk = n1
+                .run(async move {
+                    let zk = ZkClient::connect(cfg(1), r1, Seeds::new(seed).stream("client/c1")).await.unwrap();
+                    zk.create("/w", Data::text("0"), CreateMode::Persistent).await.unwrap();
+                    zk.create("/e", Data::null(), CreateMode::Ephemeral).await.unwrap();
+                    zk
+                })
+                .await;
+            let other = n2
+                .run(async move {
+                    let other = ZkClient::connect(cfg(2), r2, Seeds::new(seed).stream("client/c2")).await.unwrap();
+                    other.set_data("/w", Data::text("1"), -1).await.unwrap();
+                    other
+                })
+                .await;
+            // (Watch notifications: the real frontend does not register watches yet.)
+            let z = zk.clone();
+            let mut events = zk.session_events();
+            nemesis.expire_session(zk.session_id()).await.expect("expiry accepted");
+            let (states, after) = n1
+                .run(async move {
+                    let mut states = Vec::new();
+                    while let Ok(Some(s)) = madsim::time::timeout(Duration::from_secs(30), events.next()).await {
+                        states.push(s);
+                    }
+                    (states, z.get_data("/w").await)
+                })
+                .await;
+            let o = other.clone();
+            let eph = n2
+                .run(async move {
+                    // The other session sees the ephemeral gone (sync first: reads may lag).
+                    o.sync("/").await.unwrap();
+                    o.exists("/e").await
+                })
+                .await;
+            other.abandon();
+            (states, after, eph)
+        });
+        let (states, after, eph) = out;
+        assert_eq!(states.last(), Some(&SessionState::Expired), "seed {seed}: states {states:?}");
+        assert_eq!(after, Err(ZkError::SessionExpired), "seed {seed}: calls after expiry");
+        assert_eq!(eph, Ok(None), "seed {seed}: the expired session's ephemeral is gone");
+        let records = rec.snapshot();
+        assert_eq!(open_invocations(&records), 0, "seed {seed}: every invocation completed");
+        let expired = records.iter().any(|r| {
+            matches!(&r.event, Event::Session { client, state: SessionState::Expired, .. } if *client == ClientId(1))
+        });
+        assert!(expired, "seed {seed}: the expiry is in the history");
+    }
+}
+
+#[test]
+fn typed_api_round_trips_on_the_real_ensemble() {
+    let seed = 5;
+    let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+    let (out, rec) = world.run(|nemesis: Nemesis| async move {
+        let r = nemesis.recorder().clone();
+        ClientNode::new(1)
+            .run(async move {
+                let zk = ZkClient::connect(cfg(1), r, Seeds::new(seed).stream("client/c1")).await.unwrap();
+                let seq = zk.create("/q-", Data::text("a"), CreateMode::PersistentSequential).await.unwrap();
+                let (p2, _) = zk.create2("/e", Data::text("b"), CreateMode::Ephemeral).await.unwrap();
+                let stat = zk.exists("/e").await.unwrap().expect("just created");
+                zk.set_data("/e", Data::text("c"), 0).await.unwrap();
+                let (data, _) = zk.get_data("/e").await.unwrap();
+                let kids = zk.get_children("/").await.unwrap().0;
+                zk.close().await.unwrap();
+                (seq, p2, stat, zk.session_id(), data, kids)
+            })
+            .await
+    });
+    let (seq, p2, stat, session, data, kids) = out;
+    // The client returns the path the server answered, as recorded. (The server's suffix is the
+    // server's business: at the time of writing it answers "/q-" with no suffix.)
+    let records = rec.snapshot();
+    let answered = records.iter().find_map(|r| match &r.event {
+        Event::Complete { outcome: Outcome::Ok { value: zksim_model::OpResult::Created { path, .. } }, .. } => {
+            Some(path.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(answered.as_deref(), Some(seq.as_str()), "create returns the recorded answer");
+    assert!(seq.starts_with("/q-"), "sequential name {seq}");
+    assert_eq!(p2, "/e");
+    assert_eq!(stat.ephemeral_owner, session);
+    assert_eq!(data, Data::text("c"));
+    assert!(kids.contains(&"e".to_string()) && kids.contains(&seq[1..].to_string()), "{kids:?}");
+    assert_eq!(open_invocations(&records), 0);
+    let last_state = records.iter().rev().find_map(|r| match &r.event {
+        Event::Session { state, .. } => Some(*state),
+        _ => None,
+    });
+    assert_eq!(last_state, Some(SessionState::Closed));
+}

@@ -120,7 +120,7 @@ fn basic_scenario(seed: u64) -> Vec<Record> {
                 assert_eq!(zk.create("/a", Data::text("x"), CreateMode::Persistent).await, Ok("/a".to_string()));
                 let (p, st) = zk.create2("/a/s-", Data::null(), CreateMode::EphemeralSequential).await.unwrap();
                 assert_eq!(p, "/a/s-0000000000", "sequential suffix");
-                assert_eq!(st.ephemeral_owner, zk.session_id(), "ephemeral owned by the session");
+                assert_eq!(st.unwrap().ephemeral_owner, zk.session_id(), "ephemeral owned by the session");
                 assert_eq!(zk.get_data("/a").await.unwrap().0, Data::text("x"));
                 assert_eq!(zk.set_data("/a", Data::text("y"), 0).await.unwrap().version, 1);
                 assert_eq!(zk.set_data("/a", Data::text("z"), 0).await, Err(ZkError::Api(ErrorCode::BadVersion)));
@@ -621,4 +621,142 @@ fn protected_create_adopts_its_own_node_after_connection_loss() {
     let records = rec.take();
     let op = last_invoke(&records, 1, "create", &format!("/p/{prefix}"));
     assert_eq!(outcome_of(&records, op), Outcome::Indeterminate { reason: ErrorCode::ConnectionLoss });
+}
+
+#[test]
+fn set_watches_catches_up_on_a_change_missed_while_disconnected() {
+    let seed = 14;
+    let (w, _ens, servers) = world(seed, 2);
+    let recorder = w.recorder();
+    let ((event, paused), rec) = w.run(|nemesis: Nemesis| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        let (zk, watch) = client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/w", Data::text("0"), CreateMode::Persistent).await.unwrap();
+                let (_, _, watch) = zk.get_data_w("/w").await.unwrap();
+                (zk, watch)
+            })
+            .await
+            .unwrap();
+        let paused = zk.server().unwrap();
+        nemesis.pause(Node::Server(paused)).unwrap();
+        // The change happens while c1's server is paused: its notification is stuck there.
+        let others: Vec<ServerId> = servers.iter().copied().filter(|s| *s != paused).collect();
+        let r = recorder.clone();
+        client_node(2)
+            .spawn(async move {
+                let other = connect(2, &others, &r, seed).await;
+                other.set_data("/w", Data::text("1"), -1).await.unwrap();
+            })
+            .await
+            .unwrap();
+        let event = client_node(9).spawn(watch).await.unwrap();
+        nemesis.resume(Node::Server(paused)).unwrap();
+        (event, paused)
+    });
+    let event = event.expect("the watch fires after reconnecting");
+    assert_eq!((event.kind, event.path.as_str()), (EventType::NodeDataChanged, "/w"));
+    let records = rec.take();
+    // The notification came through the new server, after the session re-synced there.
+    let reconnected_at = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::Session { client, state: SessionState::SyncConnected, server, .. }
+                if *client == ClientId(1) && *server != Some(paused) =>
+            {
+                Some(r.time)
+            }
+            _ => None,
+        })
+        .expect("reconnected elsewhere");
+    let watched_at = records
+        .iter()
+        .find_map(|r| matches!(&r.event, Event::Watch { client, .. } if *client == ClientId(1)).then_some(r.time))
+        .expect("a recorded notification");
+    assert!(watched_at >= reconnected_at, "caught up by SetWatches on the new server");
+}
+
+#[test]
+fn multi_results_and_failures_map_to_typed_results() {
+    use zksim_model::{MultiOp, MultiSubResult};
+    let seed = 15;
+    let (w, ens, servers) = world(seed, 1);
+    let recorder = w.recorder();
+    let ((ok, failed), _rec) = w.run(|_n| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        client_node(1)
+            .spawn(async move {
+                let zk = connect(1, &s, &r, seed).await;
+                zk.create("/e", Data::text("b"), CreateMode::Persistent).await.unwrap();
+                let ok = zk
+                    .multi(vec![
+                        MultiOp::Check { path: "/e".into(), version: 0 },
+                        MultiOp::SetData { path: "/e".into(), data: Data::text("c"), version: 0 },
+                    ])
+                    .await;
+                let failed = zk
+                    .multi(vec![
+                        MultiOp::Create { path: "/m".into(), data: Data::null(), mode: CreateMode::Persistent },
+                        MultiOp::Check { path: "/e".into(), version: 0 },
+                        MultiOp::Delete { path: "/e".into(), version: -1 },
+                    ])
+                    .await;
+                (ok, failed)
+            })
+            .await
+            .unwrap()
+    });
+    assert!(matches!(ok.as_deref(), Ok([MultiSubResult::Checked, MultiSubResult::SetData { .. }])), "{ok:?}");
+    assert_eq!(
+        failed,
+        Err(ZkError::Multi {
+            code: ErrorCode::BadVersion,
+            results: vec![ErrorCode::Ok, ErrorCode::BadVersion, ErrorCode::RuntimeInconsistency]
+        })
+    );
+    assert_eq!(ens.data("/m"), None, "a failed multi has no effect");
+    assert_eq!(ens.data("/e"), Some(Data::text("c")));
+}
+
+fn faulty_scenario(seed: u64) -> String {
+    let (w, _ens, servers) = world(seed, 3);
+    let recorder = w.recorder();
+    let ((), rec) = w.run(|nemesis: Nemesis| async move {
+        let r = recorder.clone();
+        let s = servers.clone();
+        let zk = client_node(1).spawn(async move { connect(1, &s, &r, seed).await }).await.unwrap();
+        let z = zk.clone();
+        let worker = client_node(9).spawn(async move {
+            for i in 0..40 {
+                let _ = z.create(&format!("/n{i}"), Data::text("v"), CreateMode::Persistent).await;
+                let _ = z.get_children("/").await;
+                sleep_ms(100).await;
+            }
+        });
+        sleep_ms(700).await;
+        let first = zk.server().unwrap();
+        nemesis.pause(Node::Server(first)).unwrap();
+        sleep_ms(1_500).await;
+        nemesis.resume(Node::Server(first)).unwrap();
+        sleep_ms(500).await;
+        if let Some(now) = zk.server() {
+            nemesis.crash(Node::Server(now), false).unwrap();
+        }
+        worker.await.unwrap();
+        zk.abandon();
+    });
+    let records = rec.take();
+    assert_complete_history(&records);
+    assert!(session_states(&records, 1).len() >= 3, "the faults caused reconnections");
+    serde_json::to_string(&records).unwrap()
+}
+
+#[test]
+fn same_seed_same_history_under_faults() {
+    let a = faulty_scenario(21);
+    assert_eq!(a, faulty_scenario(21), "a run with pauses, crashes and reconnections is a function of its seed");
+    assert_ne!(a, faulty_scenario(22), "and the seed matters");
 }

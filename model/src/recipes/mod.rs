@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod coord_log;
+pub mod locks;
 pub mod queue;

@@ -11,6 +11,8 @@
 mod multi;
 mod node;
 pub mod path;
+#[cfg(test)]
+mod prop_tests;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -97,7 +99,10 @@ impl ZkModel {
         let (zxid, time_ms) = (txn.zxid, txn.time_ms);
         match &txn.txn {
             Txn::CreateSession { session, .. } => {
-                assert!(*session != SessionId(0), "session id 0 never names a session");
+                if *session == SessionId(0) {
+                    // Session id 0 never names a session.
+                    return failed(ErrorCode::BadArguments);
+                }
                 self.sessions.insert(*session);
                 done(Vec::new(), Vec::new())
             }
@@ -257,6 +262,37 @@ impl ZkModel {
     pub fn descendant_count(&self, path: &str) -> Option<u64> {
         self.tree.get(path)?;
         Some(self.tree.descendants(path::key(path)) as u64)
+    }
+
+    /// The first time (ms) at which some childless TTL node becomes a reap candidate, if any.
+    /// Scans the whole tree.
+    pub fn next_ttl_expiry_ms(&self) -> Option<i64> {
+        self.tree
+            .iter()
+            .filter(|(_, n)| n.children.is_empty())
+            .filter_map(|(_, n)| match n.meta.kind {
+                NodeKind::Ttl { ttl_ms } => Some(n.meta.mtime.saturating_add(ttl_ms).saturating_add(1)),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Checks the model's internal consistency (tree structure, ephemeral and watch indexes, and
+    /// that no closed session owns ephemerals or watches). O(n): for tests and debugging.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.tree.check_invariants()?;
+        self.watches.check_invariants()?;
+        for (p, node) in self.tree.iter() {
+            if let Some(s) = node.owner() {
+                if !self.sessions.contains(&s) {
+                    return Err(format!("{p}: owned by {s}, which is not open"));
+                }
+            }
+        }
+        if let Some(s) = self.watches.sessions().find(|s| !self.sessions.contains(s)) {
+            return Err(format!("{s} holds watches but is not open"));
+        }
+        Ok(())
     }
 
     /// What the server's ContainerManager would delete in a check at `now_ms`, sorted by path:

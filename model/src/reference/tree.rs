@@ -136,6 +136,43 @@ impl Tree {
         }
     }
 
+    /// Checks the tree's structure: every node's parent exists, lists it and is not ephemeral;
+    /// every listed child exists; the ephemeral index matches the nodes exactly. O(n).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if !self.nodes.contains_key("/") {
+            return Err("the root is missing".into());
+        }
+        let mut ephemerals = 0;
+        for (p, node) in &self.nodes {
+            if p != "/" {
+                let parent = self.nodes.get(path::parent(p)).ok_or_else(|| format!("{p}: parent missing"))?;
+                if !parent.children.contains(path::name(p)) {
+                    return Err(format!("{p}: parent does not list it"));
+                }
+                if parent.owner().is_some() {
+                    return Err(format!("{p}: parent is ephemeral"));
+                }
+            }
+            for c in &node.children {
+                let child = if p == "/" { format!("/{c}") } else { format!("{p}/{c}") };
+                if !self.nodes.contains_key(&child) {
+                    return Err(format!("{p}: lists missing child {c}"));
+                }
+            }
+            if let Some(s) = node.owner() {
+                ephemerals += 1;
+                if !self.ephemerals.get(&s).is_some_and(|set| set.contains(p)) {
+                    return Err(format!("{p}: ephemeral of {s} not indexed"));
+                }
+            }
+        }
+        let indexed: usize = self.ephemerals.values().map(BTreeSet::len).sum();
+        if indexed != ephemerals || self.ephemerals.values().any(BTreeSet::is_empty) {
+            return Err(format!("ephemeral index holds {indexed} paths for {ephemerals} ephemerals"));
+        }
+        Ok(())
+    }
+
     fn forget_ephemeral(&mut self, s: SessionId, path: &str) {
         let set = self.ephemerals.get_mut(&s).expect("an ephemeral is indexed under its owner");
         assert!(set.remove(path), "ephemeral {path:?} is indexed under its owner");

@@ -107,6 +107,36 @@ impl Watches {
         }
     }
 
+    /// The sessions holding any watch.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.by_session.keys().copied()
+    }
+
+    /// Checks that no empty entry is kept and that `by_session` is exact. O(watches).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut expected: BTreeMap<SessionId, BTreeSet<String>> = BTreeMap::new();
+        for table in [&self.data, &self.child] {
+            for (p, per_session) in table {
+                if per_session.is_empty() {
+                    return Err(format!("empty watch entry for {p}"));
+                }
+                for (s, m) in per_session {
+                    if m.is_empty() {
+                        return Err(format!("empty modes for {s} on {p}"));
+                    }
+                    expected.entry(*s).or_default().insert(p.clone());
+                }
+            }
+        }
+        if self.child.values().flat_map(|m| m.values()).any(|m| m.recursive) {
+            return Err("a recursive watch in the child table".into());
+        }
+        if expected != self.by_session {
+            return Err("the per-session watch index is not exact".into());
+        }
+        Ok(())
+    }
+
     /// The notifications one change fires, consuming one-shot watches: at most one per session,
     /// in session order.
     pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {

@@ -46,6 +46,13 @@
 //! on a path and kind fires from the server's one notification. Every notification received is
 //! recorded as `Event::Watch`. Watches end with [`ZkError::SessionExpired`] / [`ZkError::Closed`].
 //!
+//! # Recipes
+//! [`ZkError`] separates definite failures (`Api`, `Multi`: no effect) from `ConnectionLoss`
+//! (maybe applied) and the end of the session (`SessionExpired`, `Closed`);
+//! [`ZkClient::create_protected`] is Curator's protected create on top of that.
+//! A `ZkClient` whose handles are all dropped keeps its session alive (pinging), as a leaked
+//! ZooKeeper handle does: call `close` or `abandon`.
+//!
 //! # Session states
 //! `Event::Session` records every change (SyncConnected with the server and negotiated timeout,
 //! Disconnected with the server lost, Expired, Closed); [`ZkClient::session_events`] streams them
@@ -235,10 +242,12 @@ impl ZkClient {
         }
     }
 
-    /// Creates a node; returns its actual path and Stat (ZooKeeper's create2).
-    pub async fn create2(&self, path: &str, data: Data, mode: CreateMode) -> Result<(String, Stat), ZkError> {
+    /// Creates a node; returns its actual path and the Stat the service reported. The wire `Op`
+    /// has no create2 flag, so the service answers like ZooKeeper 3.8's plain create: no Stat
+    /// for plain modes, a Stat for container and TTL modes. Use `exists` when you need it.
+    pub async fn create2(&self, path: &str, data: Data, mode: CreateMode) -> Result<(String, Option<Stat>), ZkError> {
         match self.run(Op::Create { path: path.to_string(), data, mode }, None).await? {
-            OpResult::Created { path, stat: Some(stat) } => Ok((path, stat)),
+            OpResult::Created { path, stat } => Ok((path, stat)),
             other => Err(shape("create2", &other)),
         }
     }

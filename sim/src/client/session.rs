@@ -349,6 +349,10 @@ impl Core {
 
     /// A message from the connected server. An error means the connection must be dropped.
     pub(crate) fn on_message(&mut self, server: ServerId, msg: ServerMsg) -> Result<(), String> {
+        if self.is_over() {
+            // Closed or abandoned under a connection task that has not been dropped yet.
+            return Err("the session is over".into());
+        }
         assert_eq!(self.server(), Some(server), "a message from a connection that is not the current one");
         match msg {
             ServerMsg::Reply { xid, zxid, outcome } => {

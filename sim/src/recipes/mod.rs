@@ -8,6 +8,8 @@
 //! until the harness says stop.
 
 mod ctx;
+pub mod lock;
+pub mod protected;
 
 pub use ctx::{RecipeCtx, StopSignal};
 pub mod config;

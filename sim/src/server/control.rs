@@ -68,11 +68,15 @@ impl ControlClient {
             if nemesis.node_state(Node::Server(*s)) != Some(NodeState::Up) {
                 continue;
             }
-            if let Ok(ControlReply::FinalState { last_zxid, digest }) =
-                self.request(*s, ControlMsg::FinalState, Duration::from_secs(1)).await
-            {
-                recorder.record(Event::Final { server: *s, last_zxid, digest });
-                out.push((*s, last_zxid, digest));
+            // A lossy network can stall one request; ask a few times before giving up.
+            for _ in 0..3 {
+                if let Ok(ControlReply::FinalState { last_zxid, digest }) =
+                    self.request(*s, ControlMsg::FinalState, Duration::from_secs(1)).await
+                {
+                    recorder.record(Event::Final { server: *s, last_zxid, digest });
+                    out.push((*s, last_zxid, digest));
+                    break;
+                }
             }
         }
         out

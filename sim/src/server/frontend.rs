@@ -9,7 +9,8 @@
 use crate::proto::{ClientMsg, Refusal, ServerMsg};
 use crate::server::config::ServerConfig;
 use crate::server::conn::{ConnId, Link};
-use crate::server::standin::{DataTree, WatchManager};
+use crate::server::datatree::DataTree;
+use crate::server::watches::WatchManager;
 use crate::server::zab::messages::Forward;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use zksim_model::{ErrorCode, Op, OpResult, Outcome, SessionId, Txn, TxnRecord, WatchedEvent, Zxid};
@@ -166,15 +167,21 @@ impl Frontend {
             (Some(s), ClientMsg::Request { xid, op }) => {
                 self.touched.insert(s);
                 let q = self.queues.entry(s).or_default();
-                if let Some(last) = q.back() {
-                    assert!(xid > last.xid, "session {s} sent xid {xid} after {}: xids must increase", last.xid);
+                if q.back().is_some_and(|last| xid <= last.xid) {
+                    // A client that does not number its requests in order breaks the protocol
+                    // (replies are matched by xid): drop the connection.
+                    tracing::debug!("session {s} sent xid {xid} out of order; closing its connection");
+                    self.close(conn);
+                    return;
                 }
                 q.push_back(Pending { xid, op, forwarded: false });
                 self.drain(s, tree);
             }
-            (Some(s), ClientMsg::SetWatches { .. }) => {
-                // Re-registration needs the real WatchManager (branch `datatree`).
+            (Some(s), ClientMsg::SetWatches { last_zxid, watches }) => {
                 self.touched.insert(s);
+                for ev in self.watches.set_watches(s, last_zxid, &watches, tree) {
+                    client.link.send(ServerMsg::Watch(ev));
+                }
             }
             (_, _) => {
                 // A protocol violation by the client: drop the connection.
@@ -211,9 +218,20 @@ impl Frontend {
                 i += 1;
             } else if i == 0 {
                 let p = q.pop_front().expect("front exists");
-                let outcome = match p.op {
-                    Op::AddWatch { .. } | Op::RemoveWatches { .. } => Outcome::Ok { value: OpResult::Done },
-                    ref op => tree.read(op),
+                let outcome = match &p.op {
+                    Op::AddWatch { path, mode } => {
+                        self.watches.add_watch(s, path, *mode);
+                        Outcome::Ok { value: OpResult::Done }
+                    }
+                    Op::RemoveWatches { path, kind } => match self.watches.remove_watches(s, path, *kind) {
+                        Ok(()) => Outcome::Ok { value: OpResult::Done },
+                        Err(code) => Outcome::Err { code },
+                    },
+                    op => {
+                        let outcome = tree.read(op);
+                        self.watches.register_for_read(s, op, &outcome);
+                        outcome
+                    }
                 };
                 if let Some(c) = self.conns.get(&conn) {
                     c.link.send(ServerMsg::Reply { xid: p.xid, zxid: tree.last_zxid(), outcome });

@@ -28,11 +28,11 @@
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod election;
 pub mod frontend;
 pub mod process;
 pub mod replica;
 pub mod session_tracker;
-pub mod standin;
 pub mod storage;
 pub mod task;
 pub mod testkit;
@@ -44,7 +44,6 @@ pub use config::ServerConfig;
 pub use process::server_process;
 
 pub mod datatree;
-pub mod election;
 pub mod path;
 pub mod reaper;
 pub mod single;

@@ -5,9 +5,9 @@ use crate::net::{self, Listener};
 use crate::proto::{ClientMsg, ControlMsg, ControlReply, Refusal, ServerMsg};
 use crate::server::config::ServerConfig;
 use crate::server::conn::Input;
+use crate::server::election::{Election, ElectionConfig};
 use crate::server::frontend::Frontend;
 use crate::server::replica::Replica;
-use crate::server::standin::{Election, ElectionConfig};
 use crate::server::storage::{DiskRecord, Storage};
 use crate::server::task::Task;
 use crate::server::zab::messages::ZabMsg;
@@ -77,7 +77,9 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
         ensemble: cfg.ensemble.clone(),
         finalize_wait_ms: 2 * cfg.tick_ms,
         max_notification_interval_ms: 10 * cfg.tick_ms,
-    });
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{me}: cannot start leader election: {e}"));
     let mut rep = Replica::new(cfg, ctx.recorder.clone(), store, rec.tree, rec.history, election, rx, tx);
     loop {
         rep.front.close_all();
@@ -94,7 +96,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
 }
 
 /// Runs the election while refusing clients and parking quorum connections.
-async fn looking(rep: &mut Replica) -> crate::server::standin::Vote {
+async fn looking(rep: &mut Replica) -> crate::server::election::Vote {
     let last = rep.tree.last_zxid();
     let epoch = rep.store.current_epoch();
     let Replica { election, inputs, parked_peers, tree, front, .. } = rep;

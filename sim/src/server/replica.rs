@@ -4,8 +4,9 @@
 use crate::recorder::Recorder;
 use crate::server::config::ServerConfig;
 use crate::server::conn::{ConnId, Input, Link};
+use crate::server::datatree::DataTree;
+use crate::server::election::Election;
 use crate::server::frontend::Frontend;
-use crate::server::standin::{DataTree, Election};
 use crate::server::storage::Storage;
 use crate::server::zab::messages::ZabMsg;
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub struct Replica {
     /// Quorum connections accepted while not leading, handed to the next leader phase.
     pub parked_peers: Vec<Input>,
     last_role: Option<(Role, u32)>,
+    /// The leader this incarnation synced with (or was) in each epoch.
+    epoch_leaders: std::collections::BTreeMap<u32, zksim_model::ServerId>,
 }
 
 impl Replica {
@@ -61,6 +64,7 @@ impl Replica {
             next_conn: 0,
             parked_peers: Vec::new(),
             last_role: None,
+            epoch_leaders: std::collections::BTreeMap::new(),
         }
     }
 
@@ -104,6 +108,13 @@ impl Replica {
         )
     }
 
+    /// Notes that `leader` is the established leader of `epoch`, asserting ZAB's Leadership
+    /// invariant as far as this server can see it: one leader per epoch.
+    pub fn note_epoch_leader(&mut self, epoch: u32, leader: zksim_model::ServerId) {
+        let seen = *self.epoch_leaders.entry(epoch).or_insert(leader);
+        assert_eq!(seen, leader, "{}: epoch {epoch} has two established leaders: {seen} and {leader}", self.cfg.id);
+    }
+
     /// Records a role change (once per change).
     pub fn set_role(&mut self, role: Role, epoch: u32) {
         if self.last_role != Some((role, epoch)) {
@@ -138,7 +149,7 @@ impl Replica {
         if self.history.last().is_none_or_lower(txn.zxid) {
             self.history.push(txn.clone());
         }
-        let events = self.front.watches.trigger(&applied.triggers, txn.zxid);
+        let events = self.front.watches.on_commit(txn, &applied);
         self.front.notify(events);
         self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
         self.applied_since_snapshot += 1;

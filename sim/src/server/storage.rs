@@ -13,7 +13,7 @@
 //! follower that is a little behind.
 
 use crate::disk::{Disk, Slot};
-use crate::server::standin::DataTree;
+use crate::server::datatree::DataTree;
 use zksim_model::{TxnRecord, Zxid};
 
 /// One record of the server's disk.

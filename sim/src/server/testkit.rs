@@ -60,6 +60,16 @@ impl TestSession {
         Some(xid)
     }
 
+    /// Sends a keep-alive.
+    pub async fn ping(&mut self) -> Option<()> {
+        self.tx.send(ClientMsg::Ping).await.ok()
+    }
+
+    /// The next message of any kind, within `wait`.
+    pub async fn next_msg(&mut self, wait: Duration) -> Option<ServerMsg> {
+        madsim::time::timeout(wait, self.rx.recv()).await.ok()?.ok()
+    }
+
     /// The next reply, within `wait` (None: connection loss, refusal or timeout).
     pub async fn next_reply(&mut self, wait: Duration) -> Option<(u64, Zxid, Outcome)> {
         let rx = &mut self.rx;

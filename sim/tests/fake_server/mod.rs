@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zksim_model::{
-    AddWatchMode, Data, ErrorCode, EventType, Op, OpResult, Outcome, ServerId, SessionId, Stat, WatchedEvent,
-    WatcherKind, Zxid,
+    AddWatchMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, ServerId, SessionId,
+    Stat, WatchedEvent, WatcherKind, Zxid,
 };
 use zksim_sim::net::{ConnReceiver, ConnSender, Listener, CLIENT_PORT};
 use zksim_sim::proto::{ClientMsg, Refusal, ServerMsg, WatchSet};
@@ -148,6 +148,12 @@ impl FakeEnsemble {
                 let conn_id = t.next_conn;
                 let info = t.sessions.get_mut(&session).unwrap();
                 info.conn = Some((conn_id, out.clone()));
+                // Watches live with the connection, as in ZooKeeper: a reconnecting client
+                // gets them back only through SetWatches.
+                info.data_watches.clear();
+                info.child_watches.clear();
+                info.persistent.clear();
+                info.recursive.clear();
                 (session, conn_id, info.timeout_ms)
             })
         };
@@ -326,6 +332,62 @@ fn set_watches(t: &mut Tree, session: SessionId, last: Zxid, w: WatchSet) {
     }
 }
 
+/// A minimal multi: checks every sub-op against the current tree (sub-ops on distinct paths),
+/// then applies them one by one. Enough to exercise the client's result mapping.
+fn multi(t: &mut Tree, session: SessionId, ops: Vec<MultiOp>) -> (Zxid, Outcome) {
+    let check = |t: &Tree, op: &MultiOp| -> ErrorCode {
+        let node = t.nodes.get(op.path());
+        let version_ok = |v: i32| node.is_some_and(|(_, s)| v == -1 || v == s.version);
+        match op {
+            MultiOp::Create { path, .. } if node.is_some() && !path.ends_with('-') => ErrorCode::NodeExists,
+            MultiOp::Create { path, .. } if !t.nodes.contains_key(parent_of(path)) => ErrorCode::NoNode,
+            MultiOp::Create { .. } => ErrorCode::Ok,
+            MultiOp::Delete { version, .. } | MultiOp::SetData { version, .. } | MultiOp::Check { version, .. } => {
+                if node.is_none() {
+                    ErrorCode::NoNode
+                } else if !version_ok(*version) {
+                    ErrorCode::BadVersion
+                } else {
+                    ErrorCode::Ok
+                }
+            }
+        }
+    };
+    if let Some(i) = ops.iter().position(|op| check(t, op) != ErrorCode::Ok) {
+        let code = check(t, &ops[i]);
+        let results = (0..ops.len())
+            .map(|j| match j.cmp(&i) {
+                std::cmp::Ordering::Less => ErrorCode::Ok,
+                std::cmp::Ordering::Equal => code,
+                std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+            })
+            .collect();
+        return (Zxid(t.zxid), Outcome::MultiErr { code, results });
+    }
+    let mut results = Vec::new();
+    for op in ops {
+        let (single, sub) = match op {
+            MultiOp::Create { path, data, mode } => (Op::Create { path, data, mode }, None),
+            MultiOp::Delete { path, version } => (Op::Delete { path, version }, Some(MultiSubResult::Deleted)),
+            MultiOp::SetData { path, data, version } => (Op::SetData { path, data, version }, None),
+            MultiOp::Check { .. } => {
+                results.push(MultiSubResult::Checked);
+                continue;
+            }
+        };
+        let (_, outcome) = apply(t, session, single);
+        results.push(match (outcome, sub) {
+            (_, Some(r)) => r,
+            (Outcome::Ok { value: OpResult::Created { path, .. } }, None) => {
+                MultiSubResult::Created { path, stat: None }
+            }
+            (Outcome::Ok { value: OpResult::Stat { stat } }, None) => MultiSubResult::SetData { stat },
+            (other, _) => panic!("fake multi: a checked sub-op failed: {other:?}"),
+        });
+    }
+    (Zxid(t.zxid), Outcome::Ok { value: OpResult::Multi { results } })
+}
+
 fn err(t: &Tree, code: ErrorCode) -> (Zxid, Outcome) {
     (Zxid(t.zxid), Outcome::Err { code })
 }
@@ -435,7 +497,7 @@ fn apply(t: &mut Tree, session: SessionId, op: Op) -> (Zxid, Outcome) {
                 err(t, ErrorCode::NoWatcher)
             }
         }
-        Op::Multi { .. } => err(t, ErrorCode::Unimplemented),
+        Op::Multi { ops } => multi(t, session, ops),
         Op::CloseSession => {
             t.zxid += 1;
             ok(t.zxid, OpResult::Done)

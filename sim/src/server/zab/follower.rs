@@ -6,7 +6,6 @@ use crate::net::{self, PEER_PORT};
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::Input;
 use crate::server::replica::Replica;
-use crate::server::standin::{PeerState, Vote};
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -84,10 +83,11 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                                     rep.store.accepted_epoch()
                                 );
                             }
+                            let fresh = e > rep.store.accepted_epoch();
                             rep.store.set_accepted_epoch(e).await;
                             epoch = e;
                             link.send(ZabMsg::AckEpoch {
-                                current_epoch: rep.store.current_epoch(),
+                                current_epoch: fresh.then(|| rep.store.current_epoch()),
                                 last_zxid: rep.store.last_logged(),
                             });
                             phase = Phase::AwaitSync;
@@ -112,6 +112,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                             // currentEpoch, and both before the ack.
                             rep.store.fsync().await;
                             rep.store.set_current_epoch(e).await;
+                            rep.note_epoch_leader(e, leader);
                             link.send(ZabMsg::AckNewLeader { epoch: e });
                             if let Some(last) = uncommitted.back() {
                                 acked = last.zxid;
@@ -129,10 +130,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                         (Phase::AwaitUpToDate, ZabMsg::UpToDate) => {
                             phase = Phase::Broadcast;
                             rep.set_role(Role::Following { leader }, epoch);
-                            rep.election.set_state(
-                                PeerState::Following,
-                                Vote { leader, zxid: rep.tree.last_zxid(), peer_epoch: epoch },
-                            );
+                            rep.election.update_election_vote(epoch);
                         }
                         (_, ZabMsg::Ping) => {
                             let sessions = rep.front.take_touched();

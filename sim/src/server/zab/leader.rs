@@ -4,9 +4,9 @@
 
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::{ConnId, Input, Link};
+use crate::server::reaper::reap_candidates;
 use crate::server::replica::Replica;
 use crate::server::session_tracker::SessionTracker;
-use crate::server::standin::{reap_candidates, PeerState, Vote};
 use crate::server::zab::broadcast::Outstanding;
 use crate::server::zab::discovery::{learner_is_ahead, new_epoch};
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
@@ -210,6 +210,7 @@ pub async fn lead(rep: &mut Replica) -> String {
         // Discovery: propose a new epoch once a quorum (us included) reported.
         if l.epoch.is_none() && rep.cfg.is_quorum(l.accepted.keys()) {
             let epoch = new_epoch(&l.accepted);
+            assert!(epoch > rep.store.accepted_epoch(), "{me}: a leader proposes an epoch above any it accepted");
             rep.store.set_accepted_epoch(epoch).await;
             l.epoch = Some(epoch);
             l.ack_epochs.insert(me);
@@ -230,8 +231,10 @@ pub async fn lead(rep: &mut Replica) -> String {
             }
             if !l.established && rep.cfg.is_quorum(&l.newleader_acks) {
                 l.established = true;
+                rep.note_epoch_leader(epoch, me);
                 rep.set_role(Role::Leading, epoch);
-                rep.election.set_state(PeerState::Leading, Vote { leader: me, zxid: committed, peer_epoch: epoch });
+                // Late joiners must see leader and followers agree on the new epoch (ZOOKEEPER-1732).
+                rep.election.update_election_vote(epoch);
                 // The whole history we synced the quorum to is now committed.
                 for t in rep.history.clone() {
                     rep.recorder.commit(me, &t);
@@ -371,12 +374,14 @@ async fn handle(rep: &mut Replica, l: &mut Leader, input: Input) -> Option<Strin
                 (Phase::AwaitAckEpoch, ZabMsg::AckEpoch { current_epoch, last_zxid }) => {
                     let sid = lr.sid.expect("sid known after FOLLOWERINFO");
                     let mine = (rep.store.current_epoch(), rep.store.last_logged());
-                    if !l.established && learner_is_ahead(mine, (current_epoch, last_zxid)) {
-                        return Some(format!(
-                            "{sid} has a more recent history ({current_epoch}, {last_zxid}) than ours {mine:?}"
-                        ));
+                    if let Some(current_epoch) = current_epoch {
+                        if !l.established && learner_is_ahead(mine, (current_epoch, last_zxid)) {
+                            return Some(format!(
+                                "{sid} has a more recent history ({current_epoch}, {last_zxid}) than ours {mine:?}"
+                            ));
+                        }
+                        l.ack_epochs.insert(sid);
                     }
-                    l.ack_epochs.insert(sid);
                     l.sync_learner(rep, conn, last_zxid);
                 }
                 (Phase::Syncing, ZabMsg::AckNewLeader { epoch }) => {

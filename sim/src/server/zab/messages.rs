@@ -1,6 +1,6 @@
 //! The messages servers exchange on the quorum port (ZooKeeper's QuorumPacket types).
 
-use crate::server::standin::DataTree;
+use crate::server::datatree::DataTree;
 use zksim_model::{ErrorCode, Op, ServerId, SessionId, TxnRecord, Zxid};
 
 /// How a leader brings a learner's log in line with its own history.
@@ -36,8 +36,11 @@ pub enum ZabMsg {
     FollowerInfo { from: ServerId, accepted_epoch: u32, last_zxid: Zxid },
     /// Leader → learner: the epoch it proposes.
     LeaderInfo { epoch: u32 },
-    /// Learner → leader: the epoch is accepted; its current epoch and last zxid.
-    AckEpoch { current_epoch: u32, last_zxid: Zxid },
+    /// Learner → leader: the epoch is accepted; its current epoch and last zxid. `None` when
+    /// the learner had already accepted this very epoch (from an earlier attempt): as in
+    /// ZooKeeper (which sends -1), such an ack does not count toward the epoch quorum, so two
+    /// candidates proposing the same epoch cannot both be established with its help.
+    AckEpoch { current_epoch: Option<u32>, last_zxid: Zxid },
     /// Leader → learner: how to sync.
     Sync(SyncMode),
     /// Leader → learner: the learner has the leader's history; persist and ack.

@@ -1,0 +1,539 @@
+//! Exclusive-lock properties, judged from the history alone: the recipes' `Event::Recipe`
+//! records (what clients believed and did), the committed log (`Event::Commit`, replayed through
+//! the reference model to know who owned the lock at every zxid) and faults.
+//!
+//! A lock instance is named `lock:<dir>` by the recipe; its lock nodes are `<dir>/lock` (naive)
+//! or the sequential children of `<dir>` (herd-free: the lowest sequence owns the lock); its
+//! fenced resource is `<dir>-resource`, whose data is the highest token accepted.
+//!
+//! Properties:
+//! - `lock-exclusive`: in the committed order at most one session owns the lock at any zxid (by
+//!   construction of "owner = the lowest lock node"), and every `Acquired { node }` belief is
+//!   justified: `node` was the committed owner, owned by the believer's session, at some instant
+//!   between its creation and the belief. A client that takes "predecessor deleted" for
+//!   "acquired" while a lower node still exists fails here.
+//! - `lock-fencing`: the committed values of the resource never decrease (a stale token is
+//!   never accepted), and every `Fenced { accepted: true }` token is one the resource holds.
+//! - `lock-belief-overlap`: client-side holding intervals (`Acquired` until the first
+//!   `Released`, `Suspended` or `Lost` of that client) of two clients do not overlap. RULE:
+//!   (1) a holder whose session was reported Disconnected or Expired to it must drop its belief
+//!   within 10 ms; an overlap past that fails (it was told and ignored it: CURATOR-206);
+//!   (2) otherwise an overlap that a fault could explain (Pause, ExpireSession, Crash,
+//!   Partition, PartitionOneWay or Isolate between the earlier holder's acquisition and the
+//!   overlap's start: the holder could not yet know it lost the lock) is reported in the note
+//!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
+//!   prevent it, fencing makes it harmless; (3) any other overlap fails.
+//! - `lock-liveness`: after the last fault, (a) no waiting episode (`Waiting` until `Acquired`,
+//!   `Released` (gave up), `Lost` or `Suspended`) lasts longer than the bound, and (b) while
+//!   someone waits, someone acquires at least once per bound (an orphan node that blocks
+//!   everyone, CURATOR-45, fails (b) even when waiters time out and retry).
+
+use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
+use crate::history::{Event, Fault, History, RecipeAction};
+use crate::op::Op;
+use crate::types::{ClientId, SessionId, SessionState, SimTime, Zxid};
+use crate::ZkModel;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tunables of the lock checks.
+#[derive(Clone, Debug)]
+pub struct LockCheckConfig {
+    /// Liveness bound after the last fault, in simulated milliseconds.
+    pub liveness_bound_ms: u64,
+}
+
+impl Default for LockCheckConfig {
+    fn default() -> LockCheckConfig {
+        LockCheckConfig { liveness_bound_ms: 20_000 }
+    }
+}
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// How soon after Disconnected/Expired a holder must have dropped its belief.
+const GRACE_NS: u64 = 10 * NS_PER_MS;
+
+/// The lock directories the history's recipes used (`lock:<dir>`).
+fn lock_dirs(h: &History) -> BTreeSet<String> {
+    h.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Recipe { note, .. } => note.recipe.strip_prefix("lock:").map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sequence a sequential node's name ends with.
+fn sequence_of(name: &str) -> Option<u64> {
+    if name.len() < 10 {
+        return None;
+    }
+    name[name.len() - 10..].parse().ok()
+}
+
+/// One span of committed ownership of a lock.
+#[derive(Clone, Debug)]
+struct Owner {
+    node: String,
+    session: SessionId,
+    from: SimTime,
+    zxid: Zxid,
+}
+
+/// Committed ownership of each lock dir over time, from the committed log replayed in zxid
+/// order (each zxid once, at the time its first Commit record was written).
+fn ownership(h: &History, dirs: &BTreeSet<String>) -> (BTreeMap<String, Vec<Owner>>, u64) {
+    let mut txns: BTreeMap<Zxid, (SimTime, &crate::TxnRecord)> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Commit { txn, .. } = &r.event {
+            txns.entry(txn.zxid).or_insert((r.time, txn));
+        }
+    }
+    let mut model = ZkModel::new();
+    let mut out: BTreeMap<String, Vec<Owner>> = dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+    let mut current: BTreeMap<String, Option<(String, SessionId)>> = BTreeMap::new();
+    for (zxid, (time, txn)) in &txns {
+        model.apply(txn);
+        for dir in dirs {
+            let owner = owner_of(&model, dir);
+            let prev = current.entry(dir.clone()).or_insert(None);
+            if *prev != owner {
+                if let Some((node, session)) = &owner {
+                    out.get_mut(dir).expect("every dir has a list").push(Owner {
+                        node: node.clone(),
+                        session: *session,
+                        from: *time,
+                        zxid: *zxid,
+                    });
+                }
+                *prev = owner;
+            }
+        }
+    }
+    (out, txns.len() as u64)
+}
+
+/// The owner of `dir`'s lock in `model`: `<dir>/lock` if present, else the lowest sequential
+/// child.
+fn owner_of(model: &ZkModel, dir: &str) -> Option<(String, SessionId)> {
+    let kids = model.children(dir)?;
+    let name = if kids.iter().any(|k| k == "lock") {
+        "lock".to_string()
+    } else {
+        kids.iter().filter_map(|k| sequence_of(k).map(|s| (s, k.clone()))).min()?.1
+    };
+    let path = format!("{dir}/{name}");
+    let stat = model.stat(&path)?;
+    Some((path, stat.ephemeral_owner))
+}
+
+fn rref(h: &History, index: usize, what: impl Into<String>) -> RecordRef {
+    RecordRef { index, time: h.records[index].time, what: what.into() }
+}
+
+fn verdict(violations: Vec<Violation>) -> Verdict {
+    if violations.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail { total: violations.len(), violations: violations.into_iter().take(20).collect() }
+    }
+}
+
+/// A lock note with where it is.
+struct Note<'a> {
+    index: usize,
+    time: SimTime,
+    client: ClientId,
+    session: SessionId,
+    dir: &'a str,
+    action: &'a RecipeAction,
+}
+
+fn notes(h: &History) -> Vec<Note<'_>> {
+    h.records
+        .iter()
+        .enumerate()
+        .filter_map(|(index, r)| match &r.event {
+            Event::Recipe { client, session, note } => note.recipe.strip_prefix("lock:").map(|dir| Note {
+                index,
+                time: r.time,
+                client: *client,
+                session: *session,
+                dir,
+                action: &note.action,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64) -> PropertyReport {
+    let mut violations = Vec::new();
+    let mut checked = txns;
+    for n in notes(h) {
+        let RecipeAction::Acquired { node, token } = n.action else { continue };
+        checked += 1;
+        let spans = &owners[n.dir];
+        let justified = spans.iter().any(|o| o.node == *node && o.session == n.session && o.from <= n.time);
+        if !justified {
+            let at = spans.iter().rev().find(|o| o.from <= n.time);
+            let observed = match at {
+                Some(o) => format!("committed owner then: {} of session {} (since zxid {})", o.node, o.session, o.zxid),
+                None => "no committed owner then".to_string(),
+            };
+            violations.push(
+                Violation::new(format!(
+                    "client {} (session {}) believed it acquired {} (token {}) but that node was never the \
+                     committed owner of the lock up to then",
+                    n.client, n.session, node, token
+                ))
+                .record(rref(h, n.index, "Acquired"))
+                .at(*token)
+                .expected(format!("{node} is the lowest lock node, owned by session {}", n.session))
+                .observed(observed),
+            );
+        }
+    }
+    PropertyReport { name: "lock-exclusive".into(), verdict: verdict(violations), checked, note: None }
+}
+
+fn fencing(h: &History, dirs: &BTreeSet<String>) -> PropertyReport {
+    let mut txns: BTreeMap<Zxid, &crate::TxnRecord> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Commit { txn, .. } = &r.event {
+            txns.entry(txn.zxid).or_insert(txn);
+        }
+    }
+    let resources: BTreeSet<String> = dirs.iter().map(|d| format!("{d}-resource")).collect();
+    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut accepted: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut violations = Vec::new();
+    let mut checked = 0;
+    let mut model = ZkModel::new();
+    for (zxid, txn) in &txns {
+        let applied = model.apply(txn);
+        let crate::Txn::Client { op: Op::SetData { path, data, .. }, .. } = &txn.txn else { continue };
+        if !resources.contains(path) {
+            continue;
+        }
+        // A failed (BadVersion) setData is committed too but changes nothing: the replay tells.
+        if !matches!(applied.outcome, crate::Outcome::Ok { .. }) {
+            continue;
+        }
+        let token: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
+        checked += 1;
+        let hi = highest.entry(path.as_str()).or_insert(0);
+        if token < *hi {
+            violations.push(
+                Violation::new(format!("the fenced resource {path} accepted stale token {token} after {hi}"))
+                    .at(*zxid)
+                    .expected(format!("a token >= {hi}"))
+                    .observed(format!("{token}")),
+            );
+        }
+        *hi = (*hi).max(token);
+        accepted.insert((path.clone(), token));
+    }
+    for n in notes(h) {
+        if let RecipeAction::Fenced { token, accepted: true } = n.action {
+            checked += 1;
+            let res = format!("{}-resource", n.dir);
+            if !accepted.contains(&(res.clone(), token.0)) {
+                violations.push(
+                    Violation::new(format!(
+                        "client {} says {res} accepted token {} but no committed write holds it",
+                        n.client, token
+                    ))
+                    .record(rref(h, n.index, "Fenced")),
+                );
+            }
+        }
+    }
+    PropertyReport { name: "lock-fencing".into(), verdict: verdict(violations), checked, note: None }
+}
+
+/// A client's belief that it holds a lock.
+struct Belief {
+    client: ClientId,
+    dir: String,
+    from: SimTime,
+    to: SimTime,
+    index: usize,
+}
+
+fn beliefs(h: &History) -> Vec<Belief> {
+    let end = h.records.last().map(|r| r.time).unwrap_or(SimTime(0));
+    let mut open: BTreeMap<(ClientId, String), (SimTime, usize)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for n in notes(h) {
+        let key = (n.client, n.dir.to_string());
+        match n.action {
+            RecipeAction::Acquired { .. } => {
+                if let Some((from, index)) = open.insert(key, (n.time, n.index)) {
+                    out.push(Belief { client: n.client, dir: n.dir.to_string(), from, to: n.time, index });
+                }
+            }
+            RecipeAction::Released { .. } | RecipeAction::Suspended | RecipeAction::Lost => {
+                if let Some((from, index)) = open.remove(&key) {
+                    out.push(Belief { client: n.client, dir: n.dir.to_string(), from, to: n.time, index });
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((client, dir), (from, index)) in open {
+        out.push(Belief { client, dir, from, to: end, index });
+    }
+    out.sort_by_key(|b| (b.from, b.index));
+    out
+}
+
+fn belief_overlap(h: &History) -> PropertyReport {
+    let bs = beliefs(h);
+    let excuses: Vec<SimTime> = h
+        .records
+        .iter()
+        .filter(|r| {
+            matches!(
+                &r.event,
+                Event::Fault {
+                    fault: Fault::Pause { .. }
+                        | Fault::ExpireSession { .. }
+                        | Fault::Crash { .. }
+                        | Fault::Partition { .. }
+                        | Fault::PartitionOneWay { .. }
+                        | Fault::Isolate { .. }
+                }
+            )
+        })
+        .map(|r| r.time)
+        .collect();
+    // When each client was told its session was in doubt or gone.
+    let mut told: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Session { client, state: SessionState::Disconnected | SessionState::Expired, .. } = &r.event {
+            told.entry(*client).or_default().push(r.time);
+        }
+    }
+    let mut violations = Vec::new();
+    let mut windows = Vec::new();
+    for (i, a) in bs.iter().enumerate() {
+        for b in &bs[i + 1..] {
+            if b.from >= a.to {
+                continue;
+            }
+            if a.dir != b.dir || a.client == b.client {
+                continue;
+            }
+            let start = b.from;
+            let end = a.to.min(b.to);
+            if end <= start {
+                continue;
+            }
+            let ms = (end.0 - start.0) as f64 / 1e6;
+            // A holder told Disconnected/Expired must stop believing at once.
+            let told_at = told.get(&a.client).and_then(|ts| ts.iter().find(|t| **t >= a.from && **t < a.to));
+            if let Some(t) = told_at.filter(|t| a.to.0 > t.0 + GRACE_NS && end.0 > t.0 + GRACE_NS) {
+                violations.push(
+                    Violation::new(format!(
+                        "client {} kept believing it held lock {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
+                        a.client,
+                        a.dir,
+                        (a.to.0 - t.0) as f64 / 1e6,
+                        t,
+                        b.client,
+                        ms
+                    ))
+                    .record(rref(h, a.index, format!("{} Acquired", a.client)))
+                    .record(rref(h, b.index, format!("{} Acquired", b.client))),
+                );
+                continue;
+            }
+            let excused = excuses.iter().any(|t| *t >= a.from && *t <= start);
+            if excused {
+                windows.push(format!("{} & {} on {}: {:.1} ms from {}", a.client, b.client, a.dir, ms, start));
+            } else {
+                violations.push(
+                    Violation::new(format!(
+                        "clients {} and {} both believed they held lock {} for {:.1} ms, with no pause or \
+                         partition to explain it",
+                        a.client, b.client, a.dir, ms
+                    ))
+                    .record(rref(h, a.index, format!("{} Acquired", a.client)))
+                    .record(rref(h, b.index, format!("{} Acquired", b.client))),
+                );
+            }
+        }
+    }
+    let note = (!windows.is_empty()).then(|| format!("unfenced-overlap windows: {}", windows.join("; ")));
+    PropertyReport { name: "lock-belief-overlap".into(), verdict: verdict(violations), checked: bs.len() as u64, note }
+}
+
+fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
+    let bound = cfg.liveness_bound_ms * NS_PER_MS;
+    let healed =
+        h.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).max().unwrap_or(SimTime(0));
+    let ns = notes(h);
+    let Some(end) = ns.iter().map(|n| n.time).max() else {
+        return PropertyReport {
+            name: "lock-liveness".into(),
+            verdict: Verdict::NotApplicable { reason: "no lock notes".into() },
+            checked: 0,
+            note: None,
+        };
+    };
+    let mut violations = Vec::new();
+    let mut waiting: BTreeMap<(ClientId, &str), (SimTime, usize)> = BTreeMap::new();
+    // Waiting episodes [start, end) and acquisitions, per dir.
+    let mut episodes: Vec<(&str, ClientId, SimTime, SimTime, usize)> = Vec::new();
+    let mut acquisitions: BTreeMap<&str, Vec<SimTime>> = BTreeMap::new();
+    for n in &ns {
+        let key = (n.client, n.dir);
+        match n.action {
+            RecipeAction::Waiting => {
+                waiting.insert(key, (n.time, n.index));
+            }
+            RecipeAction::Acquired { .. }
+            | RecipeAction::Released { .. }
+            | RecipeAction::Lost
+            | RecipeAction::Suspended => {
+                if matches!(n.action, RecipeAction::Acquired { .. }) {
+                    acquisitions.entry(n.dir).or_default().push(n.time);
+                }
+                if let Some((from, index)) = waiting.remove(&key) {
+                    episodes.push((n.dir, n.client, from, n.time, index));
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((client, dir), (from, index)) in waiting {
+        episodes.push((dir, client, from, end, index));
+    }
+    for (dir, client, from, to, index) in &episodes {
+        let start = (*from).max(healed);
+        if to.0 > start.0 + bound {
+            violations.push(
+                Violation::new(format!(
+                    "client {client} waited for lock {dir} {:.1} s after the last fault, more than the bound {} ms",
+                    (to.0 - start.0) as f64 / 1e9,
+                    cfg.liveness_bound_ms
+                ))
+                .record(rref(h, *index, "Waiting")),
+            );
+        }
+    }
+    // (b) someone acquires at least once per bound while someone waits.
+    let dirs: BTreeSet<&str> = episodes.iter().map(|e| e.0).collect();
+    for dir in dirs {
+        let acq = acquisitions.get(dir).cloned().unwrap_or_default();
+        let mut t = healed;
+        while t.0 + bound <= end.0 {
+            let win_end = SimTime(t.0 + bound);
+            let someone_waits = episodes.iter().any(|e| e.0 == dir && e.2 < win_end && e.3 > t);
+            let someone_acquires = acq.iter().any(|a| *a >= t && *a <= win_end);
+            if someone_waits && !someone_acquires {
+                violations.push(Violation::new(format!(
+                    "nobody acquired lock {dir} between {t} and {win_end} although clients were waiting \
+                     (after the last fault)"
+                )));
+                break;
+            }
+            t = SimTime(t.0 + bound / 2);
+        }
+    }
+    PropertyReport {
+        name: "lock-liveness".into(),
+        verdict: verdict(violations),
+        checked: episodes.len() as u64,
+        note: Some(format!("bound {} ms after the last fault at {}", cfg.liveness_bound_ms, healed)),
+    }
+}
+
+/// Herd figures over every lock in the history: per release (a `Released` after an
+/// `Acquired`), the watch notifications delivered to lock waiters, the reads they issued in
+/// reaction (between a notification and the client's next lock note), the wakeups (`Woken`) and
+/// the futile ones (`Woken { acquired: false }`). Herd-free: 1 wakeup and 0 futile per release;
+/// naive: O(waiters).
+pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
+    let dirs = lock_dirs(h);
+    let under = |p: &str| dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
+    let mut releases = 0u64;
+    let mut notifications = 0u64;
+    let mut reads = 0u64;
+    let mut wakeups = 0u64;
+    let mut futile = 0u64;
+    let mut holding: BTreeSet<(ClientId, String)> = BTreeSet::new();
+    let mut reacting: BTreeSet<ClientId> = BTreeSet::new();
+    for r in &h.records {
+        match &r.event {
+            Event::Watch { client, event, .. } if under(&event.path) => {
+                notifications += 1;
+                reacting.insert(*client);
+            }
+            Event::Invoke { client, op: Op::GetChildren { .. } | Op::Exists { .. } | Op::GetData { .. }, .. }
+                if reacting.contains(client) =>
+            {
+                reads += 1;
+            }
+            Event::Recipe { client, note, .. } => {
+                let Some(dir) = note.recipe.strip_prefix("lock:") else { continue };
+                reacting.remove(client);
+                match &note.action {
+                    RecipeAction::Acquired { .. } => {
+                        holding.insert((*client, dir.to_string()));
+                    }
+                    RecipeAction::Released { .. } => {
+                        if holding.remove(&(*client, dir.to_string())) {
+                            releases += 1;
+                        }
+                    }
+                    RecipeAction::Lost | RecipeAction::Suspended => {
+                        holding.remove(&(*client, dir.to_string()));
+                    }
+                    RecipeAction::Woken { acquired } => {
+                        wakeups += 1;
+                        if !acquired {
+                            futile += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let per = |x: u64| if releases == 0 { 0.0 } else { x as f64 / releases as f64 };
+    let mut m = BTreeMap::new();
+    m.insert("releases".to_string(), releases as f64);
+    m.insert("notifications".to_string(), notifications as f64);
+    m.insert("notifications_per_release".to_string(), per(notifications));
+    m.insert("reads_in_reaction_per_release".to_string(), per(reads));
+    m.insert("wakeups_per_release".to_string(), per(wakeups));
+    m.insert("futile_wakeups_per_release".to_string(), per(futile));
+    m
+}
+
+/// Every lock property with its default configuration.
+pub fn check_locks(h: &History) -> Vec<PropertyReport> {
+    check_locks_with(h, &LockCheckConfig::default())
+}
+
+/// Every lock property.
+pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
+    let dirs = lock_dirs(h);
+    if dirs.is_empty() {
+        return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"]
+            .iter()
+            .map(|n| PropertyReport {
+                name: n.to_string(),
+                verdict: Verdict::NotApplicable { reason: "no lock recipe in the history".into() },
+                checked: 0,
+                note: None,
+            })
+            .collect();
+    }
+    let (owners, txns) = ownership(h, &dirs);
+    vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg)]
+}

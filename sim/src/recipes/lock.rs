@@ -1,0 +1,414 @@
+//! Exclusive lock (ZooKeeper recipes; Curator `InterProcessMutex`), with a fenced resource.
+//!
+//! - `naive`: create ephemeral `<path>/lock`; losers `exists_w` it and retry on delete. Every
+//!   release wakes every waiter (the herd).
+//! - `herd_free`: protected EPHEMERAL_SEQUENTIAL `<path>/_c_<id>-lock-NNNNNNNNNN`, getChildren
+//!   without a watch, lowest wins, the others watch only their immediate predecessor and re-list
+//!   on its deletion (never assuming they now hold it).
+//!
+//! A grant's fencing token is the lock node's czxid. The fenced resource is the znode
+//! `<path>-resource` holding the highest token it accepted; the holder writes it with a
+//! versioned setData (CAS) and the resource rejects a token lower than the stored one.
+//!
+//! Deliberately broken variants (each shown failing a property by a test): `broken_no_relist`,
+//! `broken_watch_first` (herd), `broken_ignore_expiry` (CURATOR-206), `broken_unprotected_create`
+//! (CURATOR-45).
+
+use super::protected::{create_protected, sequence_of, stat_of};
+use super::RecipeCtx;
+use crate::client::{SessionEvents, ZkClient, ZkError};
+use rand::Rng;
+use serde::Deserialize;
+use std::time::Duration;
+use zksim_model::history::{RecipeAction, RecipeNote};
+use zksim_model::{CreateMode, Data, ErrorCode, SessionState, Zxid};
+
+/// Which lock algorithm a client runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockVariant {
+    Naive,
+    HerdFree,
+    /// Treats "predecessor deleted" as acquired without re-listing ⇒ two holders.
+    BrokenNoRelist,
+    /// Every waiter watches the lowest node (kazoo 7dd4c4c) ⇒ O(waiters) wakeups per release.
+    BrokenWatchFirst,
+    /// Keeps believing it holds the lock after Expired (CURATOR-206).
+    BrokenIgnoreExpiry,
+    /// Retries a create after ConnectionLoss without the protected lookup (CURATOR-45).
+    BrokenUnprotectedCreate,
+}
+
+/// Parameters of the lock workload.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockParams {
+    /// The lock's directory; the fenced resource is `<path>-resource`.
+    pub path: String,
+    pub variant: LockVariant,
+    /// How long a holder holds, drawn uniformly.
+    pub hold_min_ms: u64,
+    pub hold_max_ms: u64,
+    /// Pause between a release and the next attempt, drawn uniformly.
+    pub idle_min_ms: u64,
+    pub idle_max_ms: u64,
+    /// Fenced writes per hold (spread over the hold).
+    pub writes_per_hold: u32,
+    /// A sequential-lock waiter gives up (deletes its node, records `Released`) after this long
+    /// and tries again later (Curator's `acquire(time)`); 0 = wait forever.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for LockParams {
+    fn default() -> LockParams {
+        LockParams {
+            path: "/locks/a".to_string(),
+            variant: LockVariant::HerdFree,
+            hold_min_ms: 50,
+            hold_max_ms: 300,
+            idle_min_ms: 20,
+            idle_max_ms: 200,
+            writes_per_hold: 2,
+            acquire_timeout_ms: 0,
+        }
+    }
+}
+
+/// Why a round ended early.
+enum Stop {
+    /// The session is over: start again with a new one.
+    SessionOver,
+    /// The harness said stop.
+    Halt,
+    /// The waiter timed out and gave up its node.
+    GaveUp,
+}
+
+fn map(e: ZkError) -> Stop {
+    if e.is_session_over() {
+        Stop::SessionOver
+    } else {
+        // Definite API errors on our own nodes mean the world changed under us (e.g. the parent
+        // vanished): the simplest safe reaction is a new session.
+        Stop::SessionOver
+    }
+}
+
+/// One lock client, in one session.
+struct Locker<'a> {
+    ctx: &'a mut RecipeCtx,
+    p: &'a LockParams,
+    recipe: String,
+    zk: ZkClient,
+    events: SessionEvents,
+}
+
+impl Locker<'_> {
+    fn note(&self, action: RecipeAction) {
+        self.zk.record_recipe(RecipeNote { recipe: self.recipe.clone(), action });
+    }
+
+    /// Retries `f` over ConnectionLoss (reads and idempotent writes only).
+    async fn retry<T, F, Fut>(&self, mut f: F) -> Result<T, ZkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ZkError>>,
+    {
+        loop {
+            match f().await {
+                Err(ZkError::ConnectionLoss) => {
+                    if self.ctx.stop.raised() && self.zk.state() != SessionState::SyncConnected {
+                        return Err(ZkError::ConnectionLoss);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Creates the lock directory's ancestors and the resource (idempotent).
+    async fn setup(&self) -> Result<(), ZkError> {
+        let mut prefix = String::new();
+        for part in self.p.path.split('/').filter(|s| !s.is_empty()) {
+            prefix = format!("{prefix}/{part}");
+            let zk = &self.zk;
+            let path = prefix.clone();
+            match self.retry(|| zk.create(&path, Data::null(), CreateMode::Persistent)).await {
+                Ok(_) | Err(ZkError::Api(ErrorCode::NodeExists)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let res = format!("{}-resource", self.p.path);
+        let zk = &self.zk;
+        match self.retry(|| zk.create(&res, Data::text("0"), CreateMode::Persistent)).await {
+            Ok(_) | Err(ZkError::Api(ErrorCode::NodeExists)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Acquires the lock; returns (node, token).
+    async fn acquire(&mut self) -> Result<(String, Zxid), Stop> {
+        self.note(RecipeAction::Waiting);
+        match self.p.variant {
+            LockVariant::Naive => self.acquire_naive().await,
+            _ => self.acquire_sequential().await,
+        }
+    }
+
+    async fn acquire_naive(&mut self) -> Result<(String, Zxid), Stop> {
+        let node = format!("{}/lock", self.p.path);
+        let mut woken = false;
+        loop {
+            if self.ctx.stop.raised() {
+                return Err(Stop::Halt);
+            }
+            let got = match self.zk.create(&node, Data::null(), CreateMode::Ephemeral).await {
+                // The czxid (token) is read back: the plain create reports no Stat.
+                Ok(_) => match stat_of(&self.zk, &node).await {
+                    Ok(Some(s)) if s.ephemeral_owner == self.zk.session_id() => Some(s.czxid),
+                    Ok(_) => return Err(Stop::SessionOver),
+                    Err(e) => return Err(map(e)),
+                },
+                Err(ZkError::Api(ErrorCode::NodeExists)) => None,
+                Err(ZkError::ConnectionLoss) => {
+                    // Did our lost create take effect? Ours if it is an ephemeral of our session.
+                    let zk = &self.zk;
+                    match self.retry(|| zk.exists(&node)).await {
+                        Ok(Some(s)) if s.ephemeral_owner == self.zk.session_id() => Some(s.czxid),
+                        Ok(_) => None,
+                        Err(e) => return Err(map(e)),
+                    }
+                }
+                Err(e) => return Err(map(e)),
+            };
+            if woken {
+                self.note(RecipeAction::Woken { acquired: got.is_some() });
+            }
+            if let Some(token) = got {
+                return Ok((node, token));
+            }
+            let zk = &self.zk;
+            match self.retry(|| zk.exists_w(&node)).await {
+                Ok((None, _)) => woken = false,
+                Ok((Some(_), w)) => {
+                    w.await.map_err(map)?;
+                    woken = true;
+                }
+                Err(e) => return Err(map(e)),
+            }
+        }
+    }
+
+    async fn acquire_sequential(&mut self) -> Result<(String, Zxid), Stop> {
+        let protected = self.p.variant != LockVariant::BrokenUnprotectedCreate;
+        let want = format!("{}/lock-", self.p.path);
+        let (node, stat) = create_protected(
+            &self.zk,
+            &mut self.ctx.rng,
+            &want,
+            Data::null(),
+            CreateMode::EphemeralSequential,
+            protected,
+        )
+        .await
+        .map_err(map)?;
+        let token = stat.czxid;
+        let me = node.rsplit('/').next().expect("a created path has a name").to_string();
+        let mut woken = false;
+        loop {
+            if self.ctx.stop.raised() {
+                self.release(&node).await;
+                return Err(Stop::Halt);
+            }
+            let zk = &self.zk;
+            let dir = self.p.path.clone();
+            let (kids, _) = self.retry(|| zk.get_children(&dir)).await.map_err(map)?;
+            let mut kids: Vec<(u64, String)> =
+                kids.into_iter().filter_map(|k| sequence_of(&k).map(|s| (s, k))).collect();
+            kids.sort();
+            let Some(idx) = kids.iter().position(|(_, k)| *k == me) else {
+                // Our node is gone while the session lives on (cannot happen with a correct
+                // service unless the session is ending): start over with a new session.
+                return Err(Stop::SessionOver);
+            };
+            if woken {
+                self.note(RecipeAction::Woken { acquired: idx == 0 });
+            }
+            if idx == 0 {
+                return Ok((node, token));
+            }
+            let target = match self.p.variant {
+                LockVariant::BrokenWatchFirst => &kids[0].1,
+                _ => &kids[idx - 1].1,
+            };
+            let target = format!("{}/{}", self.p.path, target);
+            let zk = &self.zk;
+            match self.retry(|| zk.exists_w(&target)).await.map_err(map)? {
+                (None, _) => woken = false,
+                (Some(_), w) => {
+                    let timeout = match self.p.acquire_timeout_ms {
+                        0 => Duration::from_secs(365 * 86_400),
+                        ms => Duration::from_millis(ms),
+                    };
+                    tokio::select! {
+                        r = w => r.map_err(map).map(|_| ())?,
+                        _ = madsim::time::sleep(timeout) => {
+                            if !self.release(&node).await {
+                                return Err(Stop::SessionOver);
+                            }
+                            self.note(RecipeAction::Released { node });
+                            return Err(Stop::GaveUp);
+                        }
+                    }
+                    if self.p.variant == LockVariant::BrokenNoRelist {
+                        self.note(RecipeAction::Woken { acquired: true });
+                        return Ok((node, token));
+                    }
+                    woken = true;
+                }
+            }
+        }
+    }
+
+    /// Deletes our lock node, retrying over ConnectionLoss; NoNode is fine (already gone).
+    async fn release(&self, node: &str) -> bool {
+        let zk = &self.zk;
+        match self.retry(|| zk.delete(node, -1)).await {
+            Ok(()) | Err(ZkError::Api(ErrorCode::NoNode)) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// One fenced write with `token`: read the stored token, reject a stale one, CAS ours in.
+    /// `writer` may be another session (the broken ignore-expiry holder writes through a new
+    /// one, since the resource is not part of the lock service).
+    async fn fenced_write(&self, writer: &ZkClient, token: Zxid) -> Result<(), ZkError> {
+        let res = format!("{}-resource", self.p.path);
+        loop {
+            let (data, stat) = self.retry(|| writer.get_data(&res)).await?;
+            let stored: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
+            if token.0 < stored {
+                writer.record_recipe(RecipeNote {
+                    recipe: self.recipe.clone(),
+                    action: RecipeAction::Fenced { token, accepted: false },
+                });
+                return Ok(());
+            }
+            match writer.set_data(&res, Data::text(&token.0.to_string()), stat.version).await {
+                Ok(_) => {
+                    writer.record_recipe(RecipeNote {
+                        recipe: self.recipe.clone(),
+                        action: RecipeAction::Fenced { token, accepted: true },
+                    });
+                    return Ok(());
+                }
+                // Lost CAS or unknown outcome: read again (a CAS retried blindly could apply twice).
+                Err(ZkError::Api(ErrorCode::BadVersion)) | Err(ZkError::ConnectionLoss) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Holds the lock for a random time, writing the fenced resource; returns when released.
+    async fn hold(&mut self, node: String, token: Zxid) -> Result<(), Stop> {
+        self.note(RecipeAction::Acquired { token, node: node.clone() });
+        let hold = self.ctx.rng.gen_range(self.p.hold_min_ms..=self.p.hold_max_ms.max(self.p.hold_min_ms));
+        let writes = self.p.writes_per_hold.max(1);
+        let slice = Duration::from_millis(hold / writes as u64 + 1);
+        let mut writer = self.zk.clone();
+        for _ in 0..writes {
+            if let Err(e) = self.fenced_write(&writer, token).await {
+                if self.p.variant == LockVariant::BrokenIgnoreExpiry && e.is_session_over() {
+                    // CURATOR-206: carries on with a new session, still "holding".
+                    let Some(z) = self.ctx.new_session().await else { return Err(Stop::Halt) };
+                    writer = z;
+                    continue;
+                }
+                return self.lost_or_suspended(&node, e).await;
+            }
+            let sleep = madsim::time::sleep(slice);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    ev = self.events.next() => match ev {
+                        Some(SessionState::SyncConnected) => {}
+                        _ if self.p.variant == LockVariant::BrokenIgnoreExpiry => {}
+                        Some(SessionState::Disconnected) => {
+                            return self.lost_or_suspended(&node, ZkError::ConnectionLoss).await
+                        }
+                        _ => return self.lost_or_suspended(&node, ZkError::SessionExpired).await,
+                    }
+                }
+            }
+        }
+        if self.p.variant == LockVariant::BrokenIgnoreExpiry && writer.session_id() != self.zk.session_id() {
+            // Its lock session is long gone; it "releases" and moves to the new session.
+            self.note(RecipeAction::Released { node });
+            writer.abandon();
+            return Err(Stop::SessionOver);
+        }
+        // Stop believing before giving the node up: the next holder may act as soon as the
+        // delete commits, before its reply reaches us.
+        self.note(RecipeAction::Released { node: node.clone() });
+        if self.release(&node).await {
+            Ok(())
+        } else {
+            self.note(RecipeAction::Lost);
+            Err(Stop::SessionOver)
+        }
+    }
+
+    /// Disconnected ⇒ SUSPENDED (we may have lost it: stop acting as holder, release once the
+    /// connection is back); Expired ⇒ LOST.
+    async fn lost_or_suspended(&mut self, node: &str, e: ZkError) -> Result<(), Stop> {
+        if e.is_session_over() {
+            self.note(RecipeAction::Lost);
+            return Err(Stop::SessionOver);
+        }
+        self.note(RecipeAction::Suspended);
+        if self.release(node).await {
+            self.note(RecipeAction::Released { node: node.to_string() });
+            Ok(())
+        } else {
+            self.note(RecipeAction::Lost);
+            Err(Stop::SessionOver)
+        }
+    }
+}
+
+/// Runs the lock workload until the harness says stop, then releases and closes.
+pub async fn workload(mut ctx: RecipeCtx, params: LockParams) {
+    assert!(params.path.starts_with('/') && !params.path.ends_with('/'), "lock path is absolute: {}", params.path);
+    let recipe = format!("lock:{}", params.path);
+    loop {
+        let Some(zk) = ctx.new_session().await else { return };
+        let events = zk.session_events();
+        let mut l = Locker { ctx: &mut ctx, p: &params, recipe: recipe.clone(), zk: zk.clone(), events };
+        if l.setup().await.is_err() {
+            zk.abandon();
+            continue;
+        }
+        let halted = loop {
+            if l.ctx.stop.raised() {
+                break true;
+            }
+            let round = match l.acquire().await {
+                Ok((node, token)) => l.hold(node, token).await,
+                Err(s) => Err(s),
+            };
+            match round {
+                Ok(()) | Err(Stop::GaveUp) => {}
+                Err(Stop::Halt) => break true,
+                Err(Stop::SessionOver) => break false,
+            }
+            let idle = l.ctx.rng.gen_range(params.idle_min_ms..=params.idle_max_ms.max(params.idle_min_ms));
+            l.ctx.sleep_ms(idle).await;
+        };
+        if halted {
+            let _ = zk.close().await;
+            return;
+        }
+        zk.abandon();
+    }
+}

@@ -1,0 +1,185 @@
+//! The exclusive lock recipe on the real replicated service: the correct variants pass the lock
+//! properties (judged from the history by `zksim_model::recipes::locks`), each broken variant
+//! fails the property it breaks, and the herd figures separate naive from herd-free.
+
+use std::time::Duration;
+use zksim_model::check::{PropertyReport, Verdict};
+use zksim_model::history::{Header, HISTORY_FORMAT};
+use zksim_model::recipes::locks::{check_locks, herd_figures};
+use zksim_model::{ClientId, Event, History, Node};
+use zksim_sim::client::complete_unfinished;
+use zksim_sim::recipes::lock::{workload, LockParams, LockVariant};
+use zksim_sim::recipes::{RecipeCtx, StopSignal};
+use zksim_sim::server::control::ControlClient;
+use zksim_sim::server::testkit::{ensemble, world_with_servers, ClientNode};
+use zksim_sim::{Nemesis, Seeds, WorldConfig};
+
+/// What to do to the world while the clients run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    None,
+    /// Expire the session of a client that holds the lock (or waits) mid-run.
+    ExpireHolder,
+    /// Crash and restart a server.
+    CrashServer,
+}
+
+const CLIENTS: u32 = 10;
+
+fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
+    let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+    let (_, rec) = world.run(move |nemesis: Nemesis| async move {
+        let recorder = nemesis.recorder().clone();
+        let control = ControlClient::new();
+        nemesis.set_expirer(control.expirer(ensemble(3)));
+        let stop = StopSignal::new();
+        let seeds = Seeds::new(seed);
+        let mut tasks = Vec::new();
+        for id in 1..=CLIENTS {
+            let ctx = RecipeCtx {
+                client: ClientId(id),
+                servers: ensemble(3),
+                session_timeout_ms: 4_000,
+                recorder: recorder.clone(),
+                rng: seeds.stream(&format!("lock/c{id}")),
+                stop: stop.clone(),
+            };
+            let params = LockParams {
+                variant,
+                acquire_timeout_ms: if variant == LockVariant::Naive { 0 } else { 1_500 },
+                ..LockParams::default()
+            };
+            let node = ClientNode::new(id);
+            tasks.push(madsim::task::spawn(async move { node.run(workload(ctx, params)).await }));
+        }
+        madsim::time::sleep(Duration::from_millis(run_ms / 3)).await;
+        match fault {
+            Fault::None => {}
+            Fault::ExpireHolder => {
+                // Expire the sessions of the current holder and of a waiter, from the history.
+                for victim in victims(&recorder.snapshot()) {
+                    let _ = nemesis.expire_session(victim).await;
+                }
+            }
+            Fault::CrashServer => {
+                let s = Node::Server(ensemble(3)[0]);
+                nemesis.crash(s, false).unwrap();
+                madsim::time::sleep(Duration::from_millis(1_000)).await;
+                nemesis.restart(s).unwrap();
+            }
+        }
+        madsim::time::sleep(Duration::from_millis(run_ms * 2 / 3)).await;
+        stop.raise();
+        for t in tasks {
+            let _ = madsim::time::timeout(Duration::from_secs(20), t).await;
+        }
+        complete_unfinished(&recorder);
+    });
+    History {
+        header: Header {
+            format: HISTORY_FORMAT,
+            scenario: format!("lock-{variant:?}"),
+            seed,
+            config_hash: String::new(),
+            servers: ensemble(3),
+            clients: (1..=CLIENTS).map(ClientId).collect(),
+            tick_ms: 0,
+        },
+        records: rec.take(),
+    }
+}
+
+/// The sessions of the last client that noted Acquired and of the last that noted Waiting.
+fn victims(records: &[zksim_model::Record]) -> Vec<zksim_model::SessionId> {
+    use zksim_model::history::RecipeAction;
+    let mut out = Vec::new();
+    for want_acq in [true, false] {
+        let s = records.iter().rev().find_map(|r| match &r.event {
+            Event::Recipe { session, note, .. } => match (&note.action, want_acq) {
+                (RecipeAction::Acquired { .. }, true) | (RecipeAction::Waiting, false) => Some(*session),
+                _ => None,
+            },
+            _ => None,
+        });
+        out.extend(s.filter(|s| !out.contains(s)));
+    }
+    out
+}
+
+fn report<'a>(reports: &'a [PropertyReport], name: &str) -> &'a PropertyReport {
+    reports.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no report {name}"))
+}
+
+fn assert_pass(reports: &[PropertyReport], name: &str, ctx: &str) {
+    let r = report(reports, name);
+    assert!(matches!(r.verdict, Verdict::Pass), "{ctx}: {name} should pass: {r:?}");
+    assert!(r.checked > 0, "{ctx}: {name} checked nothing");
+}
+
+fn assert_fail(reports: &[PropertyReport], name: &str, ctx: &str) {
+    let r = report(reports, name);
+    let Verdict::Fail { violations, .. } = &r.verdict else { panic!("{ctx}: {name} should fail: {r:?}") };
+    assert!(!violations[0].summary.is_empty(), "{ctx}: a readable explanation");
+    eprintln!("{ctx}: {name} fails as expected: {}", violations[0].summary);
+}
+
+fn acquisitions(h: &History) -> usize {
+    h.records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Recipe { note, .. } if matches!(note.action, zksim_model::history::RecipeAction::Acquired { .. })))
+        .count()
+}
+
+#[test]
+fn herd_free_lock_is_exclusive_fenced_and_live_under_expiry_and_crash() {
+    for (seed, fault) in [(1, Fault::ExpireHolder), (2, Fault::CrashServer)] {
+        let h = run(seed, LockVariant::HerdFree, fault, 12_000);
+        let ctx = format!("herd_free seed {seed} {fault:?}");
+        assert!(acquisitions(&h) >= 10, "{ctx}: the lock was taken often: {}", acquisitions(&h));
+        let reports = check_locks(&h);
+        for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"] {
+            assert_pass(&reports, name, &ctx);
+        }
+        let herd = herd_figures(&h);
+        eprintln!("{ctx}: herd {herd:?}");
+        assert!(herd["wakeups_per_release"] <= 1.5, "{ctx}: herd-free wakes about one per release: {herd:?}");
+    }
+}
+
+#[test]
+fn naive_lock_is_correct_but_herds() {
+    let h = run(3, LockVariant::Naive, Fault::None, 8_000);
+    let reports = check_locks(&h);
+    for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap"] {
+        assert_pass(&reports, name, "naive");
+    }
+    let naive = herd_figures(&h);
+    let free = herd_figures(&run(3, LockVariant::HerdFree, Fault::None, 8_000));
+    eprintln!("herd figures: naive {naive:?} / herd_free {free:?}");
+    assert!(naive["futile_wakeups_per_release"] >= 3.0, "naive wakes the herd: {naive:?}");
+    assert!(free["futile_wakeups_per_release"] < 0.5, "herd-free wakes nobody in vain: {free:?}");
+    assert!(naive["notifications_per_release"] > 3.0 * free["notifications_per_release"]);
+}
+
+#[test]
+fn broken_no_relist_breaks_exclusivity() {
+    let h = run(4, LockVariant::BrokenNoRelist, Fault::ExpireHolder, 12_000);
+    let reports = check_locks(&h);
+    assert_fail(&reports, "lock-exclusive", "broken_no_relist");
+}
+
+#[test]
+fn broken_ignore_expiry_overlaps_beliefs_and_is_fenced() {
+    let h = run(5, LockVariant::BrokenIgnoreExpiry, Fault::ExpireHolder, 12_000);
+    let reports = check_locks(&h);
+    assert_fail(&reports, "lock-belief-overlap", "broken_ignore_expiry");
+    assert_pass(&reports, "lock-fencing", "broken_ignore_expiry");
+}
+
+#[test]
+fn broken_watch_first_herds() {
+    let h = run(6, LockVariant::BrokenWatchFirst, Fault::None, 8_000);
+    let herd = herd_figures(&h);
+    eprintln!("broken_watch_first herd {herd:?}");
+    assert!(herd["futile_wakeups_per_release"] >= 2.0, "watching the first node wakes a herd: {herd:?}");
+}

@@ -1,0 +1,342 @@
+//! The runner: a scenario and a seed in, a history and verdicts out.
+//!
+//! It builds the world (servers running the replicated service, clients running workloads or
+//! recipes), executes the materialized fault plan during the safety phase, lets the liveness
+//! phase run healed, winds the clients down, reads every server's final state, and judges the
+//! history. A panic anywhere in the simulation (a broken invariant) ends the run as a failure
+//! with its message; the history up to that point is kept.
+
+use crate::coverage;
+use crate::plan::materialize;
+use crate::report::summary::{PropertyKind, PropertyResult, Verdict, Violation};
+use crate::scenario::{FaultSpec, Scenario, Workload};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use zksim_model::check::{check_history, CheckConfig, CheckReport, Verdict as CheckVerdict};
+use zksim_model::history::HISTORY_FORMAT;
+use zksim_model::{ClientId, ErrorCode, Event, Header, History, Node, Outcome, ServerId, SessionState};
+use zksim_sim::nemesis::NemesisError;
+use zksim_sim::recipes::{RecipeCtx, StopSignal};
+use zksim_sim::server::control::ControlClient;
+use zksim_sim::server::{server_process, ServerConfig};
+use zksim_sim::workload::kv::KvGen;
+use zksim_sim::{process, Nemesis, Recorder, World, WorldConfig};
+
+/// Everything one run produced.
+pub struct RunOutput {
+    pub history: History,
+    /// The model checkers' report (absent only if the run could not be judged at all).
+    pub check: CheckReport,
+    /// Every property with its kind and verdict, as reports show them.
+    pub properties: Vec<PropertyResult>,
+    pub coverage: BTreeMap<String, bool>,
+    /// What stopped the run early (a panic: a broken invariant), if anything.
+    pub error: Option<String>,
+    /// Faults the plan asked for that could not be applied (e.g. expiring a client that has no
+    /// session yet), with why.
+    pub skipped_faults: Vec<String>,
+}
+
+impl RunOutput {
+    /// True when no property failed and nothing stopped the run.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.properties.iter().all(|p| p.verdict != Verdict::Fail)
+    }
+
+    /// The first failure, in one paragraph.
+    pub fn first_failure(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(format!("run stopped: {e}"));
+        }
+        self.properties.iter().find(|p| p.verdict == Verdict::Fail).map(|p| {
+            let v = p.violations.first().map(|v| v.summary.clone()).unwrap_or_default();
+            format!("{}: {v}", p.name)
+        })
+    }
+}
+
+/// A stable hash of the scenario's full configuration.
+pub fn config_hash(scenario: &Scenario) -> String {
+    let text = serde_json::to_string(scenario).expect("a scenario always serializes");
+    format!("{:016x}", zksim_model::jsonl::fingerprint(text.as_bytes()))
+}
+
+/// The client ids of each client group, in order.
+fn client_groups(scenario: &Scenario) -> Vec<(ClientId, usize)> {
+    let mut out = Vec::new();
+    let mut next = 1;
+    for (g, group) in scenario.clients.iter().enumerate() {
+        for _ in 0..group.count {
+            out.push((ClientId(next), g));
+            next += 1;
+        }
+    }
+    out
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
+    let servers: Vec<ServerId> = (1..=scenario.ensemble.servers).map(ServerId).collect();
+    let clients = client_groups(scenario);
+    let mut wc = WorldConfig::with_seed(seed);
+    wc.latency_ms_min = scenario.network.latency_ms_min;
+    wc.latency_ms_max = scenario.network.latency_ms_max;
+    wc.loss_rate = scenario.network.loss_rate;
+    wc.fsync_ms_min = scenario.ensemble.fsync_ms_min;
+    wc.fsync_ms_max = scenario.ensemble.fsync_ms_max;
+    wc.time_limit = Duration::from_millis(scenario.phases.safety_ms + scenario.phases.liveness_ms + 300_000);
+    let mut world = World::new(wc);
+    for id in &servers {
+        let mut cfg = ServerConfig::new(*id, servers.clone());
+        cfg.tick_ms = scenario.ensemble.tick_ms;
+        cfg.snapshot_every = scenario.ensemble.snapshot_every;
+        world.add_node(Node::Server(*id), server_process(cfg));
+    }
+    let stop = StopSignal::new();
+    for (client, g) in &clients {
+        let group = scenario.clients[*g].clone();
+        let (servers, stop, client) = (servers.clone(), stop.clone(), *client);
+        world.add_node(
+            Node::Client(client),
+            process(move |ctx| {
+                let rctx = RecipeCtx {
+                    client,
+                    servers: servers.clone(),
+                    session_timeout_ms: group.session_timeout_ms,
+                    recorder: ctx.recorder.clone(),
+                    rng: ctx.seeds.stream(&format!("{}/workload/{}", ctx.node, ctx.incarnation)),
+                    stop: stop.clone(),
+                };
+                let run = group.run.clone();
+                async move {
+                    match run {
+                        Workload::Kv { keys, think_ms } => kv_workload(rctx, keys, think_ms).await,
+                    }
+                }
+            }),
+        );
+    }
+    let recorder = world.recorder();
+    let plan = materialize(scenario, seed);
+    let (safety, liveness) = (scenario.phases.safety_ms, scenario.phases.liveness_ms);
+    let max_timeout = scenario.clients.iter().map(|g| g.session_timeout_ms).max().unwrap_or(0);
+    let ensemble = servers.clone();
+    let driver_recorder = recorder.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        world.run(move |nemesis: Nemesis| async move {
+            let control = ControlClient::new();
+            nemesis.set_expirer(control.expirer(ensemble.clone()));
+            let start = madsim::time::Instant::now();
+            let mut skipped = Vec::new();
+            for f in &plan {
+                madsim::time::sleep_until(start + Duration::from_millis(f.at_ms)).await;
+                if let Err(e) = apply(&nemesis, &f.fault, &driver_recorder).await {
+                    skipped.push(format!("at {} ms, {:?}: {e}", f.at_ms, f.fault));
+                }
+            }
+            madsim::time::sleep_until(start + Duration::from_millis(safety + liveness)).await;
+            // Wind down: clients close their sessions; then let expiries and replication settle
+            // before reading final states, so they compare like with like.
+            stop.raise();
+            madsim::time::sleep(Duration::from_millis(2 * max_timeout.max(1000) + 2000)).await;
+            zksim_sim::client::complete_unfinished(&driver_recorder);
+            control.record_final_states(&nemesis, &driver_recorder, &ensemble).await;
+            skipped
+        })
+    }));
+    let (error, skipped_faults) = match outcome {
+        Ok((skipped, _)) => (None, skipped),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a simulated process panicked (no message)".into());
+            (Some(msg), Vec::new())
+        }
+    };
+    judge(scenario, seed, &servers, &clients, recorder, error, skipped_faults)
+}
+
+fn judge(
+    scenario: &Scenario,
+    seed: u64,
+    servers: &[ServerId],
+    clients: &[(ClientId, usize)],
+    recorder: Recorder,
+    error: Option<String>,
+    skipped_faults: Vec<String>,
+) -> RunOutput {
+    let history = History {
+        header: Header {
+            format: HISTORY_FORMAT,
+            scenario: scenario.name.clone(),
+            seed,
+            config_hash: config_hash(scenario),
+            servers: servers.to_vec(),
+            clients: clients.iter().map(|(c, _)| *c).collect(),
+            tick_ms: scenario.ensemble.tick_ms,
+        },
+        records: recorder.take(),
+    };
+    let cfg = CheckConfig {
+        strict_sync_reads: scenario.check.strict_sync_reads,
+        require_caught_up: error.is_none(),
+        fresh_server: true,
+        max_violations: 20,
+    };
+    let check = check_history(&history, &cfg);
+    let wanted =
+        |name: &str| scenario.check.properties.is_empty() || scenario.check.properties.iter().any(|p| p == name);
+    let mut properties: Vec<PropertyResult> = check
+        .properties
+        .iter()
+        .filter(|p| wanted(&p.name))
+        .map(|p| {
+            let (verdict, violations) = match &p.verdict {
+                CheckVerdict::Pass => (Verdict::Pass, vec![]),
+                CheckVerdict::Fail { violations, .. } => (
+                    Verdict::Fail,
+                    violations
+                        .iter()
+                        .map(|v| Violation {
+                            summary: v.summary.clone(),
+                            explanation: v.to_string(),
+                            ops: v.ops.iter().map(|o| o.op_id).collect(),
+                        })
+                        .collect(),
+                ),
+                CheckVerdict::Unknown { .. } => (Verdict::Unknown, vec![]),
+                CheckVerdict::NotApplicable { .. } => (Verdict::NotApplicable, vec![]),
+            };
+            PropertyResult { name: p.name.clone(), kind: PropertyKind::Always, verdict, violations }
+        })
+        .collect();
+    if wanted("clients-make-progress") {
+        properties.push(progress_after_heal(scenario, &history));
+    }
+    let coverage = coverage::goals(&history);
+    RunOutput { history, check, properties, coverage, error, skipped_faults }
+}
+
+/// Liveness: once every fault is healed (the safety phase is over) and the service had time
+/// to elect and reconnect, every client completes an operation successfully.
+fn progress_after_heal(scenario: &Scenario, history: &History) -> PropertyResult {
+    let max_timeout = scenario.clients.iter().map(|g| g.session_timeout_ms).max().unwrap_or(0);
+    let grace_ms = 2 * max_timeout + 5_000;
+    let from = scenario.phases.safety_ms + grace_ms;
+    let to = scenario.phases.safety_ms + scenario.phases.liveness_ms;
+    let name = "clients-make-progress".to_string();
+    if to <= from + 1_000 || history.header.clients.is_empty() {
+        return PropertyResult {
+            name,
+            kind: PropertyKind::Eventually,
+            verdict: Verdict::NotApplicable,
+            violations: vec![],
+        };
+    }
+    let mut invoked: BTreeMap<zksim_model::OpId, ClientId> = BTreeMap::new();
+    let mut progressed: BTreeMap<ClientId, bool> = history.header.clients.iter().map(|c| (*c, false)).collect();
+    for r in &history.records {
+        match &r.event {
+            Event::Invoke { op_id, client, .. } => {
+                invoked.insert(*op_id, *client);
+            }
+            Event::Complete { op_id, outcome, .. } => {
+                let t = r.time.as_millis();
+                if t >= from
+                    && t <= to
+                    && !outcome.is_indeterminate()
+                    && outcome.error() != Some(ErrorCode::ConnectionLoss)
+                {
+                    if let Some(c) = invoked.get(op_id) {
+                        progressed.insert(*c, true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let stuck: Vec<String> = progressed.iter().filter(|(_, ok)| !**ok).map(|(c, _)| c.to_string()).collect();
+    if stuck.is_empty() {
+        return PropertyResult { name, kind: PropertyKind::Eventually, verdict: Verdict::Pass, violations: vec![] };
+    }
+    PropertyResult {
+        name,
+        kind: PropertyKind::Eventually,
+        verdict: Verdict::Fail,
+        violations: vec![Violation {
+            summary: format!("{} client(s) completed no operation after every fault healed", stuck.len()),
+            explanation: format!(
+                "clients {} got no definite answer between {from} ms (safety phase end + {grace_ms} ms grace) and {to} ms",
+                stuck.join(", ")
+            ),
+            ops: vec![],
+        }],
+    }
+}
+
+/// Applies one planned fault.
+async fn apply(nemesis: &Nemesis, fault: &FaultSpec, recorder: &Recorder) -> Result<(), NemesisError> {
+    match fault {
+        FaultSpec::Partition { groups } => nemesis.partition(groups.clone()),
+        FaultSpec::PartitionOneWay { from, to } => nemesis.partition_one_way(from.clone(), to.clone()),
+        FaultSpec::Isolate { node } => nemesis.isolate(*node),
+        FaultSpec::Heal {} => {
+            nemesis.heal();
+            Ok(())
+        }
+        FaultSpec::Crash { node, torn } => nemesis.crash(*node, *torn),
+        FaultSpec::Restart { node } => nemesis.restart(*node),
+        FaultSpec::Pause { node } => nemesis.pause(*node),
+        FaultSpec::Resume { node } => nemesis.resume(*node),
+        FaultSpec::SetLossRate { rate } => nemesis.set_loss_rate(*rate),
+        FaultSpec::SetLatency { latency_ms_min, latency_ms_max } => {
+            nemesis.set_latency(*latency_ms_min, *latency_ms_max);
+            Ok(())
+        }
+        FaultSpec::ExpireSession { client } => {
+            let Node::Client(c) = client else {
+                return Err(NemesisError::Expiry(format!("{client} is not a client")));
+            };
+            // The client's current session: the last one it connected with and that has not ended.
+            let mut current = None;
+            for r in recorder.snapshot() {
+                if let Event::Session { client: who, session, state, .. } = r.event {
+                    if who == *c {
+                        match state {
+                            SessionState::SyncConnected => current = Some(session),
+                            SessionState::Expired | SessionState::Closed => current = None,
+                            SessionState::Disconnected => {}
+                        }
+                    }
+                }
+            }
+            let session = current.ok_or_else(|| NemesisError::Expiry(format!("{client} has no live session")))?;
+            nemesis.expire_session(session).await
+        }
+    }
+}
+
+/// The `kv` workload: random operations from [`KvGen`], a new session whenever one expires.
+async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64) {
+    let mut gen = KvGen::new(keys);
+    while let Some(zk) = ctx.new_session().await {
+        let _ = zk.execute(KvGen::setup()).await;
+        loop {
+            if ctx.stop.raised() {
+                let _ = zk.close().await;
+                return;
+            }
+            let pause = ctx.rng.gen_range(0..=2 * think_ms);
+            ctx.sleep_ms(pause).await;
+            let op = gen.next(ctx.client.0, &mut ctx.rng);
+            let out = zk.execute(op).await;
+            if matches!(out, Outcome::Err { code: ErrorCode::SessionExpired }) {
+                zk.abandon();
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Every scenario under `scenarios/`, for its default number of seeds (`seeds` in the file).
+//!
+//! `ZKSIM_SEEDS=N` runs N seeds of each instead; `ZKSIM_SEED=S` runs only seed S;
+//! `ZKSIM_SCENARIO=substring` runs only matching scenarios. A failure names the scenario, the
+//! seed, the violated property with its explanation, and the line that replays it.
+
+use std::path::Path;
+use zksim::runner;
+use zksim::scenario::{discover, Scenario};
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(v.trim().parse().unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")))
+}
+
+#[test]
+fn every_scenario_passes_its_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = discover(&root).expect("scenarios/ is readable");
+    assert!(!files.is_empty(), "no scenarios found under {}", root.display());
+    let only = std::env::var("ZKSIM_SCENARIO").ok();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for file in &files {
+        let rel = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(file).to_path_buf();
+        if only.as_ref().is_some_and(|o| !rel.to_string_lossy().contains(o.as_str())) {
+            continue;
+        }
+        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+        let seeds: Vec<u64> = match (env_u64("ZKSIM_SEED"), env_u64("ZKSIM_SEEDS")) {
+            (Some(s), _) => vec![s],
+            (None, Some(n)) => (1..=n).collect(),
+            (None, None) => (1..=scenario.seeds).collect(),
+        };
+        for seed in seeds {
+            runs += 1;
+            let out = runner::run(&scenario, seed);
+            let expected_failure = scenario.expect.as_ref().map(|e| e.failing_property.clone()).unwrap_or_default();
+            let failed: Vec<&str> = out
+                .properties
+                .iter()
+                .filter(|p| p.verdict == zksim::report::summary::Verdict::Fail)
+                .map(|p| p.name.as_str())
+                .collect();
+            let ok = if expected_failure.is_empty() {
+                out.passed()
+            } else {
+                out.error.is_none() && failed.contains(&expected_failure.as_str())
+            };
+            if !ok {
+                let why =
+                    out.first_failure().unwrap_or_else(|| format!("expected `{expected_failure}` to fail; it passed"));
+                let detail: Vec<String> = out
+                    .properties
+                    .iter()
+                    .flat_map(|p| p.violations.iter().take(2).map(move |v| format!("[{}] {}", p.name, v.explanation)))
+                    .take(4)
+                    .collect();
+                failures.push(format!(
+                    "{} seed {seed}: {why}\n{}\n  replay: cargo run --release -- replay {} --seed {seed}",
+                    scenario.name,
+                    detail.join("\n"),
+                    rel.display()
+                ));
+            }
+        }
+    }
+    assert!(runs > 0, "no scenario matched ZKSIM_SCENARIO={only:?}");
+    assert!(failures.is_empty(), "{} of {runs} runs failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
