@@ -1,6 +1,7 @@
 //! Recipe properties: safety, liveness and herd-effect checks over the `Event::Recipe` records
 //! that recipes write (what they believed and did) together with the committed log.
 
+pub mod barrier;
 pub mod config;
 pub mod coord_log;
 pub mod locks;

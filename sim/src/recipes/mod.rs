@@ -12,6 +12,7 @@ pub mod lock;
 pub mod protected;
 
 pub use ctx::{RecipeCtx, StopSignal};
+pub mod barrier;
 pub mod config;
 pub mod coord_util;
 pub mod dns;
