@@ -11,8 +11,19 @@ use zksim_sim::recipes::barrier::{self, BarrierParams, BarrierVariant};
 const N: u32 = 10;
 
 fn plan(seed: u64, variant: BarrierVariant, fault: FaultPlan) -> Plan {
+    // c3 enters at once (it is the one paused past its session timeout while the barrier is
+    // still filling); the others spread over three seconds (the ensemble elects its leader in about one).
     let clients = (1..=N)
-        .map(|c| (c, workload(BarrierParams { needed: N, variant, ..BarrierParams::default() }, barrier::workload)))
+        .map(|c| {
+            let stagger_ms = if c == 3 { 1 } else { 3_000 };
+            (
+                c,
+                workload(
+                    BarrierParams { needed: N, variant, stagger_ms, ..BarrierParams::default() },
+                    barrier::workload,
+                ),
+            )
+        })
         .collect();
     Plan {
         seed,
@@ -20,7 +31,7 @@ fn plan(seed: u64, variant: BarrierVariant, fault: FaultPlan) -> Plan {
         session_timeout_ms: 1_500,
         clients,
         fault,
-        fault_at_ms: 100,
+        fault_at_ms: 1_500,
         fault_for_ms: 2_500,
         settle_ms: 3_000,
     }
@@ -33,6 +44,15 @@ fn barrier_holds_and_everyone_passes_with_a_member_paused_past_its_session() {
         let r = check(&h, "/barrier/b1", N);
         assert_pass(&format!("seed {seed}"), &r);
         assert_eq!(named(&r, "barrier-no-early-pass").checked, N as u64, "seed {seed}: every member passed");
+        let c3_sessions: std::collections::BTreeSet<_> = h
+            .records
+            .iter()
+            .filter_map(|r| match &r.event {
+                zksim_model::Event::Recipe { client: zksim_model::ClientId(3), session, .. } => Some(*session),
+                _ => None,
+            })
+            .collect();
+        assert!(c3_sessions.len() >= 2, "seed {seed}: the paused member lost its session and entered again");
     }
 }
 

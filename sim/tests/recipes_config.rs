@@ -25,7 +25,7 @@ fn plan(seed: u64, path: &str, dns_mode: bool, variant: ConfigVariant, fault: Fa
         session_timeout_ms: 1_500,
         clients,
         fault,
-        fault_at_ms: 600,
+        fault_at_ms: 1_500,
         fault_for_ms: 2_000,
         settle_ms: 3_000,
     }
@@ -45,6 +45,15 @@ fn config_subscribers_converge_after_a_server_is_isolated() {
 fn config_subscriber_converges_after_its_session_expires() {
     let h = run(plan(5, "/config/app", false, ConfigVariant::Correct, FaultPlan::ExpireClient(4)));
     assert_pass("expire", &check(&h, "/config/app", BOUND_MS));
+    let c4_sessions: std::collections::BTreeSet<_> = h
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            zksim_model::Event::Session { client: zksim_model::ClientId(4), session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert!(c4_sessions.len() >= 2, "the expired subscriber started a new session: {c4_sessions:?}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn plan(seed: u64, variant: QueueVariant, fault: FaultPlan) -> Plan {
         session_timeout_ms: 1_500,
         clients,
         fault,
-        fault_at_ms: 200,
+        fault_at_ms: 1_500,
         fault_for_ms: 2_500,
         settle_ms: 3_000,
     }
