@@ -4,5 +4,6 @@
 pub mod barrier;
 pub mod config;
 pub mod coord_log;
+pub mod host_monitor;
 pub mod locks;
 pub mod queue;

@@ -16,4 +16,5 @@ pub mod barrier;
 pub mod config;
 pub mod coord_util;
 pub mod dns;
+pub mod host_monitor;
 pub mod queue;
