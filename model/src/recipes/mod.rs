@@ -6,4 +6,5 @@ pub mod config;
 pub mod coord_log;
 pub mod host_monitor;
 pub mod locks;
+pub mod naming;
 pub mod queue;

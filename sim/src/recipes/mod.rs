@@ -17,4 +17,5 @@ pub mod config;
 pub mod coord_util;
 pub mod dns;
 pub mod host_monitor;
+pub mod naming;
 pub mod queue;
