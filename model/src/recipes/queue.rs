@@ -177,3 +177,93 @@ pub fn check(history: &History, path: &str) -> Vec<PropertyReport> {
     out.push(report("queue-no-duplicate", items.len() as u64 + consumed, dup, None));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Verdict;
+    use crate::history::{Event, Header, RecipeNote, Record, Txn, TxnRecord, HISTORY_FORMAT};
+    use crate::op::Op;
+    use crate::types::{ClientId, CreateMode, Data, ServerId, SessionId};
+
+    fn commit(z: u64, txn: Txn) -> Record {
+        Record {
+            time: SimTime(z * 1_000_000),
+            event: Event::Commit { server: ServerId(1), txn: TxnRecord { zxid: Zxid(z), time_ms: z as i64, txn } },
+        }
+    }
+
+    fn write(z: u64, op: Op) -> Record {
+        commit(z, Txn::Client { session: SessionId(7), xid: z, op })
+    }
+
+    fn consumed(t: u64, client: u32, item: &str, node: &str) -> Record {
+        Record {
+            time: SimTime(t * 1_000_000),
+            event: Event::Recipe {
+                client: ClientId(client),
+                session: SessionId(7),
+                note: RecipeNote {
+                    recipe: "queue:/q".into(),
+                    action: RecipeAction::Consumed { item: item.into(), node: node.into() },
+                },
+            },
+        }
+    }
+
+    fn history(records: Vec<Record>) -> History {
+        History {
+            header: Header {
+                format: HISTORY_FORMAT,
+                scenario: "t".into(),
+                seed: 0,
+                config_hash: String::new(),
+                servers: vec![ServerId(1)],
+                clients: vec![ClientId(1)],
+                tick_ms: 100,
+            },
+            records,
+        }
+    }
+
+    fn create(z: u64, path: &str, mode: CreateMode) -> Record {
+        write(z, Op::Create { path: path.into(), data: Data::null(), mode })
+    }
+
+    fn verdict<'a>(r: &'a [PropertyReport], name: &str) -> &'a Verdict {
+        &r.iter().find(|p| p.name == name).expect("property reported").verdict
+    }
+
+    #[test]
+    fn fifo_loss_and_duplicates_are_judged_from_the_log_and_the_notes() {
+        let seq = CreateMode::PersistentSequential;
+        let mut recs = vec![
+            commit(1, Txn::CreateSession { session: SessionId(7), timeout_ms: 1000 }),
+            create(2, "/q", CreateMode::Persistent),
+            create(3, "/q/item-a-", seq),
+            create(4, "/q/item-b-", seq),
+            create(5, "/q/item-a-", seq),
+        ];
+        // Correct so far: take 0 then 1, then 2.
+        let mut ok = recs.clone();
+        ok.push(write(6, Op::Delete { path: "/q/item-a-0000000000".into(), version: -1 }));
+        ok.push(consumed(6, 2, "a", "/q/item-a-0000000000"));
+        ok.push(write(7, Op::Delete { path: "/q/item-b-0000000001".into(), version: -1 }));
+        ok.push(consumed(7, 2, "b", "/q/item-b-0000000001"));
+        let r = check(&history(ok), "/q");
+        assert!(matches!(verdict(&r, "queue-fifo"), Verdict::Pass), "{r:#?}");
+        // Item 2 (a duplicate enqueue of "a") is still queued.
+        assert!(matches!(verdict(&r, "queue-no-loss"), Verdict::Fail { total: 1, .. }), "{r:#?}");
+        assert!(matches!(verdict(&r, "queue-no-duplicate"), Verdict::Fail { total: 1, .. }), "{r:#?}");
+
+        // Out of order removal and a double delivery.
+        recs.push(write(6, Op::Delete { path: "/q/item-b-0000000001".into(), version: -1 }));
+        recs.push(consumed(6, 2, "b", "/q/item-b-0000000001"));
+        recs.push(consumed(6, 3, "b", "/q/item-b-0000000001"));
+        let r = check(&history(recs), "/q");
+        let Verdict::Fail { violations, .. } = verdict(&r, "queue-fifo") else { panic!("fifo must fail: {r:#?}") };
+        assert!(violations[0].summary.contains("while the older item a"), "{}", violations[0].summary);
+        let Verdict::Fail { violations, .. } = verdict(&r, "queue-no-duplicate") else { panic!("{r:#?}") };
+        assert!(violations.iter().any(|v| v.summary.contains("item b was processed 2 times")), "{violations:#?}");
+    }
+}
