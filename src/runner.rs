@@ -127,6 +127,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
         world.run(move |nemesis: Nemesis| async move {
             let control = ControlClient::new();
             nemesis.set_expirer(control.expirer(ensemble.clone()));
+            #[allow(clippy::disallowed_methods)] // madsim's Instant: simulated time
             let start = madsim::time::Instant::now();
             let mut skipped = Vec::new();
             for f in &plan {

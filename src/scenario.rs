@@ -238,7 +238,7 @@ pub struct NemesisSpec {
 }
 
 /// What to check.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
     /// Properties to check; empty = every property that applies.
@@ -247,12 +247,6 @@ pub struct CheckSpec {
     /// Check that a read after `sync` reflects every write completed before the sync.
     #[serde(default)]
     pub strict_sync_reads: bool,
-}
-
-impl Default for CheckSpec {
-    fn default() -> Self {
-        CheckSpec { properties: Vec::new(), strict_sync_reads: false }
-    }
 }
 
 /// What a regression scenario expects.

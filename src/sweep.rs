@@ -130,7 +130,7 @@ mod tests {
         RunRecord {
             scenario: scenario.into(),
             seed,
-            verdict: if seed % 3 == 0 { "fail".into() } else { "pass".into() },
+            verdict: if seed.is_multiple_of(3) { "fail".into() } else { "pass".into() },
             properties: BTreeMap::new(),
             failure: None,
             replay: format!("zksim replay {scenario} --seed {seed}"),

@@ -59,11 +59,11 @@ fn pinger_world(seed: u64, nodes: &[Node], log: Log) -> World {
                         madsim::time::sleep(Duration::from_millis(20)).await;
                         seq += 1;
                         for &peer in all.iter().filter(|p| **p != me) {
-                            if !conns.contains_key(&peer) {
+                            if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(peer) {
                                 let addr = std::net::SocketAddr::new(net::node_ip(peer), PORT);
                                 if let Ok((tx, _rx)) = net::connect::<Ping, ()>(addr).await {
                                     let _: ConnReceiver<()> = _rx;
-                                    conns.insert(peer, tx);
+                                    slot.insert(tx);
                                 }
                             }
                             if let Some(tx) = conns.get(&peer) {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 use zksim_model::check::{PropertyReport, Verdict};
 use zksim_model::history::{Header, HISTORY_FORMAT};
-use zksim_model::recipes::locks::{check_locks, herd_figures};
+use zksim_model::recipes::locks::{check_locks, check_locks_with, herd_figures, LockCheckConfig};
 use zksim_model::{ClientId, Event, History, Node};
 use zksim_sim::client::complete_unfinished;
 use zksim_sim::recipes::lock::{workload, LockParams, LockVariant};
@@ -22,6 +22,8 @@ enum Fault {
     ExpireHolder,
     /// Crash and restart a server.
     CrashServer,
+    /// Crash and restart every server in turn (many ConnectionLosses, some mid-create).
+    CrashEach,
 }
 
 const CLIENTS: u32 = 10;
@@ -66,6 +68,17 @@ fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
                 nemesis.crash(s, false).unwrap();
                 madsim::time::sleep(Duration::from_millis(1_000)).await;
                 nemesis.restart(s).unwrap();
+            }
+            Fault::CrashEach => {
+                // Slow links keep requests in flight long enough for a crash to catch creates.
+                nemesis.set_latency(100, 300);
+                for s in ensemble(3) {
+                    nemesis.crash(Node::Server(s), false).unwrap();
+                    madsim::time::sleep(Duration::from_millis(700)).await;
+                    nemesis.restart(Node::Server(s)).unwrap();
+                    madsim::time::sleep(Duration::from_millis(1_500)).await;
+                }
+                nemesis.set_latency(1, 5);
             }
         }
         madsim::time::sleep(Duration::from_millis(run_ms * 2 / 3)).await;
@@ -182,4 +195,34 @@ fn broken_watch_first_herds() {
     let herd = herd_figures(&h);
     eprintln!("broken_watch_first herd {herd:?}");
     assert!(herd["futile_wakeups_per_release"] >= 2.0, "watching the first node wakes a herd: {herd:?}");
+}
+
+/// Nobody holds the lock long enough to block the others for 4 s once the faults are over.
+fn short_bound() -> LockCheckConfig {
+    LockCheckConfig { liveness_bound_ms: 4_000 }
+}
+
+#[test]
+fn broken_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
+    let mut failed = Vec::new();
+    for seed in 20..24 {
+        let ctx = format!("seed {seed}");
+        let good = check_locks_with(&run(seed, LockVariant::HerdFree, Fault::CrashEach, 16_000), &short_bound());
+        for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"] {
+            assert_pass(&good, name, &format!("herd_free {ctx}"));
+        }
+        let hb = run(seed, LockVariant::BrokenUnprotectedCreate, Fault::CrashEach, 16_000);
+        let lost_creates = hb
+            .records
+            .iter()
+            .filter(|r| matches!(&r.event, Event::Complete { outcome: zksim_model::Outcome::Indeterminate { .. }, .. }))
+            .count();
+        eprintln!("{ctx}: {lost_creates} indeterminate ops; herd {:?}", herd_figures(&hb));
+        let bad = check_locks_with(&hb, &short_bound());
+        if matches!(report(&bad, "lock-liveness").verdict, Verdict::Fail { .. }) {
+            assert_fail(&bad, "lock-liveness", &format!("broken_unprotected_create {ctx}"));
+            failed.push(seed);
+        }
+    }
+    assert!(!failed.is_empty(), "some seed's crash hits a create in flight and leaves an orphan");
 }

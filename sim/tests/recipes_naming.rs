@@ -1,6 +1,4 @@
 //! Unique-ID naming on the real ensemble under a server crash.
-//!
-//! Ignored for now: the replicated server's tree is still the stand-in (no sequential creates).
 
 mod recipe_support;
 
@@ -9,7 +7,6 @@ use zksim_model::recipes::naming::check;
 use zksim_sim::recipes::naming::{self, NamingParams};
 
 #[test]
-#[ignore = "the replicated server still runs server::standin::DataTree (no sequential creates); un-ignore once the real DataTree is wired into the replica"]
 fn ids_are_unique_and_increasing_under_a_server_crash() {
     let clients = (1..=10u32).map(|c| (c, workload(NamingParams::default(), naming::workload))).collect();
     let h = run(Plan {

@@ -249,7 +249,7 @@ pub fn render(history: &History, properties: &[PropertyResult], markdown_summary
         let _ = write!(html, "<p>{}: {} more operations not drawn (see history.jsonl).</p>", esc(&node.to_string()), n);
     }
     html.push_str(&svg);
-    let _ = write!(html, "<h2>Summary</h2><pre>{}</pre></body></html>\n", esc(markdown_summary));
+    let _ = writeln!(html, "<h2>Summary</h2><pre>{}</pre></body></html>", esc(markdown_summary));
     html
 }
 

@@ -146,6 +146,6 @@ pub fn html(sweep: &SweepResult) -> String {
         );
     }
     html.push_str("</ul>");
-    let _ = write!(html, "<h2>Details</h2><pre>{}</pre></body></html>\n", esc(&md));
+    let _ = writeln!(html, "<h2>Details</h2><pre>{}</pre></body></html>", esc(&md));
     html
 }

@@ -484,11 +484,7 @@ pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
                     RecipeAction::Acquired { .. } => {
                         holding.insert((*client, dir.to_string()));
                     }
-                    RecipeAction::Released { .. } => {
-                        if holding.remove(&(*client, dir.to_string())) {
-                            releases += 1;
-                        }
-                    }
+                    RecipeAction::Released { .. } if holding.remove(&(*client, dir.to_string())) => releases += 1,
                     RecipeAction::Lost | RecipeAction::Suspended => {
                         holding.remove(&(*client, dir.to_string()));
                     }
@@ -536,4 +532,79 @@ pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyRepor
     }
     let (owners, txns) = ownership(h, &dirs);
     vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Header, RecipeNote, Record};
+    use crate::types::ServerId;
+
+    fn note(t_ms: u64, client: u32, action: RecipeAction) -> Record {
+        Record {
+            time: SimTime(t_ms * NS_PER_MS),
+            event: Event::Recipe {
+                client: ClientId(client),
+                session: SessionId(client as u64),
+                note: RecipeNote { recipe: "lock:/l".into(), action },
+            },
+        }
+    }
+
+    fn history(records: Vec<Record>) -> History {
+        let header = Header {
+            format: crate::history::HISTORY_FORMAT,
+            scenario: "t".into(),
+            seed: 0,
+            config_hash: String::new(),
+            servers: vec![ServerId(1)],
+            clients: vec![],
+            tick_ms: 0,
+        };
+        History { header, records }
+    }
+
+    fn acq(t: u64, c: u32) -> Record {
+        note(t, c, RecipeAction::Acquired { token: Zxid(t), node: format!("/l/n{c}") })
+    }
+
+    fn rel(t: u64, c: u32) -> Record {
+        note(t, c, RecipeAction::Released { node: format!("/l/n{c}") })
+    }
+
+    #[test]
+    fn overlap_rule_fails_unexplained_excuses_faults_and_fails_ignored_expiry() {
+        let plain = history(vec![acq(0, 1), acq(10, 2), rel(20, 1), rel(30, 2)]);
+        assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }), "unexplained overlap fails");
+
+        let pause = Record {
+            time: SimTime(5 * NS_PER_MS),
+            event: Event::Fault { fault: Fault::Pause { node: crate::Node::Client(ClientId(1)) } },
+        };
+        let paused = history(vec![acq(0, 1), pause, acq(10, 2), rel(20, 1), rel(30, 2)]);
+        let r = belief_overlap(&paused);
+        assert_eq!(r.verdict, Verdict::Pass, "a pause explains the overlap");
+        assert!(r.note.as_deref().is_some_and(|n| n.contains("unfenced-overlap")), "reported as a window: {r:?}");
+
+        let told = Record {
+            time: SimTime(8 * NS_PER_MS),
+            event: Event::Session {
+                client: ClientId(1),
+                session: SessionId(1),
+                state: SessionState::Expired,
+                server: None,
+                timeout_ms: None,
+            },
+        };
+        let pause = Record {
+            time: SimTime(5 * NS_PER_MS),
+            event: Event::Fault { fault: Fault::Pause { node: crate::Node::Client(ClientId(1)) } },
+        };
+        let ignored = history(vec![acq(0, 1), pause, told, acq(10, 2), rel(200, 1), rel(300, 2)]);
+        let Verdict::Fail { violations, .. } = belief_overlap(&ignored).verdict else { panic!("ignored expiry fails") };
+        assert!(violations[0].summary.contains("kept believing"), "{}", violations[0].summary);
+
+        let sequential = history(vec![acq(0, 1), rel(10, 1), acq(10, 2), rel(20, 2)]);
+        assert_eq!(belief_overlap(&sequential).verdict, Verdict::Pass);
+    }
 }

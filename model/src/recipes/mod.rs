@@ -4,7 +4,9 @@
 pub mod barrier;
 pub mod config;
 pub mod coord_log;
+pub mod election;
 pub mod host_monitor;
 pub mod locks;
 pub mod naming;
 pub mod queue;
+pub mod rwlock;

@@ -195,6 +195,8 @@ impl ZkClient {
         };
         loop {
             tokio::select! {
+                // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                biased;
                 c = &mut rx => return c.expect("every request is completed before it is dropped"),
                 // A queued request gives up waiting for a connection here, even while the
                 // connection task is busy in a long connection attempt.

@@ -101,10 +101,18 @@ struct Locker<'a> {
     recipe: String,
     zk: ZkClient,
     events: SessionEvents,
+    /// Run as master election: notes say Leading/Abdicated, no fenced writes, and the winner
+    /// checks the lowest node's ephemeralOwner is its own session (CURATOR-696).
+    election: bool,
 }
 
 impl Locker<'_> {
     fn note(&self, action: RecipeAction) {
+        let action = match action {
+            RecipeAction::Acquired { token, node } if self.election => RecipeAction::Leading { term: token, node },
+            RecipeAction::Released { .. } | RecipeAction::Suspended if self.election => RecipeAction::Abdicated,
+            a => a,
+        };
         self.zk.record_recipe(RecipeNote { recipe: self.recipe.clone(), action });
     }
 
@@ -235,6 +243,13 @@ impl Locker<'_> {
                 self.note(RecipeAction::Woken { acquired: idx == 0 });
             }
             if idx == 0 {
+                if self.election {
+                    // CURATOR-696: lead only on a node this very session owns.
+                    let owner = stat_of(&self.zk, &node).await.map_err(map)?.map(|s| s.ephemeral_owner);
+                    if owner != Some(self.zk.session_id()) {
+                        return Err(Stop::SessionOver);
+                    }
+                }
                 return Ok((node, token));
             }
             let target = match self.p.variant {
@@ -317,7 +332,8 @@ impl Locker<'_> {
         let slice = Duration::from_millis(hold / writes as u64 + 1);
         let mut writer = self.zk.clone();
         for _ in 0..writes {
-            if let Err(e) = self.fenced_write(&writer, token).await {
+            let wrote = if self.election { Ok(()) } else { self.fenced_write(&writer, token).await };
+            if let Err(e) = wrote {
                 if self.p.variant == LockVariant::BrokenIgnoreExpiry && e.is_session_over() {
                     // CURATOR-206: carries on with a new session, still "holding".
                     let Some(z) = self.ctx.new_session().await else { return Err(Stop::Halt) };
@@ -378,13 +394,18 @@ impl Locker<'_> {
 }
 
 /// Runs the lock workload until the harness says stop, then releases and closes.
-pub async fn workload(mut ctx: RecipeCtx, params: LockParams) {
-    assert!(params.path.starts_with('/') && !params.path.ends_with('/'), "lock path is absolute: {}", params.path);
+pub async fn workload(ctx: RecipeCtx, params: LockParams) {
     let recipe = format!("lock:{}", params.path);
+    run(ctx, params, recipe, false).await
+}
+
+/// The lock (or, with `election`, master election) loop: new session on expiry, until stop.
+pub(crate) async fn run(mut ctx: RecipeCtx, params: LockParams, recipe: String, election: bool) {
+    assert!(params.path.starts_with('/') && !params.path.ends_with('/'), "lock path is absolute: {}", params.path);
     loop {
         let Some(zk) = ctx.new_session().await else { return };
         let events = zk.session_events();
-        let mut l = Locker { ctx: &mut ctx, p: &params, recipe: recipe.clone(), zk: zk.clone(), events };
+        let mut l = Locker { ctx: &mut ctx, p: &params, recipe: recipe.clone(), zk: zk.clone(), events, election };
         if l.setup().await.is_err() {
             zk.abandon();
             continue;

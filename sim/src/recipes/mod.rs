@@ -8,8 +8,10 @@
 //! until the harness says stop.
 
 mod ctx;
+pub mod election;
 pub mod lock;
 pub mod protected;
+pub mod rwlock;
 
 pub use ctx::{RecipeCtx, StopSignal};
 pub mod barrier;

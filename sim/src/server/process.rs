@@ -6,7 +6,6 @@ use crate::proto::{ClientMsg, ControlMsg, ControlReply, Refusal, ServerMsg};
 use crate::server::config::ServerConfig;
 use crate::server::conn::Input;
 use crate::server::election::{Election, ElectionConfig};
-use crate::server::frontend::Frontend;
 use crate::server::replica::Replica;
 use crate::server::storage::{DiskRecord, Storage};
 use crate::server::task::Task;
@@ -99,11 +98,13 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
 async fn looking(rep: &mut Replica) -> crate::server::election::Vote {
     let last = rep.tree.last_zxid();
     let epoch = rep.store.current_epoch();
-    let Replica { election, inputs, parked_peers, tree, front, .. } = rep;
+    let Replica { election, inputs, parked_peers, tree, .. } = rep;
     let vote = election.look_for_leader(last, epoch);
     tokio::pin!(vote);
     loop {
         tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             v = &mut vote => return v,
             i = inputs.recv() => match i {
                 Some(Input::PeerAccepted { sender, receiver }) => {
@@ -112,10 +113,7 @@ async fn looking(rep: &mut Replica) -> crate::server::election::Vote {
                         parked_peers.remove(0);
                     }
                 }
-                Some(Input::ClientAccepted { sender, receiver }) => {
-                    let _ = receiver;
-                    sender_refuse(sender);
-                }
+                Some(Input::ClientAccepted { sender, receiver: _ }) => refuse_not_serving(sender),
                 Some(Input::Control { msg, reply }) => {
                     let _ = reply.send(match msg {
                         ControlMsg::FinalState => ControlReply::FinalState { last_zxid: tree.last_zxid(), digest: tree.digest() },
@@ -125,14 +123,13 @@ async fn looking(rep: &mut Replica) -> crate::server::election::Vote {
                 Some(_) | None => {}
             },
         }
-        let _ = &front;
     }
 }
 
-fn sender_refuse(sender: crate::net::ConnSender<ServerMsg>) {
+/// Tells a client that connected during an election to try elsewhere, then closes.
+fn refuse_not_serving(sender: crate::net::ConnSender<ServerMsg>) {
     madsim::task::spawn_local(async move {
         let _ = sender.send(ServerMsg::Refused(Refusal::NotServing)).await;
         madsim::time::sleep(std::time::Duration::from_millis(50)).await;
     });
-    let _ = Frontend::refuse;
 }

@@ -53,6 +53,8 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
     let mut next_tick = crate::server::task::now() + tick;
     loop {
         let input = tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             i = rep.inputs.recv() => i,
             _ = madsim::time::sleep_until(next_tick) => None,
         };

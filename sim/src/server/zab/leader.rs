@@ -100,7 +100,6 @@ impl Leader {
     }
 
     fn handle_forward(&mut self, rep: &mut Replica, origin: Origin, fwd: Forward) {
-        let me = rep.cfg.id;
         match fwd {
             Forward::CreateSession { token, timeout_ms } => {
                 self.next_session += 1;
@@ -134,7 +133,6 @@ impl Leader {
                 }
             }
         }
-        let _ = me;
     }
 
     fn expire(&mut self, rep: &mut Replica, session: SessionId) {
@@ -256,6 +254,8 @@ pub async fn lead(rep: &mut Replica) -> String {
             Some(i)
         } else {
             tokio::select! {
+                // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                biased;
                 i = rep.inputs.recv() => i,
                 _ = madsim::time::sleep_until(next_tick) => None,
             }

@@ -59,6 +59,9 @@
 //! - No observers, no dynamic reconfiguration, no read-only mode, no quota/ACL.
 //! - `sync` is a leader round-trip (not a quorum operation): ZK-1675 stale reads remain
 //!   possible with two self-believed leaders, as in ZooKeeper.
+//! - The server tests assert over the history with local helpers (commits, leaders, final
+//!   digests); they should also run the model crate's checkers (now on main) over the same
+//!   histories once a client records Invoke/Complete events (branch `client`).
 //! - Final states are read through the control port; the harness must call
 //!   `ControlClient::record_final_states` after healing and letting the ensemble settle.
 

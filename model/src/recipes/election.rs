@@ -1,0 +1,115 @@
+//! Master-election properties, judged from the history alone (the `election:<dir>` recipe notes,
+//! the committed log, session changes and faults).
+//!
+//! - `election-unique`: every `Leading { term, node }` names one session per term, and is
+//!   justified by the committed order: `node` (whose czxid is `term`) was the committed master
+//!   (`<dir>/master`, or the lowest sequential child of `<dir>`), owned by the leader's session,
+//!   at some instant before the claim; and two leaders' terms do not overlap, with the rule of
+//!   `lock-belief-overlap` (a leader told Disconnected/Expired must abdicate at once; a
+//!   fault-explained overlap is reported as an unfenced window, not a failure).
+//! - `election-liveness`: after the last fault no candidate waits longer than the bound, and
+//!   while candidates wait a leader is elected at least once per bound.
+//!
+//! Election is the lock with other words, so the checks run the lock checks of
+//! [`super::locks`] on the election notes read as lock notes (Leading = Acquired with the term
+//! as token, Abdicated = Released).
+
+use super::locks::{check_locks_with, LockCheckConfig};
+use crate::check::{PropertyReport, Verdict, Violation};
+use crate::history::{Event, History, RecipeAction};
+use crate::types::{SessionId, Zxid};
+use std::collections::BTreeMap;
+
+/// The history with election notes turned into lock notes (and lock notes dropped).
+fn as_lock_history(h: &History) -> History {
+    let mut out = History { header: h.header.clone(), records: Vec::with_capacity(h.records.len()) };
+    for r in &h.records {
+        let mut r = r.clone();
+        if let Event::Recipe { note, .. } = &mut r.event {
+            if note.recipe.starts_with("lock:") {
+                // Keep indices aligned with `h` (violations cite record indices): neutral note.
+                note.recipe = format!("other:{}", note.recipe);
+            } else if let Some(dir) = note.recipe.strip_prefix("election:") {
+                note.recipe = format!("lock:{dir}");
+                note.action = match &note.action {
+                    RecipeAction::Leading { term, node } => RecipeAction::Acquired { token: *term, node: node.clone() },
+                    RecipeAction::Abdicated => RecipeAction::Released { node: String::new() },
+                    a => a.clone(),
+                };
+            }
+        }
+        out.records.push(r);
+    }
+    out
+}
+
+fn rename(mut r: PropertyReport, name: &str) -> PropertyReport {
+    r.name = name.to_string();
+    r
+}
+
+/// One session per term.
+fn one_session_per_term(h: &History) -> Vec<Violation> {
+    let mut terms: BTreeMap<(String, Zxid), SessionId> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in &h.records {
+        let Event::Recipe { session, note, client } = &r.event else { continue };
+        let RecipeAction::Leading { term, .. } = &note.action else { continue };
+        let prev = *terms.entry((note.recipe.clone(), *term)).or_insert(*session);
+        if prev != *session {
+            out.push(
+                Violation::new(format!(
+                    "two sessions led term {term} of {}: {prev} and {session} (client {client})",
+                    note.recipe
+                ))
+                .at(*term),
+            );
+        }
+    }
+    out
+}
+
+/// Every election property with its default configuration.
+pub fn check_election(h: &History) -> Vec<PropertyReport> {
+    let any = h
+        .records
+        .iter()
+        .any(|r| matches!(&r.event, Event::Recipe { note, .. } if note.recipe.starts_with("election:")));
+    if !any {
+        return ["election-unique", "election-liveness"]
+            .iter()
+            .map(|n| PropertyReport {
+                name: n.to_string(),
+                verdict: Verdict::NotApplicable { reason: "no election recipe in the history".into() },
+                checked: 0,
+                note: None,
+            })
+            .collect();
+    }
+    let lh = as_lock_history(h);
+    let reports = check_locks_with(&lh, &LockCheckConfig::default());
+    let get = |n: &str| reports.iter().find(|r| r.name == n).cloned().expect("lock checks report every property");
+    let (exclusive, overlap, liveness) = (get("lock-exclusive"), get("lock-belief-overlap"), get("lock-liveness"));
+    let mut violations = one_session_per_term(h);
+    let mut notes = Vec::new();
+    for r in [&exclusive, &overlap] {
+        if let Verdict::Fail { violations: v, .. } = &r.verdict {
+            violations.extend(v.iter().cloned());
+        }
+        if let Some(n) = &r.note {
+            notes.push(n.clone());
+        }
+    }
+    let verdict = if violations.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail { total: violations.len(), violations: violations.into_iter().take(20).collect() }
+    };
+    let unique = PropertyReport {
+        name: "election-unique".into(),
+        verdict,
+        checked: exclusive.checked + overlap.checked,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    };
+    vec![unique, rename(liveness, "election-liveness")]
+}
