@@ -14,3 +14,10 @@ pub mod protected;
 pub mod rwlock;
 
 pub use ctx::{RecipeCtx, StopSignal};
+pub mod barrier;
+pub mod config;
+pub mod coord_util;
+pub mod dns;
+pub mod host_monitor;
+pub mod naming;
+pub mod queue;

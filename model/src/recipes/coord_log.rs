@@ -1,0 +1,155 @@
+//! What the coordination-recipe properties share: the committed log replayed through the
+//! reference model as a list of node changes, the recipe notes of one recipe instance, and
+//! report building.
+
+use crate::check::{PropertyReport, Verdict, Violation};
+use crate::history::{Event, History, RecipeAction, Txn};
+use crate::reference::ZkModel;
+use crate::types::{ClientId, Data, EventType, SessionId, SimTime, Zxid};
+
+/// Violations kept per property (the total is always counted).
+const MAX_VIOLATIONS: usize = 20;
+
+/// One change the committed log made to a node.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// Index of the Commit record.
+    pub rec: usize,
+    pub zxid: Zxid,
+    pub time: SimTime,
+    /// The session whose transaction made it (client writes and session closes).
+    pub session: Option<SessionId>,
+    /// NodeCreated, NodeDeleted or NodeDataChanged.
+    pub kind: EventType,
+    pub path: String,
+    /// The node's data after the change (creates and data changes).
+    pub data: Option<Data>,
+    /// The node's ephemeral owner after a create (0: persistent).
+    pub owner: Option<SessionId>,
+}
+
+/// The committed log (first transaction per zxid, in zxid order) replayed through the reference
+/// model: every node creation, deletion and data change, in order, plus each session close
+/// (as `(zxid, time, session)`).
+pub fn committed_changes(history: &History) -> (Vec<Change>, Vec<(Zxid, SimTime, SessionId)>) {
+    let mut commits: Vec<(Zxid, usize)> = history
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.event {
+            Event::Commit { txn, .. } => Some((txn.zxid, i)),
+            _ => None,
+        })
+        .collect();
+    commits.sort();
+    commits.dedup_by_key(|c| c.0);
+    let mut model = ZkModel::new();
+    let mut out = Vec::new();
+    let mut closes = Vec::new();
+    for (zxid, rec) in commits {
+        let Event::Commit { txn, .. } = &history.records[rec].event else { unreachable!("filtered above") };
+        let session = match &txn.txn {
+            Txn::Client { session, .. } => Some(*session),
+            Txn::CloseSession { session, .. } => {
+                closes.push((zxid, history.records[rec].time, *session));
+                Some(*session)
+            }
+            _ => None,
+        };
+        let applied = model.apply(txn);
+        for t in applied.triggers {
+            if !matches!(t.kind, EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged) {
+                continue;
+            }
+            let (data, owner) = if t.kind == EventType::NodeDeleted {
+                (None, None)
+            } else {
+                (model.data(&t.path).cloned(), model.stat(&t.path).map(|s| s.ephemeral_owner))
+            };
+            out.push(Change {
+                rec,
+                zxid,
+                time: history.records[rec].time,
+                session,
+                kind: t.kind,
+                path: t.path,
+                data,
+                owner,
+            });
+        }
+    }
+    (out, closes)
+}
+
+/// One recipe note of an instance, with where and by whom it was recorded.
+#[derive(Clone, Debug)]
+pub struct NoteAt<'h> {
+    pub rec: usize,
+    pub time: SimTime,
+    pub client: ClientId,
+    pub session: SessionId,
+    pub action: &'h RecipeAction,
+}
+
+/// The notes recorded for recipe instance `recipe`, in history order.
+pub fn notes<'h>(history: &'h History, recipe: &str) -> Vec<NoteAt<'h>> {
+    history
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(rec, r)| match &r.event {
+            Event::Recipe { client, session, note } if note.recipe == recipe => {
+                Some(NoteAt { rec, time: r.time, client: *client, session: *session, action: &note.action })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The time of the last Fault record (the last fault applied or healed), if any.
+pub fn last_fault_time(history: &History) -> Option<SimTime> {
+    history.records.iter().rev().find(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time)
+}
+
+/// The time of the last record of the history.
+pub fn end_time(history: &History) -> SimTime {
+    history.records.last().map(|r| r.time).unwrap_or(SimTime(0))
+}
+
+/// A property's report from its violations.
+pub fn report(name: &str, checked: u64, mut violations: Vec<Violation>, note: Option<String>) -> PropertyReport {
+    let verdict = if violations.is_empty() {
+        Verdict::Pass
+    } else {
+        let total = violations.len();
+        violations.truncate(MAX_VIOLATIONS);
+        Verdict::Fail { total, violations }
+    };
+    PropertyReport { name: name.to_string(), verdict, checked, note }
+}
+
+/// A property that had nothing to judge.
+pub fn not_applicable(name: &str, reason: impl Into<String>) -> PropertyReport {
+    PropertyReport {
+        name: name.to_string(),
+        verdict: Verdict::NotApplicable { reason: reason.into() },
+        checked: 0,
+        note: None,
+    }
+}
+
+/// Milliseconds of simulated time, for messages.
+pub fn ms(t: SimTime) -> f64 {
+    t.as_millis_f64()
+}
+
+/// A record reference for a violation.
+pub fn rec_ref(history: &History, rec: usize) -> crate::check::explain::RecordRef {
+    crate::check::explain::render_record(rec, &history.records[rec])
+}
+
+/// The sequence number of a sequential node name (its last ten characters).
+pub fn sequence_of(name: &str) -> Option<u64> {
+    let tail = name.get(name.len().checked_sub(10)?..)?;
+    tail.parse().ok()
+}
