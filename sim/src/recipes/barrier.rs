@@ -97,6 +97,8 @@ async fn members(zk: &ZkClient, p: &BarrierParams, wait: bool) -> Result<(usize,
     let (kids, _, w) = retry(|| zk.get_children_w(&p.path)).await?;
     if wait {
         tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             r = w => { r?; }
             _ = madsim::time::sleep(Duration::from_millis(p.resync_ms)) => {}
         }

@@ -166,6 +166,8 @@ async fn wait_watch(ctx: &RecipeCtx, mut w: crate::client::Watch, resync_ms: u64
             return Ok(true);
         }
         tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             r = &mut w => return r.map(|_| true),
             _ = madsim::time::sleep(Duration::from_millis(100)) => {}
         }

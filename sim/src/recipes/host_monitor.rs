@@ -131,6 +131,8 @@ async fn monitor(ctx: &RecipeCtx, zk: &ZkClient, p: &HostMonitorParams, st: &mut
             }
         }
         tokio::select! {
+            // `biased`: fixed polling order, so the schedule depends on the seed alone.
+            biased;
             r = w => { r?; }
             _ = madsim::time::sleep(Duration::from_millis(p.resync_ms)) => {}
         }

@@ -229,6 +229,8 @@ async fn consume(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Consu
         if items.is_empty() {
             // Wake on the child watch, or after a while to notice the stop signal.
             tokio::select! {
+                // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                biased;
                 _ = watch => {}
                 _ = madsim::time::sleep(Duration::from_millis(200)) => {}
             }
