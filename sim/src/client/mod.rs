@@ -280,7 +280,12 @@ impl ZkClient {
                 other => return other,
             }
             // Did the lost create take effect? Look for our prefix, until a definite answer.
+            // Sync first: the lookup may be served by a follower that has not yet applied our
+            // create, and would then create a duplicate (found by the queue's no-duplicate check).
             let found = loop {
+                if let Err(ZkError::ConnectionLoss) = self.sync(list_path).await {
+                    continue;
+                }
                 match self.get_children(list_path).await {
                     Ok((kids, _)) => break kids.into_iter().find(|k| k.starts_with(&prefix)),
                     Err(ZkError::ConnectionLoss) => continue,

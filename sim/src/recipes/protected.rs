@@ -76,8 +76,12 @@ pub async fn create_protected(
         if !protected {
             continue;
         }
-        // Did the lost create take effect? Look for our prefix until a definite answer.
+        // Did the lost create take effect? Look for our prefix until a definite answer. Sync
+        // first, so a lagging follower cannot hide our own create (and make us create twice).
         let found = loop {
+            if let Err(ZkError::ConnectionLoss) = zk.sync(&parent).await {
+                continue;
+            }
             match zk.get_children(&parent).await {
                 Ok((kids, _)) => break kids.into_iter().find(|k| k.starts_with(&prefix)),
                 Err(ZkError::ConnectionLoss) => continue,
