@@ -30,7 +30,7 @@ fn record_of(path: &Path, out: &RunOutput, report: Option<String>) -> RunRecord 
         sim_ms: out.history.records.last().map_or(0, |r| r.time.as_millis()),
         ops: out.history.records.iter().filter(|r| matches!(r.event, zksim_model::Event::Invoke { .. })).count() as u64,
         coverage: out.coverage.clone(),
-        herd: Default::default(),
+        herd: out.herd.clone(),
         report,
     }
 }
@@ -40,6 +40,10 @@ fn markdown_of(path: &Path, out: &RunOutput) -> String {
     let goals: Vec<String> =
         out.coverage.iter().map(|(g, hit)| format!("- [{}] {g}", if *hit { "x" } else { " " })).collect();
     sections.push(("Coverage goals".to_string(), goals.join("\n")));
+    if !out.herd.is_empty() {
+        let rows: Vec<String> = out.herd.iter().map(|(k, v)| format!("| {k} | {v:.2} |")).collect();
+        sections.push(("Herd effect".to_string(), format!("| figure | value |\n|---|---|\n{}", rows.join("\n"))));
+    }
     if !out.skipped_faults.is_empty() {
         sections.push((
             "Faults not applied".to_string(),

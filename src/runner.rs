@@ -31,6 +31,9 @@ pub struct RunOutput {
     /// Every property with its kind and verdict, as reports show them.
     pub properties: Vec<PropertyResult>,
     pub coverage: BTreeMap<String, bool>,
+    /// Herd-effect figures (per release: notifications, wakeups, futile wakeups, reads), for
+    /// scenarios that run a lock.
+    pub herd: BTreeMap<String, f64>,
     /// What stopped the run early (a panic: a broken invariant), if anything.
     pub error: Option<String>,
     /// Faults the plan asked for that could not be applied (e.g. expiring a client that has no
@@ -112,6 +115,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 async move {
                     match run {
                         Workload::Kv { keys, think_ms } => kv_workload(rctx, keys, think_ms).await,
+                        Workload::Lock(p) => zksim_sim::recipes::lock::workload(rctx, p).await,
+                        Workload::Election(p) => zksim_sim::recipes::election::workload(rctx, p).await,
+                        Workload::Queue(p) => zksim_sim::recipes::queue::workload(rctx, p).await,
                     }
                 }
             }),
@@ -190,35 +196,62 @@ fn judge(
     let check = check_history(&history, &cfg);
     let wanted =
         |name: &str| scenario.check.properties.is_empty() || scenario.check.properties.iter().any(|p| p == name);
-    let mut properties: Vec<PropertyResult> = check
-        .properties
-        .iter()
-        .filter(|p| wanted(&p.name))
-        .map(|p| {
-            let (verdict, violations) = match &p.verdict {
-                CheckVerdict::Pass => (Verdict::Pass, vec![]),
-                CheckVerdict::Fail { violations, .. } => (
-                    Verdict::Fail,
-                    violations
-                        .iter()
-                        .map(|v| Violation {
-                            summary: v.summary.clone(),
-                            explanation: v.to_string(),
-                            ops: v.ops.iter().map(|o| o.op_id).collect(),
-                        })
-                        .collect(),
-                ),
-                CheckVerdict::Unknown { .. } => (Verdict::Unknown, vec![]),
-                CheckVerdict::NotApplicable { .. } => (Verdict::NotApplicable, vec![]),
-            };
-            PropertyResult { name: p.name.clone(), kind: PropertyKind::Always, verdict, violations }
-        })
-        .collect();
-    if wanted("clients-make-progress") {
+    let mut properties: Vec<PropertyResult> =
+        check.properties.iter().filter(|p| wanted(&p.name)).map(|p| convert(p, PropertyKind::Always)).collect();
+    if wanted("clients-make-progress") && scenario.clients.iter().all(|g| matches!(g.run, Workload::Kv { .. })) {
         properties.push(progress_after_heal(scenario, &history));
     }
+    // Recipe properties, once per distinct recipe instance in the scenario.
+    let mut recipe_reports: Vec<zksim_model::check::PropertyReport> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &scenario.clients {
+        match &g.run {
+            Workload::Kv { .. } => {}
+            Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => {
+                recipe_reports.extend(zksim_model::recipes::locks::check_locks(&history))
+            }
+            Workload::Election(p) if seen.insert(format!("election:{}", p.path)) => {
+                recipe_reports.extend(zksim_model::recipes::election::check_election(&history))
+            }
+            Workload::Queue(p) if seen.insert(format!("queue:{}", p.path)) => {
+                recipe_reports.extend(zksim_model::recipes::queue::check(&history, &p.path))
+            }
+            _ => {}
+        }
+    }
+    for p in recipe_reports.iter().filter(|p| wanted(&p.name)) {
+        properties.push(convert(p, PropertyKind::Always));
+    }
     let coverage = coverage::goals(&history);
-    RunOutput { history, check, properties, coverage, error, skipped_faults }
+    let herd = if scenario.clients.iter().any(|g| matches!(g.run, Workload::Lock(_))) {
+        zksim_model::recipes::locks::herd_figures(&history)
+    } else {
+        BTreeMap::new()
+    };
+    RunOutput { history, check, properties, coverage, herd, error, skipped_faults }
+}
+
+/// A model-checker property report as the reports show it.
+fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> PropertyResult {
+    let (verdict, violations) = match &p.verdict {
+        CheckVerdict::Pass => (Verdict::Pass, vec![]),
+        CheckVerdict::Fail { violations, .. } => (
+            Verdict::Fail,
+            violations
+                .iter()
+                .map(|v| Violation {
+                    summary: v.summary.clone(),
+                    explanation: v.to_string(),
+                    ops: v.ops.iter().map(|o| o.op_id).collect(),
+                })
+                .collect(),
+        ),
+        CheckVerdict::Unknown { .. } => (Verdict::Unknown, vec![]),
+        CheckVerdict::NotApplicable { .. } => (Verdict::NotApplicable, vec![]),
+    };
+    // Liveness properties are named so; everything else the checkers report is safety.
+    let kind = if p.name.ends_with("-liveness") { PropertyKind::Eventually } else { kind };
+    PropertyResult { name: p.name.clone(), kind, verdict, violations }
 }
 
 /// Liveness: once every fault is healed (the safety phase is over) and the service had time

@@ -119,6 +119,12 @@ pub enum Workload {
         #[serde(default = "default_think")]
         think_ms: u64,
     },
+    /// An exclusive lock with a fenced resource (`sim/src/recipes/lock.rs`).
+    Lock(zksim_sim::recipes::lock::LockParams),
+    /// Master election / hot standby (`sim/src/recipes/election.rs`).
+    Election(zksim_sim::recipes::election::ElectionParams),
+    /// A FIFO queue with exactly-once processing (`sim/src/recipes/queue.rs`).
+    Queue(zksim_sim::recipes::queue::QueueParams),
 }
 
 fn default_keys() -> u32 {

@@ -26,6 +26,12 @@ fn every_scenario_passes_its_seeds() {
         if only.as_ref().is_some_and(|o| !rel.to_string_lossy().contains(o.as_str())) {
             continue;
         }
+        // `scenarios/open-bugs/` holds scenarios that reproduce known, not yet fixed bugs of the
+        // service (each says which in its description); the sweep runs them, the tests do not.
+        if rel.starts_with("scenarios/open-bugs") && only.is_none() {
+            eprintln!("skipped (open bug, see its description): {}", rel.display());
+            continue;
+        }
         let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
         let seeds: Vec<u64> = match (env_u64("ZKSIM_SEED"), env_u64("ZKSIM_SEEDS")) {
             (Some(s), _) => vec![s],

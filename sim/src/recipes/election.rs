@@ -12,10 +12,10 @@
 
 use super::lock::{run, LockParams, LockVariant};
 use super::RecipeCtx;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Which election algorithm a client runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ElectionVariant {
     EphemeralMaster,
@@ -25,7 +25,7 @@ pub enum ElectionVariant {
 }
 
 /// Parameters of the election workload.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ElectionParams {
     /// The election's directory.

@@ -18,13 +18,13 @@ use super::protected::{create_protected, sequence_of, stat_of};
 use super::RecipeCtx;
 use crate::client::{SessionEvents, ZkClient, ZkError};
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
 use zksim_model::{CreateMode, Data, ErrorCode, SessionState, Zxid};
 
 /// Which lock algorithm a client runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockVariant {
     Naive,
@@ -40,7 +40,7 @@ pub enum LockVariant {
 }
 
 /// Parameters of the lock workload.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LockParams {
     /// The lock's directory; the fenced resource is `<path>-resource`.

@@ -19,13 +19,13 @@
 use super::coord_util::ensure_path;
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
 use zksim_model::{CreateMode, Data, ErrorCode, MultiOp};
 
 /// Queue workload parameters.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueParams {
     /// The queue's znode; completion records go under `<path>-done`.
@@ -54,7 +54,7 @@ impl Default for QueueParams {
 }
 
 /// Which side of the queue a client plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueRole {
     Producer,
@@ -62,7 +62,7 @@ pub enum QueueRole {
 }
 
 /// The correct recipe or a planted bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueVariant {
     Correct,
