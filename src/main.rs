@@ -64,9 +64,11 @@ enum Command {
         #[arg(long, default_value = "reports")]
         report: PathBuf,
     },
-    /// Render a report from a saved history (`history.jsonl`), judging it again.
+    /// Render a report from a saved history (`report <history.jsonl>`, judged again), or merge
+    /// shard results into one sweep report (`report merge <sweep.json>...`).
     Report {
-        history: PathBuf,
+        #[arg(required = true)]
+        args: Vec<PathBuf>,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
@@ -95,7 +97,11 @@ fn main() -> ExitCode {
             cli::sweep(&paths, seeds, first_seed, jobs, shard.as_deref(), &report, json, check_determinism)
         }
         Command::Replay { scenario, seed, trace, report } => cli::replay(&scenario, seed, trace, &report),
-        Command::Report { history, out } => cli::report(&history, &out),
+        Command::Report { args, out } => match args.split_first() {
+            Some((first, parts)) if first.as_os_str() == "merge" => cli::merge(parts, &out),
+            Some((history, [])) => cli::report(history, &out),
+            _ => Err("usage: zksim report <history.jsonl> | zksim report merge <sweep.json>...".to_string()),
+        },
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
         Command::Bench { json } => cli::bench(json),
