@@ -374,3 +374,68 @@ async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use zksim_model::{Op, OpId, OpResult, Record, SessionId, SimTime};
+
+    fn scenario() -> Scenario {
+        let text = "[[clients]]\ncount = 2\nsession_timeout_ms = 1000\nrun = { kind = \"kv\" }\n\
+                    [phases]\nsafety_ms = 5000\nliveness_ms = 20000\n";
+        Scenario::parse(Path::new("t.toml"), text).unwrap()
+    }
+
+    fn history(completing: &[u32]) -> History {
+        let mut records = Vec::new();
+        for (i, c) in completing.iter().enumerate() {
+            let op_id = OpId(i as u64 + 1);
+            let t = SimTime::from_millis(15_000 + i as u64);
+            records.push(Record {
+                time: t,
+                event: Event::Invoke {
+                    op_id,
+                    client: ClientId(*c),
+                    session: SessionId(*c as u64),
+                    xid: 1,
+                    op: Op::Sync { path: "/".into() },
+                },
+            });
+            records.push(Record {
+                time: t,
+                event: Event::Complete {
+                    op_id,
+                    outcome: Outcome::Ok { value: OpResult::Synced { path: "/".into() } },
+                    zxid: None,
+                    server: None,
+                },
+            });
+        }
+        History {
+            header: Header {
+                format: HISTORY_FORMAT,
+                scenario: "t".into(),
+                seed: 0,
+                config_hash: String::new(),
+                servers: vec![ServerId(1)],
+                clients: vec![ClientId(1), ClientId(2)],
+                tick_ms: 100,
+            },
+            records,
+        }
+    }
+
+    #[test]
+    fn progress_after_heal_fails_naming_the_stuck_client() {
+        let p = progress_after_heal(&scenario(), &history(&[1]));
+        assert_eq!(p.verdict, Verdict::Fail);
+        assert!(p.violations[0].explanation.contains("c2"), "{}", p.violations[0].explanation);
+        assert!(!p.violations[0].explanation.contains("c1,"), "c1 made progress");
+    }
+
+    #[test]
+    fn progress_after_heal_passes_when_every_client_completes() {
+        assert_eq!(progress_after_heal(&scenario(), &history(&[1, 2])).verdict, Verdict::Pass);
+    }
+}
