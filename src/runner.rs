@@ -94,9 +94,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
         let mut cfg = ServerConfig::new(*id, servers.clone());
         cfg.tick_ms = scenario.ensemble.tick_ms;
         cfg.snapshot_every = scenario.ensemble.snapshot_every;
+        cfg.bugs = scenario.bug_set();
         world.add_node(Node::Server(*id), server_process(cfg));
     }
     let stop = StopSignal::new();
+    let bugs = scenario.bug_set();
     for (client, g) in &clients {
         let group = scenario.clients[*g].clone();
         let (servers, stop, client) = (servers.clone(), stop.clone(), *client);
@@ -110,6 +112,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                     recorder: ctx.recorder.clone(),
                     rng: ctx.seeds.stream(&format!("{}/workload/{}", ctx.node, ctx.incarnation)),
                     stop: stop.clone(),
+                    bugs,
                 };
                 let run = group.run.clone();
                 async move {

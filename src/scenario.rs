@@ -315,6 +315,11 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The planted bugs this scenario switches on (names were checked when it was parsed).
+    pub fn bug_set(&self) -> zksim_model::BugSet {
+        zksim_model::BugSet::parse(&self.bugs).expect("bug names are validated when a scenario is parsed")
+    }
+
     /// Every client node of the scenario, numbered in group order.
     pub fn client_count(&self) -> u32 {
         self.clients.iter().map(|g| g.count).sum()
@@ -427,6 +432,12 @@ impl Scenario {
                 FaultSpec::Heal {} => {}
             }
         }
+        for (i, b) in self.bugs.iter().enumerate() {
+            if zksim_model::Bug::from_name(b).is_none() {
+                let known: Vec<&str> = zksim_model::Bug::ALL.iter().map(|b| b.name()).collect();
+                return e(&format!("bugs[{i}]"), format!("unknown bug {b:?}; expected one of: {}", known.join(", ")));
+            }
+        }
         if let Some(n) = &self.nemesis {
             if n.interval_ms_min == 0 || n.interval_ms_min > n.interval_ms_max {
                 return e("nemesis.interval_ms_min", "expected 0 < interval_ms_min <= interval_ms_max".into());
@@ -531,5 +542,16 @@ mod tests {
         assert!(err.contains("unknown field `node`"), "{err}");
         let err = parse(&OK.replace("fault = \"heal\"", "fault = \"explode\"")).unwrap_err().to_string();
         assert!(err.contains("explode") && err.contains("partition"), "{err}");
+    }
+
+    #[test]
+    fn unknown_bug_names_the_field_and_the_catalog() {
+        // Top-level keys must come before the first table.
+        let with = |bugs: &str| format!("bugs = {bugs}\n{OK}");
+        let s = parse(&with(r#"["zk-3911-ack-before-fsync"]"#)).unwrap();
+        assert!(s.bug_set().has(zksim_model::Bug::AckBeforeFsync));
+        let err = parse(&with(r#"["zk-3911-ack-before-fsync", "zk-0000"]"#)).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("bugs[1]"));
+        assert!(err.message.contains("\"zk-0000\"") && err.message.contains("lock-watch-parent"), "{}", err.message);
     }
 }

@@ -6,6 +6,7 @@
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
 pub mod bench;
+pub mod bugs;
 pub mod check;
 pub mod history;
 pub mod jsonl;
@@ -20,6 +21,7 @@ pub mod trace;
 pub mod types;
 pub mod wgl;
 
+pub use bugs::{Bug, BugSet};
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
 pub use reference::{Applied, Trigger, ZkModel};

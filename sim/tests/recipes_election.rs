@@ -33,6 +33,7 @@ fn run(seed: u64, variant: ElectionVariant, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("election/c{id}")),
                 stop: stop.clone(),
+                bugs: zksim_model::BugSet::NONE,
             };
             let params = ElectionParams { variant, ..ElectionParams::default() };
             let node = ClientNode::new(id);

@@ -45,6 +45,7 @@ fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("lock/c{id}")),
                 stop: stop.clone(),
+                bugs: zksim_model::BugSet::NONE,
             };
             let params = LockParams {
                 variant,

@@ -31,6 +31,7 @@ fn run(seed: u64, variant: RwVariant, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("rwlock/c{id}")),
                 stop: stop.clone(),
+                bugs: zksim_model::BugSet::NONE,
             };
             let params = RwLockParams { variant, ..RwLockParams::default() };
             let node = ClientNode::new(id);

@@ -22,6 +22,8 @@ pub struct ClientConfig {
     pub request_wait_ms: u64,
     /// How long [`super::ZkClient::connect`] keeps trying to establish a new session.
     pub connect_deadline_ms: u64,
+    /// Planted bugs switched on (none by default: see `zksim_model::bugs`).
+    pub bugs: zksim_model::BugSet,
 }
 
 impl ClientConfig {
@@ -36,6 +38,7 @@ impl ClientConfig {
             spin_delay_ms: 1_000,
             request_wait_ms: 6_000,
             connect_deadline_ms: 12_000,
+            bugs: zksim_model::BugSet::NONE,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct RecipeCtx {
     /// This client's own stream (derived from the run's seed, the node and its incarnation).
     pub rng: SimRng,
     pub stop: StopSignal,
+    /// Planted bugs switched on for this run (none by default: see `zksim_model::bugs`).
+    pub bugs: zksim_model::BugSet,
 }
 
 impl RecipeCtx {
@@ -54,6 +56,7 @@ impl RecipeCtx {
             }
             let cfg =
                 ClientConfig::new(self.client, self.servers.clone()).with_session_timeout(self.session_timeout_ms);
+            let cfg = ClientConfig { bugs: self.bugs, ..cfg };
             let rng = SimRng::from_rng(&mut self.rng).expect("ChaCha seeding from ChaCha cannot fail");
             match ZkClient::connect(cfg, self.recorder.clone(), rng).await {
                 Ok(c) => return Some(c),

@@ -1,6 +1,6 @@
 //! The configuration of one coordination server (ZooKeeper's zoo.cfg, the parts zksim models).
 
-use zksim_model::ServerId;
+use zksim_model::{BugSet, ServerId};
 
 /// How one server of the ensemble runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub fsync_batch: usize,
     /// How often the leader proposes the container/TTL reaper's candidates, in ticks.
     pub reap_every_ticks: u64,
+    /// Planted bugs switched on (none by default: see `zksim_model::bugs`).
+    pub bugs: BugSet,
 }
 
 impl ServerConfig {
@@ -41,6 +43,7 @@ impl ServerConfig {
             snapshot_every: 100,
             fsync_batch: 64,
             reap_every_ticks: 10,
+            bugs: BugSet::NONE,
         }
     }
 

@@ -77,6 +77,7 @@ pub fn run(plan: Plan) -> History {
                     recorder: pctx.recorder.clone(),
                     rng: pctx.seeds.stream(&format!("{}/recipe/{}", pctx.node, pctx.incarnation)),
                     stop: stop.clone(),
+                    bugs: zksim_model::BugSet::NONE,
                 };
                 let (w, finished) = (w.clone(), finished.clone());
                 async move {
