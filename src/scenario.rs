@@ -255,15 +255,20 @@ pub struct CheckSpec {
     pub strict_sync_reads: bool,
 }
 
-/// What a regression scenario expects.
+/// What a scenario expects to fail: a regression written by `zksim shrink` (one seed), or a
+/// planted bug's catalog scenario (caught within a seed budget). A scenario without `expect`
+/// must pass every property.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The property that must fail (a regression for a planted bug), or empty for "all pass".
-    #[serde(default)]
+    /// The property that must fail.
     pub failing_property: String,
-    /// The seed the run uses.
-    pub seed: u64,
+    /// The one seed that fails (regressions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The property must fail for at least one of seeds 1..=seed_budget (planted bugs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_budget: Option<u64>,
 }
 
 /// A scenario that could not be loaded.
@@ -430,6 +435,22 @@ impl Scenario {
                     }
                 }
                 FaultSpec::Heal {} => {}
+            }
+        }
+        if let Some(x) = &self.expect {
+            if x.failing_property.is_empty() {
+                return e("expect.failing_property", "expected the name of the property that must fail".into());
+            }
+            match (x.seed, x.seed_budget) {
+                (Some(_), None) => {}
+                (None, Some(b)) if b > 0 => {}
+                (None, Some(_)) => return e("expect.seed_budget", "expected at least 1".into()),
+                _ => {
+                    return e(
+                        "expect",
+                        "expected exactly one of `seed` (a regression) or `seed_budget` (a planted bug)".into(),
+                    )
+                }
             }
         }
         for (i, b) in self.bugs.iter().enumerate() {
