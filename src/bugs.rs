@@ -168,7 +168,8 @@ pub struct BugMeasure {
     pub detections: u64,
     /// Seeds run per detection (seeds_run / detections).
     pub mean_seeds_to_detect: Option<f64>,
-    /// The longest run of seeds up to and including a detection (the first detection counts from seed 1).
+    /// The longest run of seeds up to and including a detection (the first counts from seed 1;
+    /// the seeds after the last detection count as a gap too).
     pub worst_seeds_to_detect: Option<u64>,
     /// Other properties that failed with the switch on (name: seeds), a symptom but not the one expected.
     pub other_failures: std::collections::BTreeMap<String, u64>,
@@ -192,6 +193,8 @@ pub fn detection_stats(detections: &[u64], seeds_run: u64) -> (Option<u64>, Opti
         worst = worst.max(d - prev);
         prev = *d;
     }
+    // The seeds after the last detection are a gap too (at least that long).
+    worst = worst.max(seeds_run.saturating_sub(prev));
     (first, Some(mean), Some(worst))
 }
 
@@ -340,6 +343,7 @@ mod tests {
     fn detection_stats_first_mean_worst() {
         assert_eq!(detection_stats(&[], 10), (None, None, None));
         assert_eq!(detection_stats(&[3, 4, 10], 12), (Some(3), Some(4.0), Some(6)));
+        assert_eq!(detection_stats(&[2, 4], 10), (Some(2), Some(5.0), Some(6)));
         assert_eq!(detection_stats(&[1], 1), (Some(1), Some(1.0), Some(1)));
     }
 
