@@ -34,6 +34,10 @@ fn every_scenario_passes_its_seeds() {
         }
         let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
         let seeds: Vec<u64> = match (env_u64("ZKSIM_SEED"), env_u64("ZKSIM_SEEDS")) {
+            // A regression (`zksim shrink`) fails at exactly its one seed.
+            _ if scenario.expect.as_ref().is_some_and(|e| e.seed.is_some()) => {
+                scenario.expect.as_ref().and_then(|e| e.seed).into_iter().collect()
+            }
             (Some(s), _) => vec![s],
             (None, Some(n)) => (1..=n).collect(),
             (None, None) => (1..=scenario.seeds).collect(),
