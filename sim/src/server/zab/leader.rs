@@ -13,7 +13,6 @@ use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
 use crate::server::zab::sync::{plan, txns_after, Plan};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
-use zksim_model::bugs::Bug;
 use zksim_model::history::CloseReason;
 use zksim_model::{Bug, ErrorCode, Role, ServerId, SessionId, Txn, TxnRecord, Zxid};
 
