@@ -389,7 +389,7 @@ pub fn shrink(
             (None, None) => return Err(format!("{} seed {seed} passes: nothing to shrink", path.display())),
         },
     };
-    let fails = |out: &RunOutput| failing_properties(out).iter().any(|f| *f == property);
+    let fails = |out: &RunOutput| failing_properties(out).contains(&property);
     let start = materialized(&scenario, seed);
     if !fails(&runner::run(&start, seed)) {
         return Err(format!(
