@@ -5,7 +5,9 @@
 //! the system under test in `zksim-sim`.
 
 pub mod bench;
+pub mod bugs;
 pub mod coverage;
+pub mod expect;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -88,6 +88,26 @@ enum Command {
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
+    /// The planted-bug catalog: runs each bug's scenario (scenarios/bugs/<bug>.toml) for seeds
+    /// 1..=M with the switch on and off, and prints bug, layer, source, fault, property, seeds
+    /// to detect (first/mean/worst) and whether it is caught within its budget.
+    Bugs {
+        /// Seeds per bug (each run with the switch on and again off).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Parallel simulations (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only bugs whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// The catalog directory.
+        #[arg(long, default_value = zksim::bugs::CATALOG_DIR)]
+        dir: PathBuf,
+        /// A JSON list of {name, source, scenario, property, caught, seeds_to_detect, ...}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge shard results (`sweep.json` files) into one sweep report.
     Merge {
         parts: Vec<PathBuf>,
@@ -124,6 +144,7 @@ fn main() -> ExitCode {
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
         Command::Bench { json } => cli::bench(json),
+        Command::Bugs { seeds, jobs, only, dir, json } => cli::bugs(&dir, seeds, jobs, only.as_deref(), json),
     };
     match result {
         Ok(code) => code,
