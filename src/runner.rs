@@ -234,6 +234,11 @@ fn judge(
     RunOutput { history, check, properties, coverage, herd, error, skipped_faults }
 }
 
+/// A model-checker property report as the reports show it (safety unless named `*-liveness`).
+pub fn property_result(p: &zksim_model::check::PropertyReport) -> PropertyResult {
+    convert(p, PropertyKind::Always)
+}
+
 /// A model-checker property report as the reports show it.
 fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> PropertyResult {
     let (verdict, violations) = match &p.verdict {
@@ -246,6 +251,13 @@ fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> Proper
                     summary: v.summary.clone(),
                     explanation: v.to_string(),
                     ops: v.ops.iter().map(|o| o.op_id).collect(),
+                    times_ns: {
+                        let mut t: Vec<u64> =
+                            v.ops.iter().map(|o| o.invoked.0).chain(v.records.iter().map(|r| r.time.0)).collect();
+                        t.sort_unstable();
+                        t.dedup();
+                        t
+                    },
                 })
                 .collect(),
         ),
@@ -310,6 +322,8 @@ fn progress_after_heal(scenario: &Scenario, history: &History) -> PropertyResult
                 stuck.join(", ")
             ),
             ops: vec![],
+            // The liveness window's start: from there on, the stuck clients did nothing.
+            times_ns: vec![from * 1_000_000],
         }],
     }
 }
