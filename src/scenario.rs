@@ -119,6 +119,16 @@ pub enum Workload {
         #[serde(default = "default_think")]
         think_ms: u64,
     },
+    /// Configuration publish/subscribe (`sim/src/recipes/config.rs`).
+    Config(zksim_sim::recipes::config::ConfigParams),
+    /// Dynamic DNS: an updater and watching resolvers (`sim/src/recipes/dns.rs`).
+    Dns(zksim_sim::recipes::dns::DnsParams),
+    /// Unique-id naming with sequential nodes (`sim/src/recipes/naming.rs`).
+    Naming(zksim_sim::recipes::naming::NamingParams),
+    /// Host monitoring: agents' ephemeral nodes and a monitor (`sim/src/recipes/host_monitor.rs`).
+    HostMonitor(zksim_sim::recipes::host_monitor::HostMonitorParams),
+    /// Log-collector task assignment (`sim/src/recipes/log_collector.rs`).
+    LogCollector(zksim_sim::recipes::log_collector::LogCollectorParams),
     /// An exclusive lock with a fenced resource (`sim/src/recipes/lock.rs`).
     Lock(zksim_sim::recipes::lock::LockParams),
     /// Master election / hot standby (`sim/src/recipes/election.rs`).
