@@ -754,6 +754,17 @@ pub fn close_reason(txn: &Txn) -> Option<(SessionId, CloseReason)> {
     }
 }
 
+impl DataTree {
+    /// Planted bug ZOOKEEPER-1046: forgets every node's create counter (the cversion and the
+    /// next sequential suffix), keeping only what the children present imply, as a recovery
+    /// that does not restore cversion does.
+    pub fn forget_child_creates(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.creates = n.children.len() as i32;
+        }
+    }
+}
+
 #[cfg(test)]
 impl DataTree {
     /// Forces a node's stored create counter, to reach the i32 wrap without 2^31 creates.

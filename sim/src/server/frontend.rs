@@ -139,7 +139,9 @@ impl Frontend {
             (None, ClientMsg::Connect { session, last_zxid_seen, timeout_ms }) => {
                 let refusal = if !serving {
                     Some(Refusal::NotServing)
-                } else if tree.last_zxid() < last_zxid_seen {
+                } else if tree.last_zxid() < last_zxid_seen && !self.cfg.bugs.has(zksim_model::Bug::AcceptClientAhead) {
+                    // (Planted bug accept-client-ahead skips this check: a lagging server takes
+                    // the session and serves it reads older than what the client has seen.)
                     Some(Refusal::Behind { server_zxid: tree.last_zxid(), client_zxid: last_zxid_seen })
                 } else if session.is_some_and(|s| !tree.session_open(s)) {
                     Some(Refusal::Expired)

@@ -76,6 +76,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
         ensemble: cfg.ensemble.clone(),
         finalize_wait_ms: 2 * cfg.tick_ms,
         max_notification_interval_ms: 10 * cfg.tick_ms,
+        bugs: cfg.bugs,
     })
     .await
     .unwrap_or_else(|e| panic!("{me}: cannot start leader election: {e}"));

@@ -15,12 +15,20 @@ pub struct ElectionConfig {
     /// The longest wait between two rounds of re-sent notifications (ZooKeeper's
     /// `maxNotificationInterval`, 60 s there; a few seconds suits simulations).
     pub max_notification_interval_ms: u64,
+    /// Planted bugs (the election consults `zk-1419-vote-order`).
+    pub bugs: zksim_model::BugSet,
 }
 
 impl ElectionConfig {
     /// The settings ZooKeeper would use, with a 2 s notification interval cap.
     pub fn new(me: ServerId, ensemble: Vec<ServerId>) -> ElectionConfig {
-        ElectionConfig { me, ensemble, finalize_wait_ms: 200, max_notification_interval_ms: 2_000 }
+        ElectionConfig {
+            me,
+            ensemble,
+            finalize_wait_ms: 200,
+            max_notification_interval_ms: 2_000,
+            bugs: zksim_model::BugSet::NONE,
+        }
     }
 
     /// The number of servers that make a quorum (a strict majority).

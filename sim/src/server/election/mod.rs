@@ -212,12 +212,12 @@ impl Election {
                         // A newer round: join it, starting again from our own vote or theirs.
                         clock = n.round;
                         recv_set.clear();
-                        proposal = if n.vote.supersedes(&init) { n.vote } else { init };
+                        proposal = if n.vote.supersedes_under(&init, inner.cfg.bugs) { n.vote } else { init };
                         inner.update_proposal(proposal, clock);
                         inner.send_notifications(proposal, clock);
                     } else if n.round < clock {
                         continue;
-                    } else if n.vote.supersedes(&proposal) {
+                    } else if n.vote.supersedes_under(&proposal, inner.cfg.bugs) {
                         proposal = n.vote;
                         inner.update_proposal(proposal, clock);
                         inner.send_notifications(proposal, clock);
@@ -230,7 +230,7 @@ impl Election {
                     // A quorum agrees: wait finalize_wait for a better vote before settling.
                     let mut challenged = false;
                     while let Some(m) = inbox.next(finalize_wait).await {
-                        if m.vote.supersedes(&proposal) {
+                        if m.vote.supersedes_under(&proposal, inner.cfg.bugs) {
                             inbox.put_back.push_front(m);
                             challenged = true;
                             break;

@@ -23,6 +23,17 @@ pub fn total_order_predicate(new: &Vote, cur: &Vote) -> bool {
     (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
 }
 
+/// [`total_order_predicate`], or with planted bug ZOOKEEPER-1419 switched on, the broken order
+/// that ignores the epochs and ranks by zxid counter and id alone (not total over real votes: a
+/// long-gone server's old-epoch counter outranks the new epoch's history).
+pub fn total_order_predicate_with(new: &Vote, cur: &Vote, bugs: zksim_model::BugSet) -> bool {
+    if bugs.has(zksim_model::Bug::VoteOrderNotTotal) {
+        (new.zxid.counter(), new.leader) > (cur.zxid.counter(), cur.leader)
+    } else {
+        total_order_predicate(new, cur)
+    }
+}
+
 /// The order of votes as an [`Ordering`], derived from [`total_order_predicate`].
 pub fn compare_votes(a: &Vote, b: &Vote) -> Ordering {
     if total_order_predicate(a, b) {
@@ -35,6 +46,11 @@ pub fn compare_votes(a: &Vote, b: &Vote) -> Ordering {
 }
 
 impl Vote {
+    /// [`Vote::supersedes`] with the planted bugs of `bugs` applied.
+    pub fn supersedes_under(&self, other: &Vote, bugs: zksim_model::BugSet) -> bool {
+        total_order_predicate_with(self, other, bugs)
+    }
+
     /// True when `self` ranks strictly above `other`: a server proposing `other` switches to `self`.
     pub fn supersedes(&self, other: &Vote) -> bool {
         total_order_predicate(self, other)
