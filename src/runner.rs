@@ -126,6 +126,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                         Workload::Lock(p) => zksim_sim::recipes::lock::workload(rctx, p).await,
                         Workload::Election(p) => zksim_sim::recipes::election::workload(rctx, p).await,
                         Workload::Queue(p) => zksim_sim::recipes::queue::workload(rctx, p).await,
+                        Workload::Rwlock(p) => zksim_sim::recipes::rwlock::workload(rctx, p).await,
+                        Workload::Barrier(p) => zksim_sim::recipes::barrier::workload(rctx, p).await,
                     }
                 }
             }),
@@ -236,6 +238,12 @@ fn judge(
             Workload::Queue(p) if seen.insert(format!("queue:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::queue::check(&history, &p.path))
             }
+            Workload::Rwlock(p) if seen.insert(format!("rwlock:{}", p.path)) => {
+                recipe_reports.extend(zksim_model::recipes::rwlock::check_rwlock(&history))
+            }
+            Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
+                recipe_reports.extend(zksim_model::recipes::barrier::check(&history, &p.path, p.needed))
+            }
             _ => {}
         }
     }
@@ -243,17 +251,35 @@ fn judge(
         properties.push(convert(p, PropertyKind::Always));
     }
     let coverage = coverage::goals(&history);
-    let herd = if scenario.clients.iter().any(|g| matches!(g.run, Workload::Lock(_))) {
-        zksim_model::recipes::locks::herd_figures(&history)
-    } else {
-        BTreeMap::new()
-    };
+    let herd = herd_figures(scenario, &history);
     RunOutput { history, check, properties, coverage, herd, error, skipped_faults }
 }
 
 /// A model-checker property report as the reports show it (safety unless named `*-liveness`).
 pub fn property_result(p: &zksim_model::check::PropertyReport) -> PropertyResult {
     convert(p, PropertyKind::Always)
+}
+
+/// Herd-effect figures of the scenario's lock (unprefixed, as before), queue (`queue_…`) and
+/// barrier (`barrier_…`) recipes.
+fn herd_figures(scenario: &Scenario, history: &History) -> BTreeMap<String, f64> {
+    let mut herd = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &scenario.clients {
+        match &g.run {
+            Workload::Lock(_) if seen.insert("lock".to_string()) => {
+                herd.extend(zksim_model::recipes::locks::herd_figures(history))
+            }
+            Workload::Queue(p) if seen.insert(format!("queue:{}", p.path)) => {
+                herd.extend(zksim_model::recipes::queue::herd_figures(history, &p.path))
+            }
+            Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
+                herd.extend(zksim_model::recipes::barrier::herd_figures(history, &p.path))
+            }
+            _ => {}
+        }
+    }
+    herd
 }
 
 /// A model-checker property report as the reports show it.

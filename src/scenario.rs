@@ -135,6 +135,10 @@ pub enum Workload {
     Election(zksim_sim::recipes::election::ElectionParams),
     /// A FIFO queue with exactly-once processing (`sim/src/recipes/queue.rs`).
     Queue(zksim_sim::recipes::queue::QueueParams),
+    /// A shared (read/write) lock (`sim/src/recipes/rwlock.rs`).
+    Rwlock(zksim_sim::recipes::rwlock::RwLockParams),
+    /// A double barrier for `needed` members (`sim/src/recipes/barrier.rs`).
+    Barrier(zksim_sim::recipes::barrier::BarrierParams),
 }
 
 fn default_keys() -> u32 {

@@ -4,13 +4,14 @@
 
 mod recipe_support;
 
-use recipe_support::{assert_pass, failures, named, run, workload, FaultPlan, Plan};
+use recipe_support::{assert_pass, failures, named, run, run_with_bugs, workload, FaultPlan, Plan};
 use zksim_model::recipes::barrier::check;
-use zksim_sim::recipes::barrier::{self, BarrierParams, BarrierVariant};
+use zksim_model::{Bug, BugSet};
+use zksim_sim::recipes::barrier::{self, BarrierParams};
 
 const N: u32 = 10;
 
-fn plan(seed: u64, variant: BarrierVariant, fault: FaultPlan) -> Plan {
+fn plan(seed: u64, fault: FaultPlan) -> Plan {
     // c3 enters at once (it is the one paused past its session timeout while the barrier is
     // still filling); the others spread over three seconds (the ensemble elects its leader in about one).
     let clients = (1..=N)
@@ -19,7 +20,7 @@ fn plan(seed: u64, variant: BarrierVariant, fault: FaultPlan) -> Plan {
             (
                 c,
                 workload(
-                    BarrierParams { needed: N, variant, stagger_ms, ..BarrierParams::default() },
+                    BarrierParams { needed: N, stagger_ms, ..BarrierParams::default() },
                     barrier::workload,
                 ),
             )
@@ -40,7 +41,7 @@ fn plan(seed: u64, variant: BarrierVariant, fault: FaultPlan) -> Plan {
 #[test]
 fn barrier_holds_and_everyone_passes_with_a_member_paused_past_its_session() {
     for seed in 0..2 {
-        let h = run(plan(seed, BarrierVariant::Correct, FaultPlan::PauseClient(3)));
+        let h = run(plan(seed, FaultPlan::PauseClient(3)));
         let r = check(&h, "/barrier/b1", N);
         assert_pass(&format!("seed {seed}"), &r);
         assert_eq!(named(&r, "barrier-no-early-pass").checked, N as u64, "seed {seed}: every member passed");
@@ -58,13 +59,13 @@ fn barrier_holds_and_everyone_passes_with_a_member_paused_past_its_session() {
 
 #[test]
 fn barrier_holds_with_a_server_isolated() {
-    let h = run(plan(4, BarrierVariant::Correct, FaultPlan::IsolateServer(2)));
+    let h = run(plan(4, FaultPlan::IsolateServer(2)));
     assert_pass("isolate", &check(&h, "/barrier/b1", N));
 }
 
 #[test]
 fn passing_at_n_minus_one_is_caught() {
-    let h = run(plan(1, BarrierVariant::BrokenPassEarly, FaultPlan::None));
+    let h = run_with_bugs(plan(1, FaultPlan::None), BugSet::of(&[Bug::BarrierEarlyPass]));
     let r = check(&h, "/barrier/b1", N);
     let f = failures(named(&r, "barrier-no-early-pass"));
     assert!(

@@ -1,12 +1,12 @@
 //! Master election on the real replicated service: the correct variants keep one leader per
 //! term with no overlapping terms and elect a new leader after the leader's session expires;
-//! the stale-leader variant (CURATOR-696) fails `election-unique`.
+//! the planted bug `curator-696-leader-old-node` fails `election-unique`.
 
 use std::time::Duration;
 use zksim_model::check::{PropertyReport, Verdict};
 use zksim_model::history::{Header, RecipeAction, HISTORY_FORMAT};
 use zksim_model::recipes::election::check_election;
-use zksim_model::{ClientId, Event, History, Record, SessionId};
+use zksim_model::{Bug, BugSet, ClientId, Event, History, Record, SessionId};
 use zksim_sim::client::complete_unfinished;
 use zksim_sim::recipes::election::{workload, ElectionParams, ElectionVariant};
 use zksim_sim::recipes::{RecipeCtx, StopSignal};
@@ -16,7 +16,7 @@ use zksim_sim::{Nemesis, Seeds, WorldConfig};
 
 const CLIENTS: u32 = 10;
 
-fn run(seed: u64, variant: ElectionVariant, run_ms: u64) -> History {
+fn run(seed: u64, variant: ElectionVariant, bugs: BugSet, run_ms: u64) -> History {
     let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
     let (_, rec) = world.run(move |nemesis: Nemesis| async move {
         let recorder = nemesis.recorder().clone();
@@ -33,7 +33,7 @@ fn run(seed: u64, variant: ElectionVariant, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("election/c{id}")),
                 stop: stop.clone(),
-                bugs: zksim_model::BugSet::NONE,
+                bugs,
             };
             let params = ElectionParams { variant, ..ElectionParams::default() };
             let node = ClientNode::new(id);
@@ -88,7 +88,7 @@ fn report<'a>(reports: &'a [PropertyReport], name: &str) -> &'a PropertyReport {
 #[test]
 fn correct_elections_keep_one_leader_and_recover_from_leader_expiry() {
     for (seed, variant) in [(11, ElectionVariant::HotStandby), (12, ElectionVariant::EphemeralMaster)] {
-        let h = run(seed, variant, 12_000);
+        let h = run(seed, variant, BugSet::NONE, 12_000);
         let ctx = format!("{variant:?} seed {seed}");
         assert!(terms(&h) >= 5, "{ctx}: leadership changed hands: {} terms", terms(&h));
         let reports = check_election(&h);
@@ -102,10 +102,10 @@ fn correct_elections_keep_one_leader_and_recover_from_leader_expiry() {
 
 #[test]
 fn stale_leader_after_expiry_breaks_uniqueness() {
-    let h = run(13, ElectionVariant::BrokenStaleLeader, 12_000);
+    let h = run(13, ElectionVariant::HotStandby, BugSet::of(&[Bug::LeaderOnOldNode]), 12_000);
     let reports = check_election(&h);
     let r = report(&reports, "election-unique");
     let Verdict::Fail { violations, .. } = &r.verdict else { panic!("election-unique should fail: {r:?}") };
-    eprintln!("broken_stale_leader: {}", violations[0].summary);
+    eprintln!("curator-696-leader-old-node: {}", violations[0].summary);
     assert!(violations[0].summary.contains("kept believing"), "{}", violations[0].summary);
 }

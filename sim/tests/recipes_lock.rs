@@ -6,7 +6,7 @@ use std::time::Duration;
 use zksim_model::check::{PropertyReport, Verdict};
 use zksim_model::history::{Header, HISTORY_FORMAT};
 use zksim_model::recipes::locks::{check_locks, check_locks_with, herd_figures, LockCheckConfig};
-use zksim_model::{ClientId, Event, History, Node};
+use zksim_model::{Bug, BugSet, ClientId, Event, History, Node};
 use zksim_sim::client::complete_unfinished;
 use zksim_sim::recipes::lock::{workload, LockParams, LockVariant};
 use zksim_sim::recipes::{RecipeCtx, StopSignal};
@@ -28,7 +28,7 @@ enum Fault {
 
 const CLIENTS: u32 = 10;
 
-fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
+fn run(seed: u64, variant: LockVariant, bugs: BugSet, fault: Fault, run_ms: u64) -> History {
     let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
     let (_, rec) = world.run(move |nemesis: Nemesis| async move {
         let recorder = nemesis.recorder().clone();
@@ -45,7 +45,7 @@ fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("lock/c{id}")),
                 stop: stop.clone(),
-                bugs: zksim_model::BugSet::NONE,
+                bugs,
             };
             let params = LockParams {
                 variant,
@@ -92,7 +92,7 @@ fn run(seed: u64, variant: LockVariant, fault: Fault, run_ms: u64) -> History {
     History {
         header: Header {
             format: HISTORY_FORMAT,
-            scenario: format!("lock-{variant:?}"),
+            scenario: format!("lock-{variant:?}-{bugs:?}"),
             seed,
             config_hash: String::new(),
             servers: ensemble(3),
@@ -147,11 +147,11 @@ fn acquisitions(h: &History) -> usize {
 #[test]
 fn herd_free_lock_is_exclusive_fenced_and_live_under_expiry_and_crash() {
     for (seed, fault) in [(1, Fault::ExpireHolder), (2, Fault::CrashServer)] {
-        let h = run(seed, LockVariant::HerdFree, fault, 12_000);
+        let h = run(seed, LockVariant::HerdFree, BugSet::NONE, fault, 12_000);
         let ctx = format!("herd_free seed {seed} {fault:?}");
         assert!(acquisitions(&h) >= 10, "{ctx}: the lock was taken often: {}", acquisitions(&h));
         let reports = check_locks(&h);
-        for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"] {
+        for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness", "lock-herd"] {
             assert_pass(&reports, name, &ctx);
         }
         let herd = herd_figures(&h);
@@ -162,13 +162,19 @@ fn herd_free_lock_is_exclusive_fenced_and_live_under_expiry_and_crash() {
 
 #[test]
 fn naive_lock_is_correct_but_herds() {
-    let h = run(3, LockVariant::Naive, Fault::None, 8_000);
+    let h = run(3, LockVariant::Naive, BugSet::NONE, Fault::None, 8_000);
     let reports = check_locks(&h);
     for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap"] {
         assert_pass(&reports, name, "naive");
     }
+    assert!(
+        matches!(report(&reports, "lock-herd").verdict, Verdict::NotApplicable { .. }),
+        "the naive lock herds by design: lock-herd does not judge it"
+    );
     let naive = herd_figures(&h);
-    let free = herd_figures(&run(3, LockVariant::HerdFree, Fault::None, 8_000));
+    let hf = run(3, LockVariant::HerdFree, BugSet::NONE, Fault::None, 8_000);
+    assert_pass(&check_locks(&hf), "lock-herd", "herd_free");
+    let free = herd_figures(&hf);
     eprintln!("herd figures: naive {naive:?} / herd_free {free:?}");
     assert!(naive["futile_wakeups_per_release"] >= 3.0, "naive wakes the herd: {naive:?}");
     assert!(free["futile_wakeups_per_release"] < 0.5, "herd-free wakes nobody in vain: {free:?}");
@@ -176,36 +182,43 @@ fn naive_lock_is_correct_but_herds() {
 }
 
 #[test]
-fn broken_no_relist_breaks_exclusivity() {
-    let h = run(4, LockVariant::BrokenNoRelist, Fault::ExpireHolder, 12_000);
+fn lock_no_relist_breaks_exclusivity() {
+    let h = run(4, LockVariant::HerdFree, BugSet::of(&[Bug::LockNoRelist]), Fault::ExpireHolder, 12_000);
     let reports = check_locks(&h);
-    assert_fail(&reports, "lock-exclusive", "broken_no_relist");
+    assert_fail(&reports, "lock-exclusive", "lock-no-relist");
 }
 
 #[test]
-fn broken_ignore_expiry_overlaps_beliefs_and_is_fenced() {
+fn curator_206_ignore_expiry_overlaps_beliefs_and_is_fenced() {
     // Whether the expired holder's belief overlaps a successor's depends on the schedule, so
     // the bug must be caught within a small seed budget rather than on one fixed seed.
     let mut caught = None;
     for seed in 5..15 {
-        let h = run(seed, LockVariant::BrokenIgnoreExpiry, Fault::ExpireHolder, 12_000);
+        let h = run(seed, LockVariant::HerdFree, BugSet::of(&[Bug::IgnoreExpiry]), Fault::ExpireHolder, 12_000);
         let reports = check_locks(&h);
-        assert_pass(&reports, "lock-fencing", "broken_ignore_expiry: the fence still holds");
+        assert_pass(&reports, "lock-fencing", "curator-206: the fence still holds");
         if matches!(report(&reports, "lock-belief-overlap").verdict, Verdict::Fail { .. }) {
-            assert_fail(&reports, "lock-belief-overlap", &format!("broken_ignore_expiry seed {seed}"));
+            assert_fail(&reports, "lock-belief-overlap", &format!("curator-206 seed {seed}"));
             caught = Some(seed);
             break;
         }
     }
-    assert!(caught.is_some(), "broken_ignore_expiry: lock-belief-overlap never failed in seeds 5..15");
+    assert!(caught.is_some(), "curator-206: lock-belief-overlap never failed in seeds 5..15");
 }
 
 #[test]
-fn broken_watch_first_herds() {
-    let h = run(6, LockVariant::BrokenWatchFirst, Fault::None, 8_000);
-    let herd = herd_figures(&h);
-    eprintln!("broken_watch_first herd {herd:?}");
-    assert!(herd["futile_wakeups_per_release"] >= 2.0, "watching the first node wakes a herd: {herd:?}");
+fn lock_watch_first_and_watch_parent_herd_and_fail_lock_herd() {
+    for bug in [Bug::LockWatchFirst, Bug::LockWatchParent] {
+        let h = run(6, LockVariant::HerdFree, BugSet::of(&[bug]), Fault::None, 8_000);
+        let herd = herd_figures(&h);
+        eprintln!("{bug} herd {herd:?}");
+        assert!(herd["futile_wakeups_per_release"] >= 2.0, "{bug} wakes a herd: {herd:?}");
+        let reports = check_locks(&h);
+        assert_fail(&reports, "lock-herd", &bug.to_string());
+        for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap"] {
+            assert_pass(&reports, name, &format!("{bug}: still a correct lock"));
+        }
+    }
 }
 
 /// Nobody holds the lock long enough to block the others for 4 s once the faults are over.
@@ -214,15 +227,15 @@ fn short_bound() -> LockCheckConfig {
 }
 
 #[test]
-fn broken_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
+fn curator_45_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
     let mut failed = Vec::new();
     for seed in 20..24 {
         let ctx = format!("seed {seed}");
-        let good = check_locks_with(&run(seed, LockVariant::HerdFree, Fault::CrashEach, 16_000), &short_bound());
+        let good = check_locks_with(&run(seed, LockVariant::HerdFree, BugSet::NONE, Fault::CrashEach, 16_000), &short_bound());
         for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"] {
             assert_pass(&good, name, &format!("herd_free {ctx}"));
         }
-        let hb = run(seed, LockVariant::BrokenUnprotectedCreate, Fault::CrashEach, 16_000);
+        let hb = run(seed, LockVariant::HerdFree, BugSet::of(&[Bug::UnprotectedCreate]), Fault::CrashEach, 16_000);
         let lost_creates = hb
             .records
             .iter()
@@ -231,7 +244,7 @@ fn broken_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
         eprintln!("{ctx}: {lost_creates} indeterminate ops; herd {:?}", herd_figures(&hb));
         let bad = check_locks_with(&hb, &short_bound());
         if matches!(report(&bad, "lock-liveness").verdict, Verdict::Fail { .. }) {
-            assert_fail(&bad, "lock-liveness", &format!("broken_unprotected_create {ctx}"));
+            assert_fail(&bad, "lock-liveness", &format!("curator-45 {ctx}"));
             failed.push(seed);
         }
     }

@@ -3,7 +3,8 @@
 
 mod recipe_support;
 
-use recipe_support::{assert_pass, failures, named, run, workload, FaultPlan, Plan};
+use recipe_support::{assert_pass, failures, named, run, run_with_bugs, workload, FaultPlan, Plan};
+use zksim_model::{Bug, BugSet};
 use zksim_model::recipes::queue::check;
 use zksim_sim::recipes::queue::{self, QueueParams, QueueRole, QueueVariant};
 
@@ -45,7 +46,7 @@ fn queue_is_fifo_exactly_once_when_a_consumer_pauses_past_its_session() {
 
 #[test]
 fn unchecked_delete_is_caught_as_double_delivery() {
-    let h = run(plan(3, QueueVariant::BrokenDeleteUnchecked, FaultPlan::None));
+    let h = run_with_bugs(plan(3, QueueVariant::Correct, FaultPlan::None), BugSet::of(&[Bug::QueueDeleteUnchecked]));
     let reports = check(&h, "/queue");
     let f = failures(named(&reports, "queue-no-duplicate"));
     assert!(!f.is_empty(), "double delivery caught: {reports:#?}");

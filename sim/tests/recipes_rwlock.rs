@@ -1,22 +1,22 @@
 //! The shared (read/write) lock on the real replicated service: the correct recipe keeps
-//! writers exclusive and stays live; a reader waiting on a later writer (kazoo #649) deadlocks
-//! and fails `rwlock-liveness`.
+//! writers exclusive and stays live; a reader waiting on a later writer (planted bug
+//! `kazoo-649-read-waits-later-writer`) deadlocks and fails `rwlock-liveness`.
 
 use std::time::Duration;
 use zksim_model::check::{PropertyReport, Verdict};
 use zksim_model::history::{Header, RecipeAction, HISTORY_FORMAT};
 use zksim_model::recipes::locks::LockCheckConfig;
 use zksim_model::recipes::rwlock::check_rwlock_with;
-use zksim_model::{ClientId, Event, History};
+use zksim_model::{Bug, BugSet, ClientId, Event, History};
 use zksim_sim::client::complete_unfinished;
-use zksim_sim::recipes::rwlock::{workload, RwLockParams, RwVariant};
+use zksim_sim::recipes::rwlock::{workload, RwLockParams};
 use zksim_sim::recipes::{RecipeCtx, StopSignal};
 use zksim_sim::server::testkit::{ensemble, world_with_servers, ClientNode};
 use zksim_sim::{Nemesis, Seeds, WorldConfig};
 
 const CLIENTS: u32 = 10;
 
-fn run(seed: u64, variant: RwVariant, run_ms: u64) -> History {
+fn run(seed: u64, bugs: BugSet, run_ms: u64) -> History {
     let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
     let (_, rec) = world.run(move |nemesis: Nemesis| async move {
         let recorder = nemesis.recorder().clone();
@@ -31,9 +31,9 @@ fn run(seed: u64, variant: RwVariant, run_ms: u64) -> History {
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("rwlock/c{id}")),
                 stop: stop.clone(),
-                bugs: zksim_model::BugSet::NONE,
+                bugs,
             };
-            let params = RwLockParams { variant, ..RwLockParams::default() };
+            let params = RwLockParams::default();
             let node = ClientNode::new(id);
             tasks.push(madsim::task::spawn(async move { node.run(workload(ctx, params)).await }));
         }
@@ -47,7 +47,7 @@ fn run(seed: u64, variant: RwVariant, run_ms: u64) -> History {
     History {
         header: Header {
             format: HISTORY_FORMAT,
-            scenario: format!("rwlock-{variant:?}"),
+            scenario: format!("rwlock-{bugs:?}"),
             seed,
             config_hash: String::new(),
             servers: ensemble(3),
@@ -76,7 +76,7 @@ const BOUND: LockCheckConfig = LockCheckConfig { liveness_bound_ms: 6_000 };
 
 #[test]
 fn correct_rwlock_is_exclusive_for_writers_and_live() {
-    let h = run(41, RwVariant::Correct, 12_000);
+    let h = run(41, BugSet::NONE, 12_000);
     assert!(count(&h, true) >= 5 && count(&h, false) >= 5, "reads {} writes {}", count(&h, false), count(&h, true));
     let reports = check_rwlock_with(&h, &BOUND);
     for name in ["rwlock-exclusive", "rwlock-liveness"] {
@@ -88,9 +88,9 @@ fn correct_rwlock_is_exclusive_for_writers_and_live() {
 
 #[test]
 fn reader_waiting_on_a_later_writer_deadlocks() {
-    let h = run(42, RwVariant::BrokenWaitLaterWriter, 12_000);
+    let h = run(42, BugSet::of(&[Bug::ReadWaitsLaterWriter]), 12_000);
     let reports = check_rwlock_with(&h, &BOUND);
     let r = report(&reports, "rwlock-liveness");
     let Verdict::Fail { violations, .. } = &r.verdict else { panic!("rwlock-liveness should fail: {r:?}") };
-    eprintln!("broken_wait_later_writer: {}", violations[0].summary);
+    eprintln!("kazoo-649-read-waits-later-writer: {}", violations[0].summary);
 }

@@ -103,3 +103,14 @@ pub fn check(history: &History, path: &str, needed: u32) -> Vec<PropertyReport> 
     ));
     out
 }
+
+/// Herd figures of the barrier at `path`, per member step (`BarrierPassed` or `BarrierLeft`):
+/// watch notifications delivered to members, reads in reaction, and futile wakeups (a member
+/// woken that neither passed nor left before its next wakeup). Members watch the barrier's
+/// children, so each arrival or departure wakes every waiting member: O(n) per step.
+pub fn herd_figures(history: &History, path: &str) -> BTreeMap<String, f64> {
+    super::coord_log::herd_counts(history, path, &format!("barrier:{path}"), |a| {
+        matches!(a, RecipeAction::BarrierPassed { .. } | RecipeAction::BarrierLeft)
+    })
+    .figures("barrier", "step")
+}

@@ -153,3 +153,70 @@ pub fn sequence_of(name: &str) -> Option<u64> {
     let tail = name.get(name.len().checked_sub(10)?..)?;
     tail.parse().ok()
 }
+
+/// Herd counts of one recipe instance: the watch notifications delivered to its clients for
+/// nodes at or under `path`, the reads they issued in reaction (from a notification until their
+/// next progress note), and the wakeups that were futile (no progress note before the client's
+/// next notification or the end of the run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HerdCounts {
+    /// Progress notes (items taken, members passed...): the denominator.
+    pub progress: u64,
+    pub notifications: u64,
+    pub reads_in_reaction: u64,
+    pub futile: u64,
+}
+
+impl HerdCounts {
+    /// The figures per progress note, keyed `<prefix>_<figure>`, for the run summary.
+    pub fn figures(&self, prefix: &str, per: &str) -> std::collections::BTreeMap<String, f64> {
+        let div = |x: u64| if self.progress == 0 { 0.0 } else { x as f64 / self.progress as f64 };
+        [
+            (format!("{prefix}_{per}s"), self.progress as f64),
+            (format!("{prefix}_notifications"), self.notifications as f64),
+            (format!("{prefix}_notifications_per_{per}"), div(self.notifications)),
+            (format!("{prefix}_reads_in_reaction_per_{per}"), div(self.reads_in_reaction)),
+            (format!("{prefix}_futile_wakeups_per_{per}"), div(self.futile)),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
+/// Counts the herd of recipe instance `recipe` watching nodes at or under `path`; a note for
+/// which `progress` holds is the unit figures are given per.
+pub fn herd_counts(
+    history: &History,
+    path: &str,
+    recipe: &str,
+    progress: impl Fn(&RecipeAction) -> bool,
+) -> HerdCounts {
+    use crate::op::Op;
+    use std::collections::BTreeSet;
+    let under = format!("{path}/");
+    let mut c = HerdCounts::default();
+    // Clients woken and not yet progressed since.
+    let mut pending: BTreeSet<ClientId> = BTreeSet::new();
+    for r in &history.records {
+        match &r.event {
+            Event::Watch { client, event, .. } if event.path == path || event.path.starts_with(&under) => {
+                c.notifications += 1;
+                if !pending.insert(*client) {
+                    c.futile += 1;
+                }
+            }
+            Event::Invoke { client, op: Op::GetChildren { .. } | Op::Exists { .. } | Op::GetData { .. }, .. }
+                if pending.contains(client) =>
+            {
+                c.reads_in_reaction += 1;
+            }
+            Event::Recipe { client, note, .. } if note.recipe == recipe && progress(&note.action) => {
+                c.progress += 1;
+                pending.remove(client);
+            }
+            _ => {}
+        }
+    }
+    c.futile += pending.len() as u64;
+    c
+}

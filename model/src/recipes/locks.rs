@@ -27,6 +27,9 @@
 //!   `Released` (gave up), `Lost` or `Suspended`) lasts longer than the bound, and (b) while
 //!   someone waits, someone acquires at least once per bound (an orphan node that blocks
 //!   everyone, CURATOR-45, fails (b) even when waiters time out and retry).
+//! - `lock-herd`: a herd-free (sequential) lock wakes at most [`HERD_FUTILE_PER_RELEASE`]
+//!   waiters in vain per release (see there for why); waiters that watch the lock directory's
+//!   children or the lowest node (the herd) fail. The naive lock herds by design: not judged.
 
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, Fault, History, RecipeAction};
@@ -451,47 +454,51 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
     }
 }
 
-/// Herd figures over every lock in the history: per release (a `Released` after an
-/// `Acquired`), the watch notifications delivered to lock waiters, the reads they issued in
-/// reaction (between a notification and the client's next lock note), the wakeups (`Woken`) and
-/// the futile ones (`Woken { acquired: false }`). Herd-free: 1 wakeup and 0 futile per release;
-/// naive: O(waiters).
-pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
-    let dirs = lock_dirs(h);
+/// Herd counts of the locks whose directory `dir_ok` accepts.
+#[derive(Clone, Copy, Debug, Default)]
+struct HerdCounts {
+    releases: u64,
+    notifications: u64,
+    reads: u64,
+    wakeups: u64,
+    futile: u64,
+}
+
+fn herd_counts(h: &History, dir_ok: impl Fn(&str) -> bool) -> HerdCounts {
+    let dirs: BTreeSet<String> = lock_dirs(h).into_iter().filter(|d| dir_ok(d)).collect();
     let under = |p: &str| dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
-    let mut releases = 0u64;
-    let mut notifications = 0u64;
-    let mut reads = 0u64;
-    let mut wakeups = 0u64;
-    let mut futile = 0u64;
+    let mut c = HerdCounts::default();
     let mut holding: BTreeSet<(ClientId, String)> = BTreeSet::new();
     let mut reacting: BTreeSet<ClientId> = BTreeSet::new();
     for r in &h.records {
         match &r.event {
             Event::Watch { client, event, .. } if under(&event.path) => {
-                notifications += 1;
+                c.notifications += 1;
                 reacting.insert(*client);
             }
             Event::Invoke { client, op: Op::GetChildren { .. } | Op::Exists { .. } | Op::GetData { .. }, .. }
                 if reacting.contains(client) =>
             {
-                reads += 1;
+                c.reads += 1;
             }
             Event::Recipe { client, note, .. } => {
                 let Some(dir) = note.recipe.strip_prefix("lock:") else { continue };
+                if !dirs.contains(dir) {
+                    continue;
+                }
                 reacting.remove(client);
                 match &note.action {
                     RecipeAction::Acquired { .. } => {
                         holding.insert((*client, dir.to_string()));
                     }
-                    RecipeAction::Released { .. } if holding.remove(&(*client, dir.to_string())) => releases += 1,
+                    RecipeAction::Released { .. } if holding.remove(&(*client, dir.to_string())) => c.releases += 1,
                     RecipeAction::Lost | RecipeAction::Suspended => {
                         holding.remove(&(*client, dir.to_string()));
                     }
                     RecipeAction::Woken { acquired } => {
-                        wakeups += 1;
+                        c.wakeups += 1;
                         if !acquired {
-                            futile += 1;
+                            c.futile += 1;
                         }
                     }
                     _ => {}
@@ -500,15 +507,93 @@ pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
             _ => {}
         }
     }
-    let per = |x: u64| if releases == 0 { 0.0 } else { x as f64 / releases as f64 };
+    c
+}
+
+/// Herd figures over every lock in the history: per release (a `Released` after an
+/// `Acquired`), the watch notifications delivered to lock waiters, the reads they issued in
+/// reaction (between a notification and the client's next lock note), the wakeups (`Woken`) and
+/// the futile ones (`Woken { acquired: false }`). Herd-free: 1 wakeup and 0 futile per release;
+/// naive: O(waiters).
+pub fn herd_figures(h: &History) -> BTreeMap<String, f64> {
+    let c = herd_counts(h, |_| true);
+    let per = |x: u64| if c.releases == 0 { 0.0 } else { x as f64 / c.releases as f64 };
     let mut m = BTreeMap::new();
-    m.insert("releases".to_string(), releases as f64);
-    m.insert("notifications".to_string(), notifications as f64);
-    m.insert("notifications_per_release".to_string(), per(notifications));
-    m.insert("reads_in_reaction_per_release".to_string(), per(reads));
-    m.insert("wakeups_per_release".to_string(), per(wakeups));
-    m.insert("futile_wakeups_per_release".to_string(), per(futile));
+    m.insert("releases".to_string(), c.releases as f64);
+    m.insert("notifications".to_string(), c.notifications as f64);
+    m.insert("notifications_per_release".to_string(), per(c.notifications));
+    m.insert("reads_in_reaction_per_release".to_string(), per(c.reads));
+    m.insert("wakeups_per_release".to_string(), per(c.wakeups));
+    m.insert("futile_wakeups_per_release".to_string(), per(c.futile));
     m
+}
+
+/// The bound of `lock-herd`: futile wakeups per release of a herd-free lock.
+///
+/// Why 1: a herd-free waiter watches only its immediate predecessor, so a release wakes exactly
+/// the next waiter, which then holds the lock (not futile). A waiter is woken in vain only when
+/// its predecessor left without holding (gave up after its acquire timeout, or its session
+/// expired) — at most one futile wakeup per such departure, and departures are rarer than
+/// releases in any run where the lock makes progress. Watching the parent's children or the
+/// first node instead wakes every waiter on every release: O(waiters) futile wakeups each.
+pub const HERD_FUTILE_PER_RELEASE: f64 = 1.0;
+
+/// `lock-herd`: a herd-free (sequential) lock wakes at most [`HERD_FUTILE_PER_RELEASE`] waiters
+/// in vain per release. A naive lock (`<dir>/lock`) herds by design and is not judged.
+fn herd(h: &History) -> PropertyReport {
+    // A lock is herd-free when its grants are sequential nodes (`.../lock-NNNNNNNNNN`).
+    let mut sequential: BTreeMap<&str, bool> = BTreeMap::new();
+    for n in notes(h) {
+        if let RecipeAction::Acquired { node, .. } = n.action {
+            let name = node.rsplit('/').next().unwrap_or(node);
+            *sequential.entry(n.dir).or_insert(true) &= sequence_of(name).is_some();
+        }
+    }
+    let judged: BTreeSet<&str> = sequential.iter().filter(|(_, s)| **s).map(|(d, _)| *d).collect();
+    if judged.is_empty() {
+        let reason = if sequential.is_empty() {
+            "no lock was acquired"
+        } else {
+            "naive lock (every loser watches the one lock node): it herds by design"
+        };
+        return PropertyReport {
+            name: "lock-herd".into(),
+            verdict: Verdict::NotApplicable { reason: reason.into() },
+            checked: 0,
+            note: None,
+        };
+    }
+    let mut violations = Vec::new();
+    let mut notes_out = Vec::new();
+    let mut checked = 0;
+    for dir in &judged {
+        let c = herd_counts(h, |d| d == *dir);
+        checked += c.wakeups;
+        let per = c.futile as f64 / c.releases.max(1) as f64;
+        notes_out.push(format!(
+            "{dir}: {} releases, {} wakeups, {} futile ({per:.2} per release), {} notifications",
+            c.releases, c.wakeups, c.futile, c.notifications
+        ));
+        if per > HERD_FUTILE_PER_RELEASE {
+            violations.push(
+                Violation::new(format!(
+                    "herd effect on lock {dir}: {} futile wakeups over {} releases ({per:.2} per release, bound \
+                     {HERD_FUTILE_PER_RELEASE}); waiters are woken by changes that do not let them acquire",
+                    c.futile, c.releases
+                ))
+                .expected(format!(
+                    "a herd-free lock wakes only the next waiter: at most {HERD_FUTILE_PER_RELEASE} futile wakeup \
+                     per release"
+                ))
+                .observed(format!(
+                    "{:.2} wakeups and {:.2} notifications per release",
+                    c.wakeups as f64 / c.releases.max(1) as f64,
+                    c.notifications as f64 / c.releases.max(1) as f64
+                )),
+            );
+        }
+    }
+    PropertyReport { name: "lock-herd".into(), verdict: verdict(violations), checked, note: Some(notes_out.join("; ")) }
 }
 
 /// Every lock property with its default configuration.
@@ -520,7 +605,7 @@ pub fn check_locks(h: &History) -> Vec<PropertyReport> {
 pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
     let dirs = lock_dirs(h);
     if dirs.is_empty() {
-        return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"]
+        return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness", "lock-herd"]
             .iter()
             .map(|n| PropertyReport {
                 name: n.to_string(),
@@ -531,7 +616,7 @@ pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyRepor
             .collect();
     }
     let (owners, txns) = ownership(h, &dirs);
-    vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg)]
+    vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg), herd(h)]
 }
 
 #[cfg(test)]

@@ -267,3 +267,14 @@ mod tests {
         assert!(violations.iter().any(|v| v.summary.contains("item b was processed 2 times")), "{violations:#?}");
     }
 }
+
+/// Herd figures of the queue at `path`, per item taken (`Consumed`): watch notifications
+/// delivered to its clients, reads in reaction, and futile wakeups (a consumer woken that took
+/// nothing before its next wakeup). Every consumer watches the queue's children, so each
+/// enqueue wakes every idle consumer and all but one wake in vain: O(consumers) per take.
+pub fn herd_figures(history: &History, path: &str) -> BTreeMap<String, f64> {
+    super::coord_log::herd_counts(history, path, &format!("queue:{path}"), |a| {
+        matches!(a, RecipeAction::Consumed { .. })
+    })
+    .figures("queue", "take")
+}

@@ -10,19 +10,20 @@
 //! Members re-list after `resync_ms` without an event (a safety net: the replicated server
 //! currently has no watches).
 //!
-//! Broken variant `broken_pass_early`: a member passes when it sees n−1 members.
+//! Planted bug `barrier-early-pass` (the run's bug set): a member passes when it sees n−1
+//! members.
 
 use super::coord_util::{ensure_path, retry};
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
-use zksim_model::{CreateMode, Data, ErrorCode};
+use zksim_model::{Bug, CreateMode, Data, ErrorCode};
 
 /// Barrier workload parameters.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BarrierParams {
     pub path: String,
@@ -33,7 +34,6 @@ pub struct BarrierParams {
     /// Time spent inside the barrier before leaving.
     pub hold_ms: u64,
     pub resync_ms: u64,
-    pub variant: BarrierVariant,
 }
 
 impl Default for BarrierParams {
@@ -44,17 +44,8 @@ impl Default for BarrierParams {
             stagger_ms: 1_000,
             hold_ms: 200,
             resync_ms: 300,
-            variant: BarrierVariant::Correct,
         }
     }
-}
-
-/// The correct recipe or a planted bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BarrierVariant {
-    Correct,
-    BrokenPassEarly,
 }
 
 /// The recipe instance name in the history (`barrier:<path>`).
@@ -141,10 +132,11 @@ async fn member(ctx: &RecipeCtx, zk: &ZkClient, p: &BarrierParams, phase: &mut P
             }
         }
         zk.record_recipe(note(p, RecipeAction::BarrierEntered { node: me.clone() }));
-        let threshold = match p.variant {
-            BarrierVariant::Correct => needed as usize,
-            // The planted bug: one short.
-            BarrierVariant::BrokenPassEarly => (needed as usize).saturating_sub(1),
+        let threshold = if ctx.bugs.has(Bug::BarrierEarlyPass) {
+            // barrier-early-pass: one short.
+            (needed as usize).saturating_sub(1)
+        } else {
+            needed as usize
         };
         let mut wait = false;
         loop {

@@ -4,7 +4,10 @@
 //! - `hot_standby`: protected ephemeral-sequential children of `<path>`; the smallest is RUNNING,
 //!   the others STANDBY, each watching its immediate predecessor; the winner checks that the
 //!   lowest node's ephemeralOwner is its own session before leading (CURATOR-696).
-//! - `broken_stale_leader`: keeps leading after Disconnected/Expired (CURATOR-696/653).
+//!
+//! Planted bug `curator-696-leader-old-node` (the run's bug set): a leader keeps leading on its
+//! old node after its session was Disconnected or Expired, and leads without checking that the
+//! lowest node is its own session's.
 //!
 //! Records `Waiting`, `Leading { term = node czxid, node }`, `Woken`, `Abdicated` (at the end
 //! of a term, or on Disconnected) and `Lost` (Expired). A leader leads for a random time, then
@@ -20,8 +23,6 @@ use serde::{Deserialize, Serialize};
 pub enum ElectionVariant {
     EphemeralMaster,
     HotStandby,
-    /// Hot standby that keeps leading after its session is Disconnected or Expired.
-    BrokenStaleLeader,
 }
 
 /// Parameters of the election workload.
@@ -57,7 +58,6 @@ pub async fn workload(ctx: RecipeCtx, params: ElectionParams) {
     let variant = match params.variant {
         ElectionVariant::EphemeralMaster => LockVariant::Naive,
         ElectionVariant::HotStandby => LockVariant::HerdFree,
-        ElectionVariant::BrokenStaleLeader => LockVariant::BrokenIgnoreExpiry,
     };
     let lock = LockParams {
         path: params.path.clone(),

@@ -10,9 +10,11 @@
 //! `<path>-resource` holding the highest token it accepted; the holder writes it with a
 //! versioned setData (CAS) and the resource rejects a token lower than the stored one.
 //!
-//! Deliberately broken variants (each shown failing a property by a test): `broken_no_relist`,
-//! `broken_watch_first` (herd), `broken_ignore_expiry` (CURATOR-206), `broken_unprotected_create`
-//! (CURATOR-45).
+//! Planted bugs (switched on by the run's [`zksim_model::BugSet`], each shown failing a property
+//! by a test and a `scenarios/bugs/` scenario): `lock-watch-parent` and `lock-watch-first` (a
+//! herd-free lock's waiters herd), `lock-no-relist` (two holders), `curator-206-ignore-expiry`,
+//! `curator-45-unprotected-create` (orphan node), and, when run as an election,
+//! `curator-696-leader-old-node`.
 
 use super::protected::{create_protected, sequence_of, stat_of};
 use super::RecipeCtx;
@@ -21,22 +23,17 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
-use zksim_model::{CreateMode, Data, ErrorCode, SessionState, Zxid};
+use zksim_model::{Bug, CreateMode, Data, ErrorCode, SessionState, Zxid};
 
-/// Which lock algorithm a client runs.
+/// Which lock algorithm a client runs (both correct; the broken behaviours are planted bugs
+/// switched on by the run's bug set, see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockVariant {
+    /// Ephemeral `<path>/lock`; every loser watches it (a herd on each release, by design).
     Naive,
+    /// Ephemeral-sequential nodes; each waiter watches only its immediate predecessor.
     HerdFree,
-    /// Treats "predecessor deleted" as acquired without re-listing ⇒ two holders.
-    BrokenNoRelist,
-    /// Every waiter watches the lowest node (kazoo 7dd4c4c) ⇒ O(waiters) wakeups per release.
-    BrokenWatchFirst,
-    /// Keeps believing it holds the lock after Expired (CURATOR-206).
-    BrokenIgnoreExpiry,
-    /// Retries a create after ConnectionLoss without the protected lookup (CURATOR-45).
-    BrokenUnprotectedCreate,
 }
 
 /// Parameters of the lock workload.
@@ -107,6 +104,21 @@ struct Locker<'a> {
 }
 
 impl Locker<'_> {
+    /// True when the planted bug `b` is switched on for this run.
+    fn bug(&self, b: Bug) -> bool {
+        self.ctx.bugs.has(b)
+    }
+
+    /// The holder ignores Disconnected/Expired and carries on: CURATOR-206 for a lock,
+    /// CURATOR-696 for a leader latch.
+    fn ignores_expiry(&self) -> bool {
+        if self.election {
+            self.bug(Bug::LeaderOnOldNode)
+        } else {
+            self.bug(Bug::IgnoreExpiry)
+        }
+    }
+
     fn note(&self, action: RecipeAction) {
         let action = match action {
             RecipeAction::Acquired { token, node } if self.election => RecipeAction::Leading { term: token, node },
@@ -159,7 +171,7 @@ impl Locker<'_> {
         self.note(RecipeAction::Waiting);
         match self.p.variant {
             LockVariant::Naive => self.acquire_naive().await,
-            _ => self.acquire_sequential().await,
+            LockVariant::HerdFree => self.acquire_sequential().await,
         }
     }
 
@@ -208,7 +220,8 @@ impl Locker<'_> {
     }
 
     async fn acquire_sequential(&mut self) -> Result<(String, Zxid), Stop> {
-        let protected = self.p.variant != LockVariant::BrokenUnprotectedCreate;
+        // curator-45-unprotected-create: a create retried after ConnectionLoss without the lookup.
+        let protected = !self.bug(Bug::UnprotectedCreate);
         let want = format!("{}/lock-", self.p.path);
         let (node, stat) = create_protected(
             &self.zk,
@@ -230,7 +243,14 @@ impl Locker<'_> {
             }
             let zk = &self.zk;
             let dir = self.p.path.clone();
-            let (kids, _) = self.retry(|| zk.get_children(&dir)).await.map_err(map)?;
+            // lock-watch-parent: list with a watch on the lock directory's children (the
+            // naive lock's way), so every create and delete under it wakes every waiter.
+            let (kids, parent_watch) = if self.bug(Bug::LockWatchParent) {
+                let (kids, _, w) = self.retry(|| zk.get_children_w(&dir)).await.map_err(map)?;
+                (kids, Some(w))
+            } else {
+                (self.retry(|| zk.get_children(&dir)).await.map_err(map)?.0, None)
+            };
             let mut kids: Vec<(u64, String)> =
                 kids.into_iter().filter_map(|k| sequence_of(&k).map(|s| (s, k))).collect();
             kids.sort();
@@ -243,7 +263,7 @@ impl Locker<'_> {
                 self.note(RecipeAction::Woken { acquired: idx == 0 });
             }
             if idx == 0 {
-                if self.election {
+                if self.election && !self.bug(Bug::LeaderOnOldNode) {
                     // CURATOR-696: lead only on a node this very session owns.
                     let owner = stat_of(&self.zk, &node).await.map_err(map)?.map(|s| s.ephemeral_owner);
                     if owner != Some(self.zk.session_id()) {
@@ -252,19 +272,25 @@ impl Locker<'_> {
                 }
                 return Ok((node, token));
             }
-            let target = match self.p.variant {
-                LockVariant::BrokenWatchFirst => &kids[0].1,
-                _ => &kids[idx - 1].1,
+            let timeout = match self.p.acquire_timeout_ms {
+                0 => Duration::from_secs(365 * 86_400),
+                ms => Duration::from_millis(ms),
             };
-            let target = format!("{}/{}", self.p.path, target);
-            let zk = &self.zk;
-            match self.retry(|| zk.exists_w(&target)).await.map_err(map)? {
-                (None, _) => woken = false,
-                (Some(_), w) => {
-                    let timeout = match self.p.acquire_timeout_ms {
-                        0 => Duration::from_secs(365 * 86_400),
-                        ms => Duration::from_millis(ms),
-                    };
+            let wake = if let Some(w) = parent_watch {
+                Some(w)
+            } else {
+                // lock-watch-first: every waiter watches the lowest node, not its predecessor.
+                let target = if self.bug(Bug::LockWatchFirst) { &kids[0].1 } else { &kids[idx - 1].1 };
+                let target = format!("{}/{}", self.p.path, target);
+                let zk = &self.zk;
+                match self.retry(|| zk.exists_w(&target)).await.map_err(map)? {
+                    (None, _) => None,
+                    (Some(_), w) => Some(w),
+                }
+            };
+            match wake {
+                None => woken = false,
+                Some(w) => {
                     tokio::select! {
                         // `biased`: fixed polling order, so the schedule depends on the seed alone.
                         biased;
@@ -277,7 +303,8 @@ impl Locker<'_> {
                             return Err(Stop::GaveUp);
                         }
                     }
-                    if self.p.variant == LockVariant::BrokenNoRelist {
+                    if self.bug(Bug::LockNoRelist) {
+                        // lock-no-relist: "my watch fired" taken for "I hold the lock".
                         self.note(RecipeAction::Woken { acquired: true });
                         return Ok((node, token));
                     }
@@ -297,8 +324,8 @@ impl Locker<'_> {
     }
 
     /// One fenced write with `token`: read the stored token, reject a stale one, CAS ours in.
-    /// `writer` may be another session (the broken ignore-expiry holder writes through a new
-    /// one, since the resource is not part of the lock service).
+    /// `writer` may be another session (the curator-206 holder writes through a new one, since
+    /// the resource is not part of the lock service).
     async fn fenced_write(&self, writer: &ZkClient, token: Zxid) -> Result<(), ZkError> {
         let res = format!("{}-resource", self.p.path);
         loop {
@@ -336,7 +363,7 @@ impl Locker<'_> {
         for _ in 0..writes {
             let wrote = if self.election { Ok(()) } else { self.fenced_write(&writer, token).await };
             if let Err(e) = wrote {
-                if self.p.variant == LockVariant::BrokenIgnoreExpiry && e.is_session_over() {
+                if self.ignores_expiry() && e.is_session_over() {
                     // CURATOR-206: carries on with a new session, still "holding".
                     let Some(z) = self.ctx.new_session().await else { return Err(Stop::Halt) };
                     writer = z;
@@ -353,7 +380,7 @@ impl Locker<'_> {
                     _ = &mut sleep => break,
                     ev = self.events.next() => match ev {
                         Some(SessionState::SyncConnected) => {}
-                        _ if self.p.variant == LockVariant::BrokenIgnoreExpiry => {}
+                        _ if self.ignores_expiry() => {}
                         Some(SessionState::Disconnected) => {
                             return self.lost_or_suspended(&node, ZkError::ConnectionLoss).await
                         }
@@ -362,7 +389,7 @@ impl Locker<'_> {
                 }
             }
         }
-        if self.p.variant == LockVariant::BrokenIgnoreExpiry && writer.session_id() != self.zk.session_id() {
+        if self.ignores_expiry() && writer.session_id() != self.zk.session_id() {
             // Its lock session is long gone; it "releases" and moves to the new session.
             self.note(RecipeAction::Released { node });
             writer.abandon();

@@ -10,11 +10,12 @@
 //! only when its multi committed (a definite success, or after ConnectionLoss the completion
 //! record carries its nonce).
 //!
-//! Broken variants, to prove the checkers catch them:
-//! - `broken_delete_unchecked`: the consumer deletes without looking at the answer and processes
-//!   anyway (two consumers that listed the same item both process it: double delivery);
-//! - `broken_retry_produce`: the producer retries an indeterminate create blindly (no protected
-//!   lookup): a create that did commit is enqueued twice.
+//! Broken behaviours, to prove the checkers catch them:
+//! - planted bug `queue-delete-unchecked` (the run's bug set): the consumer deletes without
+//!   looking at the answer and processes anyway (two consumers that listed the same item both
+//!   process it: double delivery);
+//! - variant `broken_retry_produce`: the producer retries an indeterminate create blindly (no
+//!   protected lookup): a create that did commit is enqueued twice.
 
 use super::coord_util::ensure_path;
 use super::RecipeCtx;
@@ -22,7 +23,7 @@ use crate::client::{ZkClient, ZkError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
-use zksim_model::{CreateMode, Data, ErrorCode, MultiOp};
+use zksim_model::{Bug, CreateMode, Data, ErrorCode, MultiOp};
 
 /// Queue workload parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,7 +67,6 @@ pub enum QueueRole {
 #[serde(rename_all = "snake_case")]
 pub enum QueueVariant {
     Correct,
-    BrokenDeleteUnchecked,
     BrokenRetryProduce,
 }
 
@@ -242,16 +242,16 @@ async fn consume(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Consu
             }
             let node = format!("{}/{name}", p.path);
             let item = item_of(&name).unwrap_or_default().to_string();
-            match p.variant {
-                QueueVariant::BrokenDeleteUnchecked => match zk.delete(&node, -1).await {
-                    // The planted bug: process whatever the delete said.
+            match ctx.bugs.has(Bug::QueueDeleteUnchecked) {
+                true => match zk.delete(&node, -1).await {
+                    // queue-delete-unchecked: process whatever the delete said.
                     Err(e) if e.is_session_over() => return Err(e),
                     _ => {
                         zk.record_recipe(note(p, RecipeAction::Consumed { item, node }));
                         ctx.sleep_ms(p.process_ms).await;
                     }
                 },
-                _ => {
+                false => {
                     st.attempts += 1;
                     let nonce = format!("{}/{}/{}", ctx.client, zk.session_id(), st.attempts);
                     let ops = vec![

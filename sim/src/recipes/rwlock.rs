@@ -1,8 +1,9 @@
 //! Shared (read/write) lock (ZooKeeper recipes): protected EPHEMERAL_SEQUENTIAL `R-` / `W-`
 //! children of `<path>`. A reader holds when no smaller `W-` exists and watches the largest
 //! smaller `W-`; a writer holds when it is the lowest and watches its immediate predecessor.
-//! On a wakeup the waiter re-lists. `broken_wait_later_writer` makes a reader wait on a LATER
-//! writer (kazoo #649): it waits for a writer that waits for it ⇒ deadlock.
+//! On a wakeup the waiter re-lists. The planted bug `kazoo-649-read-waits-later-writer` (the
+//! run's bug set) makes a reader wait on a LATER writer: it waits for a writer that waits for
+//! it ⇒ deadlock.
 //!
 //! Records `Waiting`, `Acquired { token = czxid, node }` (the node name says R or W), `Woken`,
 //! `Released` and `Lost`, under the recipe name `rwlock:<path>`.
@@ -11,26 +12,16 @@ use super::protected::{create_protected, sequence_of};
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
-use zksim_model::{CreateMode, Data, ErrorCode};
-
-/// Which algorithm a client runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RwVariant {
-    Correct,
-    /// A reader waits on the smallest LATER writer (kazoo #649).
-    BrokenWaitLaterWriter,
-}
+use zksim_model::{Bug, CreateMode, Data, ErrorCode};
 
 /// Parameters of the read/write lock workload.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RwLockParams {
     pub path: String,
-    pub variant: RwVariant,
     /// Probability that a round takes the write lock.
     pub write_ratio: f64,
     pub hold_min_ms: u64,
@@ -43,7 +34,6 @@ impl Default for RwLockParams {
     fn default() -> RwLockParams {
         RwLockParams {
             path: "/rwlocks/a".into(),
-            variant: RwVariant::Correct,
             write_ratio: 0.3,
             hold_min_ms: 50,
             hold_max_ms: 200,
@@ -108,7 +98,7 @@ async fn round(ctx: &mut RecipeCtx, p: &RwLockParams, zk: &ZkClient, recipe: &st
         let smaller: Vec<&(u64, bool, String)> = kids.iter().filter(|k| k.0 < my_seq).collect();
         let blocker = if write {
             smaller.last().copied()
-        } else if p.variant == RwVariant::BrokenWaitLaterWriter {
+        } else if ctx.bugs.has(Bug::ReadWaitsLaterWriter) {
             // kazoo #649: any writer blocks, and the reader waits on the first LATER one.
             if smaller.iter().any(|k| k.1) {
                 smaller.iter().rev().find(|k| k.1).copied()
