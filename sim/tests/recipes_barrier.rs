@@ -17,13 +17,7 @@ fn plan(seed: u64, fault: FaultPlan) -> Plan {
     let clients = (1..=N)
         .map(|c| {
             let stagger_ms = if c == 3 { 1 } else { 3_000 };
-            (
-                c,
-                workload(
-                    BarrierParams { needed: N, stagger_ms, ..BarrierParams::default() },
-                    barrier::workload,
-                ),
-            )
+            (c, workload(BarrierParams { needed: N, stagger_ms, ..BarrierParams::default() }, barrier::workload))
         })
         .collect();
     Plan {

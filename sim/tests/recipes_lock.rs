@@ -231,7 +231,8 @@ fn curator_45_unprotected_create_leaves_an_orphan_that_blocks_the_lock() {
     let mut failed = Vec::new();
     for seed in 20..24 {
         let ctx = format!("seed {seed}");
-        let good = check_locks_with(&run(seed, LockVariant::HerdFree, BugSet::NONE, Fault::CrashEach, 16_000), &short_bound());
+        let good =
+            check_locks_with(&run(seed, LockVariant::HerdFree, BugSet::NONE, Fault::CrashEach, 16_000), &short_bound());
         for name in ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness"] {
             assert_pass(&good, name, &format!("herd_free {ctx}"));
         }

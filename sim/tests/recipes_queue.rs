@@ -4,8 +4,8 @@
 mod recipe_support;
 
 use recipe_support::{assert_pass, failures, named, run, run_with_bugs, workload, FaultPlan, Plan};
-use zksim_model::{Bug, BugSet};
 use zksim_model::recipes::queue::check;
+use zksim_model::{Bug, BugSet};
 use zksim_sim::recipes::queue::{self, QueueParams, QueueRole, QueueVariant};
 
 fn plan(seed: u64, variant: QueueVariant, fault: FaultPlan) -> Plan {

@@ -178,6 +178,17 @@ pub fn check(history: &History, path: &str) -> Vec<PropertyReport> {
     out
 }
 
+/// Herd figures of the queue at `path`, per item taken (`Consumed`): watch notifications
+/// delivered to its clients, reads in reaction, and futile wakeups (a consumer woken that took
+/// nothing before its next wakeup). Every consumer watches the queue's children, so each
+/// enqueue wakes every idle consumer and all but one wake in vain: O(consumers) per take.
+pub fn herd_figures(history: &History, path: &str) -> BTreeMap<String, f64> {
+    super::coord_log::herd_counts(history, path, &format!("queue:{path}"), |a| {
+        matches!(a, RecipeAction::Consumed { .. })
+    })
+    .figures("queue", "take")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,15 +277,4 @@ mod tests {
         let Verdict::Fail { violations, .. } = verdict(&r, "queue-no-duplicate") else { panic!("{r:#?}") };
         assert!(violations.iter().any(|v| v.summary.contains("item b was processed 2 times")), "{violations:#?}");
     }
-}
-
-/// Herd figures of the queue at `path`, per item taken (`Consumed`): watch notifications
-/// delivered to its clients, reads in reaction, and futile wakeups (a consumer woken that took
-/// nothing before its next wakeup). Every consumer watches the queue's children, so each
-/// enqueue wakes every idle consumer and all but one wake in vain: O(consumers) per take.
-pub fn herd_figures(history: &History, path: &str) -> BTreeMap<String, f64> {
-    super::coord_log::herd_counts(history, path, &format!("queue:{path}"), |a| {
-        matches!(a, RecipeAction::Consumed { .. })
-    })
-    .figures("queue", "take")
 }

@@ -38,13 +38,7 @@ pub struct BarrierParams {
 
 impl Default for BarrierParams {
     fn default() -> Self {
-        BarrierParams {
-            path: "/barrier/b1".into(),
-            needed: 10,
-            stagger_ms: 1_000,
-            hold_ms: 200,
-            resync_ms: 300,
-        }
+        BarrierParams { path: "/barrier/b1".into(), needed: 10, stagger_ms: 1_000, hold_ms: 200, resync_ms: 300 }
     }
 }
 
