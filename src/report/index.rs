@@ -139,8 +139,26 @@ pub fn html(sweep: &SweepResult) -> String {
         sweep.runs.len(),
         if failing > 0 { "fail" } else { "" }
     );
-    html.push_str("<h2>Failing seeds</h2><ul>");
-    for r in sweep.failures() {
+    let expected: Vec<&crate::sweep::RunRecord> = sweep.expected_failures().collect();
+    let lists = [
+        ("Failing seeds", sweep.failures().collect::<Vec<_>>()),
+        ("Expected failures (regressions, planted bugs)", expected),
+    ];
+    for (title, runs) in &lists {
+        if runs.is_empty() && title.starts_with("Expected") {
+            continue;
+        }
+        let _ = write!(html, "<h2>{title}</h2><ul>");
+        run_list(&mut html, runs);
+        html.push_str("</ul>");
+    }
+    let _ = writeln!(html, "<h2>Details</h2><pre>{}</pre></body></html>", esc(&md));
+    html
+}
+
+/// One `<li>` per run: scenario, seed, why, the replay line, and a link to its run page.
+fn run_list(html: &mut String, runs: &[&crate::sweep::RunRecord]) {
+    for r in runs {
         // Relative to this index (reports are written to `<dir>/<scenario>/seed-<seed>/`), so the
         // link works wherever the directory is opened or copied (merged shards included).
         let link = r
@@ -159,7 +177,4 @@ pub fn html(sweep: &SweepResult) -> String {
             esc(&r.replay)
         );
     }
-    html.push_str("</ul>");
-    let _ = writeln!(html, "<h2>Details</h2><pre>{}</pre></body></html>", esc(&md));
-    html
 }
