@@ -32,6 +32,12 @@ fn every_scenario_passes_its_seeds() {
             eprintln!("skipped (open bug, see its description): {}", rel.display());
             continue;
         }
+        // `scenarios/bench/` holds the benchmark's scenarios (`zksim bench`): too long for the
+        // default tests; ZKSIM_SCENARIO=bench runs them.
+        if rel.starts_with("scenarios/bench") && only.is_none() {
+            eprintln!("skipped (benchmark scenario, run by `zksim bench`): {}", rel.display());
+            continue;
+        }
         let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
         let seeds: Vec<u64> = match (env_u64("ZKSIM_SEED"), env_u64("ZKSIM_SEEDS")) {
             (Some(s), _) => vec![s],
