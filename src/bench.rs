@@ -30,16 +30,21 @@ pub struct RawCeiling {
     pub messages_per_wall_second: f64,
     pub simulated_seconds: f64,
     pub simulated_seconds_per_wall_second: f64,
+    /// Process CPU seconds (None off Linux) and the rates per CPU second.
+    pub cpu_seconds: Option<f64>,
+    pub messages_per_cpu_second: Option<f64>,
 }
 
 impl RawCeiling {
-    fn new(messages: u64, wall_seconds: f64, simulated_seconds: f64) -> RawCeiling {
+    fn new(messages: u64, wall_seconds: f64, cpu_seconds: Option<f64>, simulated_seconds: f64) -> RawCeiling {
         RawCeiling {
             messages,
             wall_seconds,
             messages_per_wall_second: messages as f64 / wall_seconds.max(1e-9),
             simulated_seconds,
             simulated_seconds_per_wall_second: simulated_seconds / wall_seconds.max(1e-9),
+            cpu_seconds,
+            messages_per_cpu_second: cpu_seconds.map(|c| messages as f64 / c.max(1e-2)),
         }
     }
 }
@@ -50,6 +55,25 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let start = std::time::Instant::now();
     let out = f();
     (out, start.elapsed().as_secs_f64())
+}
+
+/// CPU time (user + system, all threads) of this process so far, seconds (Linux
+/// `/proc/self/stat`; None elsewhere). On a shared machine wall time is inflated by others'
+/// load; CPU time much less so.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Runs `f`, returning its result, wall seconds and process CPU seconds.
+fn measured<T>(f: impl FnOnce() -> T) -> (T, f64, Option<f64>) {
+    let cpu0 = process_cpu_seconds();
+    let (out, wall) = timed(f);
+    let cpu = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    (out, wall, cpu)
 }
 
 /// Peak resident memory since the last [`reset_peak_rss`] (Linux `VmHWM`), MiB.
@@ -69,7 +93,7 @@ pub fn reset_peak_rss() {
 /// ping-pongs with `send_to_raw`/`recv_from_raw` (no connection layer, no harness).
 pub fn madsim_ping_pong(round_trips: u64) -> RawCeiling {
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
-    let (sim_secs, wall) = timed(|| {
+    let (sim_secs, wall, cpu) = measured(|| {
         rt.block_on(async move {
             let h = madsim::runtime::Handle::current();
             let a = h.create_node().name("ping").ip("10.9.0.1".parse().expect("ip")).build();
@@ -101,7 +125,7 @@ pub fn madsim_ping_pong(round_trips: u64) -> RawCeiling {
             t0.elapsed().as_secs_f64()
         })
     });
-    RawCeiling::new(round_trips * 2, wall, sim_secs)
+    RawCeiling::new(round_trips * 2, wall, cpu, sim_secs)
 }
 
 /// Two nodes exchange `round_trips` ping-pongs over the transport the service uses
@@ -126,7 +150,7 @@ pub fn transport_ping_pong(round_trips: u64) -> RawCeiling {
         }),
     );
     world.add_node(a, process(|_ctx| async move { std::future::pending::<()>().await }));
-    let ((sim_secs, _), wall) = timed(|| {
+    let ((sim_secs, _), wall, cpu) = measured(|| {
         world.run(|_nemesis| async move {
             madsim::time::sleep(Duration::from_millis(10)).await;
             #[allow(clippy::disallowed_methods)] // madsim's Instant: simulated time
@@ -150,7 +174,7 @@ pub fn transport_ping_pong(round_trips: u64) -> RawCeiling {
             t0.elapsed().as_secs_f64()
         })
     });
-    RawCeiling::new(round_trips * 2, wall, sim_secs)
+    RawCeiling::new(round_trips * 2, wall, cpu, sim_secs)
 }
 
 /// Kept for callers of the first version of this module: the transport ping-pong.
@@ -166,12 +190,12 @@ pub fn heartbeats_only(sim_seconds: u64) -> RawCeiling {
         world.add_node(Node::Server(*id), server_process(ServerConfig::new(*id, servers.clone())));
     }
     let before = net::messages_sent_on_this_thread();
-    let (_, wall) = timed(|| {
+    let (_, wall, cpu) = measured(|| {
         world.run(|_nemesis| async move {
             madsim::time::sleep(Duration::from_secs(sim_seconds)).await;
         })
     });
-    RawCeiling::new(net::messages_sent_on_this_thread() - before, wall, sim_seconds as f64)
+    RawCeiling::new(net::messages_sent_on_this_thread() - before, wall, cpu, sim_seconds as f64)
 }
 
 /// One seed of a scenario, measured.
@@ -191,6 +215,11 @@ pub struct ScenarioFigure {
     pub client_ops: u64,
     pub client_ops_per_wall_second: f64,
     pub history_records: u64,
+    /// Process CPU seconds of the seed (simulation and checkers), and the rates per CPU second:
+    /// the one-core figures, less inflated than wall time by a shared machine's load.
+    pub cpu_seconds: Option<f64>,
+    pub simulated_seconds_per_cpu_second: Option<f64>,
+    pub messages_per_cpu_second: Option<f64>,
     /// Peak RSS while running and judging the seed, MiB (None off Linux).
     pub peak_rss_mib: Option<f64>,
 }
@@ -199,7 +228,7 @@ pub struct ScenarioFigure {
 pub fn scenario_seed(scenario: &Scenario, seed: u64) -> ScenarioFigure {
     reset_peak_rss();
     let before = net::messages_sent_on_this_thread();
-    let (out, wall) = timed(|| runner::run(scenario, seed));
+    let (out, wall, cpu) = measured(|| runner::run(scenario, seed));
     let messages = net::messages_sent_on_this_thread() - before;
     let peak = peak_rss_mib();
     let client_ops = out.history.records.iter().filter(|r| matches!(r.event, Event::Invoke { .. })).count() as u64;
@@ -216,6 +245,9 @@ pub fn scenario_seed(scenario: &Scenario, seed: u64) -> ScenarioFigure {
         client_ops,
         client_ops_per_wall_second: client_ops as f64 / wall.max(1e-9),
         history_records: out.history.records.len() as u64,
+        cpu_seconds: cpu,
+        simulated_seconds_per_cpu_second: cpu.map(|c| sim / c.max(1e-2)),
+        messages_per_cpu_second: cpu.map(|c| messages as f64 / c.max(1e-2)),
         peak_rss_mib: peak,
     }
 }
@@ -226,9 +258,13 @@ pub struct SweepFigure {
     pub seeds: u64,
     pub threads: usize,
     pub wall_seconds: f64,
+    /// Process CPU seconds over the sweep (both threads).
+    pub cpu_seconds: Option<f64>,
     /// Extrapolated from this small sweep: `seeds / wall_seconds × 60`.
     pub seeds_per_minute: f64,
-    /// Extrapolated: minutes for 1,000 seeds at that rate.
+    /// The same from CPU time, as if both cores were the sweep's alone: `seeds / (cpu / threads) × 60`.
+    pub seeds_per_minute_by_cpu: Option<f64>,
+    /// Extrapolated: minutes for 1,000 seeds at the wall-clock rate.
     pub minutes_per_1000_seeds: f64,
     pub failed: u64,
     /// Peak RSS over the sweep, MiB: compare with one seed's (memory must not grow with seeds).
@@ -267,7 +303,7 @@ pub fn sweep(scenario: &Scenario, first: u64, seeds: u64, threads: usize) -> Swe
     };
     reset_peak_rss();
     let half = seeds / 2;
-    let ((a, first_half_peak, b), wall) = timed(|| {
+    let ((a, first_half_peak, b), wall, cpu) = measured(|| {
         let a = run_half(first, half);
         let p = peak_rss_mib();
         let b = run_half(first + half, seeds - half);
@@ -279,7 +315,9 @@ pub fn sweep(scenario: &Scenario, first: u64, seeds: u64, threads: usize) -> Swe
         seeds,
         threads,
         wall_seconds: wall,
+        cpu_seconds: cpu,
         seeds_per_minute: per_minute,
+        seeds_per_minute_by_cpu: cpu.map(|c| seeds as f64 / (c / threads as f64).max(1e-2) * 60.0),
         minutes_per_1000_seeds: 1000.0 / per_minute.max(1e-9),
         failed,
         peak_rss_mib: peak_rss_mib(),

@@ -84,6 +84,9 @@ enum Command {
     Bench {
         #[arg(long)]
         json: bool,
+        /// Run one part only and print its JSON (the parent runs each part in a child process).
+        #[arg(long, hide = true)]
+        part: Option<String>,
     },
 }
 
@@ -104,7 +107,7 @@ fn main() -> ExitCode {
         },
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
-        Command::Bench { json } => cli::bench(json),
+        Command::Bench { json, part } => cli::bench(json, part.as_deref()),
     };
     match result {
         Ok(code) => code,
