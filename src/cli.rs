@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use zksim::bugs;
+use zksim::expect::{self, RunVerdict};
 use zksim::report::{html, index, markdown};
 use zksim::runner::{self, RunOutput};
 use zksim::scenario::{discover, Scenario};
@@ -19,13 +21,14 @@ pub fn replay_line(scenario: &Path, seed: u64) -> String {
     format!("cargo run --release -- replay {} --seed {seed}", scenario.display())
 }
 
-fn record_of(path: &Path, out: &RunOutput, report: Option<String>) -> RunRecord {
+fn record_of(path: &Path, scenario: &Scenario, out: &RunOutput, report: Option<String>) -> RunRecord {
+    let (verdict, why) = expect::judge(scenario, out.history.header.seed, out);
     RunRecord {
         scenario: out.history.header.scenario.clone(),
         seed: out.history.header.seed,
-        verdict: if out.passed() { "pass".into() } else { "fail".into() },
+        verdict: verdict.as_str().into(),
         properties: out.properties.iter().map(|p| (p.name.clone(), p.verdict)).collect(),
-        failure: out.first_failure(),
+        failure: why,
         replay: replay_line(path, out.history.header.seed),
         sim_ms: out.history.records.last().map_or(0, |r| r.time.as_millis()),
         ops: out.history.records.iter().filter(|r| matches!(r.event, zksim_model::Event::Invoke { .. })).count() as u64,
@@ -81,19 +84,27 @@ fn load(path: &Path) -> Result<Scenario, String> {
     Scenario::load(path).map_err(|e| e.to_string())
 }
 
-fn exit_for(out: &RunOutput) -> ExitCode {
+fn exit_for(verdict: RunVerdict, out: &RunOutput) -> ExitCode {
     if out.error.is_some() {
         ExitCode::from(EXIT_CRASH)
-    } else if out.passed() {
+    } else if verdict.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAIL)
     }
 }
 
-fn print_verdicts(path: &Path, out: &RunOutput) {
+fn print_verdicts(path: &Path, verdict: (RunVerdict, Option<String>), out: &RunOutput) {
     let h = &out.history.header;
-    println!("{} seed {}: {}", h.scenario, h.seed, if out.passed() { "PASS" } else { "FAIL" });
+    let word = match verdict.0 {
+        RunVerdict::Pass => "PASS",
+        RunVerdict::ExpectedFail => "EXPECTED-FAIL",
+        RunVerdict::Fail => "FAIL",
+    };
+    println!("{} seed {}: {word}", h.scenario, h.seed);
+    if let (RunVerdict::ExpectedFail | RunVerdict::Fail, Some(why)) = (verdict.0, &verdict.1) {
+        println!("  ({why})");
+    }
     for p in &out.properties {
         println!("  {:<24} {:?}", p.name, p.verdict);
         for v in &p.violations {
@@ -103,7 +114,7 @@ fn print_verdicts(path: &Path, out: &RunOutput) {
     if let Some(e) = &out.error {
         println!("  run stopped: {e}");
     }
-    if !out.passed() {
+    if verdict.0 != RunVerdict::Pass {
         println!("replay: {}", replay_line(path, h.seed));
     }
 }
@@ -134,14 +145,15 @@ pub fn run(
         eprintln!("zksim: determinism checked: history {:016x} twice", fingerprint(&a));
     }
     let page = write_run_report(report, path, &out)?;
+    let verdict = expect::judge(&scenario, seed, &out);
     if json {
-        let sweep = SweepResult { runs: vec![record_of(path, &out, Some(page.display().to_string()))] };
+        let sweep = SweepResult { runs: vec![record_of(path, &scenario, &out, Some(page.display().to_string()))] };
         println!("{}", serde_json::to_string_pretty(&sweep).map_err(|e| e.to_string())?);
     } else {
-        print_verdicts(path, &out);
+        print_verdicts(path, verdict.clone(), &out);
         println!("report: {}", page.display());
     }
-    Ok(exit_for(&out))
+    Ok(exit_for(verdict.0, &out))
 }
 
 /// `zksim replay`.
@@ -214,20 +226,26 @@ pub fn sweep(
                         .push(format!("{} seed {seed}", scenario.name));
                 }
             }
-            // Failing runs get their full report; passing runs only their line in the index.
+            // Failing runs (expected or not) get their full report; passing runs only their
+            // line in the index.
             let page = if out.passed() {
                 None
             } else {
                 write_run_report(report, path, &out).ok().map(|p| p.display().to_string())
             };
-            record_of(path, &out, page)
+            record_of(path, scenario, &out, page)
         },
-        |done, total, rec| {
-            let mark = if rec.passed() { "pass" } else { "FAIL" };
+        |done, total, rec: &RunRecord| {
+            let mark = match rec.verdict.as_str() {
+                "pass" => "pass",
+                "expected-fail" => "expected-fail",
+                _ => "FAIL",
+            };
             eprintln!("[{done:>4}/{total}] {mark} {} seed {}", rec.scenario, rec.seed);
         },
     );
-    let sweep = SweepResult { runs };
+    let mut sweep = SweepResult { runs };
+    mark_uncaught_bugs(&scenarios, &mut sweep);
     write_sweep(report, &sweep)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&sweep).map_err(|e| e.to_string())?);
@@ -243,18 +261,52 @@ pub fn sweep(
     Ok(if sweep.failures().next().is_some() { ExitCode::from(EXIT_FAIL) } else { ExitCode::SUCCESS })
 }
 
+/// A catalog scenario that ran every seed of its budget without its expected failure has not
+/// caught its planted bug: its runs in the budget become failures saying so.
+fn mark_uncaught_bugs(scenarios: &[(PathBuf, Scenario)], sweep: &mut SweepResult) {
+    let verdicts: Vec<(String, u64, RunVerdict)> = sweep
+        .runs
+        .iter()
+        .map(|r| {
+            let v = match r.verdict.as_str() {
+                "pass" => RunVerdict::Pass,
+                "expected-fail" => RunVerdict::ExpectedFail,
+                _ => RunVerdict::Fail,
+            };
+            (r.scenario.clone(), r.seed, v)
+        })
+        .collect();
+    let misses = expect::budget_misses(scenarios.iter().map(|(_, s)| s), &verdicts);
+    for r in &mut sweep.runs {
+        let Some(why) = misses.get(&r.scenario) else { continue };
+        let budget = scenarios
+            .iter()
+            .find(|(_, s)| s.name == r.scenario)
+            .and_then(|(_, s)| s.expect.as_ref())
+            .and_then(|x| x.seed_budget)
+            .unwrap_or(0);
+        if r.seed <= budget {
+            r.verdict = "fail".into();
+            r.failure = Some(why.clone());
+        }
+    }
+}
+
 fn summary_table(sweep: &SweepResult) -> String {
-    let mut by: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    let mut by: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for r in &sweep.runs {
         let e = by.entry(&r.scenario).or_default();
         e.0 += 1;
         if !r.passed() {
             e.1 += 1;
         }
+        if r.verdict == "expected-fail" {
+            e.2 += 1;
+        }
     }
-    let mut s = format!("{:<40} {:>6} {:>8}\n", "scenario", "runs", "failing");
-    for (name, (n, f)) in by {
-        s += &format!("{name:<40} {n:>6} {f:>8}\n");
+    let mut s = format!("{:<40} {:>6} {:>8} {:>14}\n", "scenario", "runs", "failing", "expected-fail");
+    for (name, (n, f, x)) in by {
+        s += &format!("{name:<40} {n:>6} {f:>8} {x:>14}\n");
     }
     for r in sweep.failures() {
         s += &format!(
@@ -490,6 +542,191 @@ pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
                 x["verdict"].as_str().unwrap_or("?")
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `zksim bugs`: measures every planted bug of the catalog (seeds 1..=M with the switch on and
+/// off) and prints the table, or the JSON list.
+pub fn bugs(dir: &Path, seeds: u64, jobs: Option<usize>, only: Option<&str>, json: bool) -> Result<ExitCode, String> {
+    if seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
+    let entries: Vec<bugs::Entry> =
+        bugs::load_catalog(dir)?.into_iter().filter(|e| only.is_none_or(|o| e.bug.name().contains(o))).collect();
+    // One job per (bug, seed, switch): all of them in one parallel pool.
+    let mut jobs_list: Vec<(usize, u64, bool)> = Vec::new();
+    let mut off: Vec<Option<Scenario>> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        off.push(e.scenario.as_ref().map(|(_, s)| bugs::switched_off(s)));
+        if e.scenario.is_some() {
+            for seed in 1..=seeds {
+                jobs_list.push((i, seed, true));
+                jobs_list.push((i, seed, false));
+            }
+        }
+    }
+    let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!(
+        "zksim: measuring {} catalog scenarios, {} seeds each with the switch on and off ({} runs), {threads} parallel",
+        entries.iter().filter(|e| e.scenario.is_some()).count(),
+        seeds,
+        jobs_list.len()
+    );
+    let results = run_jobs(
+        &jobs_list,
+        Shard::ALL,
+        threads,
+        |(i, seed, on)| {
+            let s = if *on {
+                &entries[*i].scenario.as_ref().expect("jobs only for bugs with a scenario").1
+            } else {
+                off[*i].as_ref().expect("jobs only for bugs with a scenario")
+            };
+            bugs::run_seed(s, *seed)
+        },
+        |done, total, _| {
+            if done % 50 == 0 || done == total {
+                eprintln!("[{done:>5}/{total}]");
+            }
+        },
+    );
+    let measures: Vec<bugs::BugMeasure> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mine = |want: bool| -> Vec<bugs::SeedResult> {
+                jobs_list
+                    .iter()
+                    .zip(&results)
+                    .filter(|((j, _, on), _)| *j == i && *on == want)
+                    .map(|(_, r)| r.clone())
+                    .collect()
+            };
+            bugs::summarize(e, &mine(true), &mine(false))
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&measures).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", bugs::table(&measures));
+        let missing = measures.iter().filter(|m| m.scenario.is_none()).count();
+        let caught = measures.iter().filter(|m| m.caught).count();
+        println!(
+            "{caught} of {} catalogued bugs caught within budget ({missing} without a scenario yet); {seeds} seeds each, switch on and off",
+            measures.len()
+        );
+        for m in measures.iter().filter(|m| m.scenario.is_some() && !m.caught) {
+            println!(
+                "NOT CAUGHT {}: {:?} did not fail within {:?} seeds; other failures {:?}; false alarms {:?}",
+                m.name, m.property, m.seed_budget, m.other_failures, m.false_alarms
+            );
+        }
+    }
+    let all = measures.iter().filter(|m| m.scenario.is_some()).all(|m| m.caught);
+    Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAIL) })
+}
+
+/// `zksim shrink`: minimize a failing run while the same property fails at the same seed, and
+/// write it as a regression scenario.
+pub fn shrink(
+    path: &Path,
+    seed: u64,
+    property: Option<&str>,
+    out_dir: &Path,
+    max_runs: usize,
+) -> Result<ExitCode, String> {
+    use zksim::shrink::{failing_properties, materialized, minimize, regression, regression_toml, Provenance, Size};
+    #[allow(clippy::disallowed_methods)] // wall time of the whole shrink, for the summary only
+    let started = std::time::Instant::now();
+    let scenario = load(path)?;
+    let original = runner::run(&scenario, seed);
+    let failing = failing_properties(&original);
+    let property = match property {
+        Some(p) if failing.iter().any(|f| f == p) => p.to_string(),
+        Some(p) => {
+            return Err(format!(
+                "{} seed {seed}: property {p:?} does not fail (failing: {})",
+                path.display(),
+                if failing.is_empty() { "none".to_string() } else { failing.join(", ") }
+            ))
+        }
+        None => match (failing.first(), &original.error) {
+            (Some(p), _) => p.clone(),
+            (None, Some(e)) => {
+                return Err(format!(
+                    "{} seed {seed}: the run stopped on a panic ({e}); shrink needs a failing property",
+                    path.display()
+                ))
+            }
+            (None, None) => return Err(format!("{} seed {seed} passes: nothing to shrink", path.display())),
+        },
+    };
+    let fails = |out: &RunOutput| failing_properties(out).contains(&property);
+    let start = materialized(&scenario, seed);
+    if !fails(&runner::run(&start, seed)) {
+        return Err(format!(
+            "{} seed {seed}: with the nemesis materialized into explicit faults, {property} no longer fails \
+             (the plan should be identical: please report this)",
+            path.display()
+        ));
+    }
+    let before = (Size::of(&start), original.history.records.len());
+    eprintln!("zksim: shrinking {} seed {seed}: {property} fails; start: {}", scenario.name, before.0);
+    let m = minimize(start, max_runs, &mut |cand| fails(&runner::run(cand, seed)), &mut |step| {
+        eprintln!(
+            "[{:>4}/{}] {} {}  => {}",
+            step.runs,
+            step.max_runs,
+            if step.accepted { "kept    " } else { "reverted" },
+            step.what,
+            step.current
+        )
+    });
+    let shrunk_out = runner::run(&m.scenario, seed);
+    let after = (Size::of(&m.scenario), shrunk_out.history.records.len());
+    let name = format!("{}-seed{seed}", scenario.name);
+    let file = out_dir.join(format!("{name}.toml"));
+    let replay = replay_line(&file, seed);
+    let source = path.display().to_string();
+    let prov = Provenance {
+        source: &source,
+        seed,
+        property: &property,
+        before: before.clone(),
+        after: after.clone(),
+        accepted: &m.accepted,
+        runs: m.runs,
+        replay: &replay,
+        from_nemesis: if scenario.nemesis.is_some() { before.0.faults - scenario.faults.len() } else { 0 },
+    };
+    let text = regression_toml(&regression(&m.scenario, &name, &prov), &prov)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    std::fs::write(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    // The file as written must reproduce the failure.
+    let written = load(&file)?;
+    let verified = fails(&runner::run(&written, seed));
+    println!(
+        "shrunk {} seed {seed} ({property}) in {} runs, {:.1} s",
+        scenario.name,
+        m.runs,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{:<14} {:>10} {:>10}", "", "before", "after");
+    let row = |what: &str, a: String, b: String| println!("{what:<14} {a:>10} {b:>10}");
+    row("faults", before.0.faults.to_string(), after.0.faults.to_string());
+    row("clients", before.0.clients.to_string(), after.0.clients.to_string());
+    row("client groups", before.0.client_groups.to_string(), after.0.client_groups.to_string());
+    row("safety ms", before.0.safety_ms.to_string(), after.0.safety_ms.to_string());
+    row("liveness ms", before.0.liveness_ms.to_string(), after.0.liveness_ms.to_string());
+    row("history recs", before.1.to_string(), after.1.to_string());
+    if m.budget_exhausted {
+        println!("(the run budget of {max_runs} was spent; --max-runs N may shrink further)");
+    }
+    println!("regression: {}", file.display());
+    println!("replay: {replay}");
+    if !verified {
+        return Err(format!("{}: the written regression does not fail {property} at seed {seed}", file.display()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,9 +5,12 @@
 //! the system under test in `zksim-sim`.
 
 pub mod bench;
+pub mod bugs;
 pub mod coverage;
+pub mod expect;
 pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;

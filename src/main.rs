@@ -64,6 +64,22 @@ enum Command {
         #[arg(long, default_value = "reports")]
         report: PathBuf,
     },
+    /// Minimize a failing run (drop and shorten faults, fewer clients and operations, shorter
+    /// phases) while the same property still fails at the seed; write a regression scenario.
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// The property that must keep failing (default: the first failing one).
+        #[arg(long)]
+        property: Option<String>,
+        /// Where to write `<scenario>-seed<S>.toml`.
+        #[arg(long, default_value = "scenarios/regressions")]
+        out: PathBuf,
+        /// At most this many candidate runs.
+        #[arg(long, default_value_t = 200)]
+        max_runs: usize,
+    },
     /// Render a report from a saved history (`report <history.jsonl>`, judged again), or merge
     /// shard results into one sweep report (`report merge <sweep.json>...`).
     Report {
@@ -71,6 +87,26 @@ enum Command {
         args: Vec<PathBuf>,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+    },
+    /// The planted-bug catalog: runs each bug's scenario (scenarios/bugs/<bug>.toml) for seeds
+    /// 1..=M with the switch on and off, and prints bug, layer, source, fault, property, seeds
+    /// to detect (first/mean/worst) and whether it is caught within its budget.
+    Bugs {
+        /// Seeds per bug (each run with the switch on and again off).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Parallel simulations (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only bugs whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// The catalog directory.
+        #[arg(long, default_value = zksim::bugs::CATALOG_DIR)]
+        dir: PathBuf,
+        /// A JSON list of {name, source, scenario, property, caught, seeds_to_detect, ...}.
+        #[arg(long)]
+        json: bool,
     },
     /// Merge shard results (`sweep.json` files) into one sweep report.
     Merge {
@@ -100,6 +136,9 @@ fn main() -> ExitCode {
             cli::sweep(&paths, seeds, first_seed, jobs, shard.as_deref(), &report, json, check_determinism)
         }
         Command::Replay { scenario, seed, trace, report } => cli::replay(&scenario, seed, trace, &report),
+        Command::Shrink { scenario, seed, property, out, max_runs } => {
+            cli::shrink(&scenario, seed, property.as_deref(), &out, max_runs)
+        }
         Command::Report { args, out } => match args.split_first() {
             Some((first, parts)) if first.as_os_str() == "merge" => cli::merge(parts, &out),
             Some((history, [])) => cli::report(history, &out),
@@ -108,6 +147,7 @@ fn main() -> ExitCode {
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
         Command::Bench { json, part } => cli::bench(json, part.as_deref()),
+        Command::Bugs { seeds, jobs, only, dir, json } => cli::bugs(&dir, seeds, jobs, only.as_deref(), json),
     };
     match result {
         Ok(code) => code,

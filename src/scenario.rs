@@ -330,7 +330,9 @@ impl Scenario {
         self.clients.iter().map(|g| g.count).sum()
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks what parsing cannot: node names exist, times fit the phases, ranges are ordered.
+    /// Err is (field, what was expected).
+    pub fn validate(&self) -> Result<(), (String, String)> {
         let e = |field: &str, msg: String| Err((field.to_string(), msg));
         if !matches!(self.ensemble.servers, 1 | 3 | 5 | 7) {
             return e("ensemble.servers", format!("expected 1, 3, 5 or 7, got {}", self.ensemble.servers));

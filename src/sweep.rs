@@ -13,7 +13,8 @@ use std::sync::Mutex;
 pub struct RunRecord {
     pub scenario: String,
     pub seed: u64,
-    /// "pass" or "fail".
+    /// "pass", "fail", or "expected-fail" (the property a regression or planted-bug scenario
+    /// expects to fail did, and nothing else did).
     pub verdict: String,
     /// Verdict per property.
     pub properties: BTreeMap<String, Verdict>,
@@ -34,9 +35,9 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// True when the run passed.
+    /// True when the run passed: "pass", or "expected-fail" (an expected failure is a pass).
     pub fn passed(&self) -> bool {
-        self.verdict == "pass"
+        self.verdict != "fail"
     }
 }
 
@@ -57,6 +58,11 @@ impl SweepResult {
             }
         }
         Ok(SweepResult { runs })
+    }
+
+    /// Runs whose expected failure happened ("expected-fail").
+    pub fn expected_failures(&self) -> impl Iterator<Item = &RunRecord> {
+        self.runs.iter().filter(|r| r.verdict == "expected-fail")
     }
 
     /// Failing runs.
@@ -98,15 +104,15 @@ impl Shard {
 /// each, and returns the records in canonical order. Each job runs its own simulation on one
 /// thread; threads only pick jobs and collect results, so the results do not depend on timing.
 #[allow(clippy::disallowed_methods)] // threads run whole, independent simulations; none runs inside one
-pub fn run_jobs<J: Sync, F, P>(jobs: &[J], shard: Shard, threads: usize, run: F, progress: P) -> Vec<RunRecord>
+pub fn run_jobs<J: Sync, R: Send, F, P>(jobs: &[J], shard: Shard, threads: usize, run: F, progress: P) -> Vec<R>
 where
-    F: Fn(&J) -> RunRecord + Sync,
-    P: Fn(usize, usize, &RunRecord) + Sync,
+    F: Fn(&J) -> R + Sync,
+    P: Fn(usize, usize, &R) + Sync,
 {
     let mine: Vec<&J> = jobs.iter().enumerate().filter(|(i, _)| shard.owns(*i)).map(|(_, j)| j).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; mine.len()]);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..mine.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1).min(mine.len().max(1)) {
             scope.spawn(|| loop {

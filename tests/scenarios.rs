@@ -1,10 +1,14 @@
 //! Every scenario under `scenarios/`, for its default number of seeds (`seeds` in the file).
+//! A shrink regression (`[expect] seed = S`, under `scenarios/regressions/`) runs its one seed
+//! and must fail exactly its `failing_property` there. `scenarios/bugs/` (the planted-bug
+//! catalog) is run by `tests/bugs.rs`; `scenarios/open-bugs/` only by sweeps.
 //!
 //! `ZKSIM_SEEDS=N` runs N seeds of each instead; `ZKSIM_SEED=S` runs only seed S;
 //! `ZKSIM_SCENARIO=substring` runs only matching scenarios. A failure names the scenario, the
 //! seed, the violated property with its explanation, and the line that replays it.
 
 use std::path::Path;
+use zksim::expect;
 use zksim::runner;
 use zksim::scenario::{discover, Scenario};
 
@@ -38,8 +42,15 @@ fn every_scenario_passes_its_seeds() {
             eprintln!("skipped (benchmark scenario, run by `zksim bench`): {}", rel.display());
             continue;
         }
+        // `scenarios/bugs/` holds the planted-bug catalog: tests/bugs.rs runs it.
+        if rel.starts_with("scenarios/bugs") {
+            continue;
+        }
         let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+        // A regression (written by `zksim shrink`) expects its property to fail at its seed.
+        let regression_seed = scenario.expect.as_ref().and_then(|x| x.seed);
         let seeds: Vec<u64> = match (env_u64("ZKSIM_SEED"), env_u64("ZKSIM_SEEDS")) {
+            _ if regression_seed.is_some() => regression_seed.into_iter().collect(),
             (Some(s), _) => vec![s],
             (None, Some(n)) => (1..=n).collect(),
             (None, None) => (1..=scenario.seeds).collect(),
@@ -47,21 +58,9 @@ fn every_scenario_passes_its_seeds() {
         for seed in seeds {
             runs += 1;
             let out = runner::run(&scenario, seed);
-            let expected_failure = scenario.expect.as_ref().map(|e| e.failing_property.clone()).unwrap_or_default();
-            let failed: Vec<&str> = out
-                .properties
-                .iter()
-                .filter(|p| p.verdict == zksim::report::summary::Verdict::Fail)
-                .map(|p| p.name.as_str())
-                .collect();
-            let ok = if expected_failure.is_empty() {
-                out.passed()
-            } else {
-                out.error.is_none() && failed.contains(&expected_failure.as_str())
-            };
-            if !ok {
-                let why =
-                    out.first_failure().unwrap_or_else(|| format!("expected `{expected_failure}` to fail; it passed"));
+            let (verdict, why) = expect::judge(&scenario, seed, &out);
+            if !verdict.is_ok() {
+                let why = why.unwrap_or_default();
                 let detail: Vec<String> = out
                     .properties
                     .iter()

@@ -20,7 +20,13 @@ pub fn markdown(sweep: &SweepResult) -> String {
     let mut md = String::new();
     let total = sweep.runs.len();
     let failing = sweep.failures().count();
-    let _ = writeln!(md, "# zksim sweep — {total} runs, {failing} failing\n");
+    let expected = sweep.expected_failures().count();
+    if expected == 0 {
+        let _ = writeln!(md, "# zksim sweep — {total} runs, {failing} failing\n");
+    } else {
+        // Regression and planted-bug scenarios fail on purpose: counted apart, not as failing.
+        let _ = writeln!(md, "# zksim sweep — {total} runs, {failing} failing, {expected} expected failures\n");
+    }
     let by_scenario = group(sweep);
     md.push_str("## Verdicts\n\n| scenario | runs | failing | property | pass | fail | other |\n|---|---|---|---|---|---|---|\n");
     for (scenario, tallies) in &by_scenario {

@@ -10,7 +10,7 @@ use crate::server::frontend::Frontend;
 use crate::server::storage::Storage;
 use crate::server::zab::messages::ZabMsg;
 use tokio::sync::mpsc;
-use zksim_model::{Event, Role, TxnRecord, Zxid};
+use zksim_model::{Bug, Event, Role, TxnRecord, Zxid};
 
 /// One server's state, owned by its event loop.
 pub struct Replica {
@@ -144,14 +144,31 @@ impl Replica {
         if as_leader {
             self.recorder.commit(self.cfg.id, txn);
         }
-        let applied = self.tree.apply(txn);
+        let skip_close = !as_leader
+            && self.cfg.bugs.has(Bug::CloseNotAppliedOnFollower)
+            && matches!(txn.txn, zksim_model::Txn::CloseSession { .. });
+        let applied = if skip_close {
+            // Planted bug ZOOKEEPER-2355: a follower does not apply a committed closeSession;
+            // it advances past the zxid with a no-op (a reaper delete of `/`, which fails), so
+            // the session's ephemerals linger here.
+            let noop = TxnRecord { txn: zksim_model::Txn::DeleteTtl { path: "/".into() }, ..txn.clone() };
+            self.tree.apply(&noop)
+        } else {
+            self.tree.apply(txn)
+        };
         self.known_committed = self.known_committed.max(txn.zxid);
         if self.history.last().is_none_or_lower(txn.zxid) {
             self.history.push(txn.clone());
         }
         let events = self.front.watches.on_commit(txn, &applied);
-        self.front.notify(events);
-        self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+        if self.cfg.bugs.has(Bug::WatchAfterData) {
+            // Planted bug: replies (which make the change readable) go out before the events.
+            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+            self.front.notify(events);
+        } else {
+            self.front.notify(events);
+            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+        }
         self.applied_since_snapshot += 1;
         if self.applied_since_snapshot >= self.cfg.snapshot_every {
             self.applied_since_snapshot = 0;

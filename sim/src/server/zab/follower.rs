@@ -9,7 +9,7 @@ use crate::server::replica::Replica;
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
 use std::collections::VecDeque;
 use std::time::Duration;
-use zksim_model::{Role, ServerId, TxnRecord, Zxid};
+use zksim_model::{Bug, Role, ServerId, TxnRecord, Zxid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -112,13 +112,25 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                             assert_eq!(e, epoch, "{me}: NEWLEADER for epoch {e}, LEADERINFO said {epoch}");
                             // ZOOKEEPER-3911/4643/4646: the synced txns must be durable before
                             // currentEpoch, and both before the ack.
+                            if rep.cfg.bugs.has(Bug::AckBeforeFsync) {
+                                // Planted bug ZOOKEEPER-3911: ack NEWLEADER (and the proposals
+                                // logged since) before anything is durable.
+                                link.send(ZabMsg::AckNewLeader { epoch: e });
+                                if let Some(last) = uncommitted.back() {
+                                    link.send(ZabMsg::Ack { zxid: last.zxid });
+                                }
+                            }
                             rep.store.fsync().await;
                             rep.store.set_current_epoch(e).await;
                             rep.note_epoch_leader(e, leader);
-                            link.send(ZabMsg::AckNewLeader { epoch: e });
+                            if !rep.cfg.bugs.has(Bug::AckBeforeFsync) {
+                                link.send(ZabMsg::AckNewLeader { epoch: e });
+                            }
                             if let Some(last) = uncommitted.back() {
                                 acked = last.zxid;
-                                link.send(ZabMsg::Ack { zxid: acked });
+                                if !rep.cfg.bugs.has(Bug::AckBeforeFsync) {
+                                    link.send(ZabMsg::Ack { zxid: acked });
+                                }
                             }
                             phase = Phase::AwaitUpToDate;
                         }
@@ -181,6 +193,14 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
         }
         // Group commit: ack everything logged once it is durable.
         if matches!(phase, Phase::AwaitUpToDate | Phase::Broadcast) && rep.store.is_dirty() {
+            if rep.cfg.bugs.has(Bug::AckBeforeFsync) {
+                // Planted bug ZOOKEEPER-3911: the ack goes out while the log is still volatile.
+                let last = rep.store.last_logged();
+                if last > acked {
+                    acked = last;
+                    link.send(ZabMsg::Ack { zxid: last });
+                }
+            }
             rep.store.fsync().await;
             let last = rep.store.last_logged();
             if last > acked {

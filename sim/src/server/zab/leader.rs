@@ -14,7 +14,7 @@ use crate::server::zab::sync::{plan, txns_after, Plan};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use zksim_model::history::CloseReason;
-use zksim_model::{ErrorCode, Role, ServerId, SessionId, Txn, TxnRecord, Zxid};
+use zksim_model::{Bug, ErrorCode, Role, ServerId, SessionId, Txn, TxnRecord, Zxid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -148,6 +148,11 @@ impl Leader {
         let committed = self.out.last_committed();
         let mode = match plan(learner_zxid, rep.store.floor(), &rep.history, committed) {
             Plan::Diff { from } => SyncMode::Diff { txns: txns_after(&rep.history, from, committed) },
+            // Planted bug ZOOKEEPER-1154: take the learner's log for a prefix of ours and send
+            // what comes after its last zxid, leaving its divergent tail in place.
+            Plan::Trunc { .. } if rep.cfg.bugs.has(Bug::DiffInsteadOfTrunc) => {
+                SyncMode::Diff { txns: txns_after(&rep.history, learner_zxid, committed) }
+            }
             Plan::Trunc { to } => SyncMode::Trunc { to, txns: txns_after(&rep.history, to, committed) },
             Plan::Snap => SyncMode::Snap { zxid: rep.tree.last_zxid(), tree: Box::new(rep.tree.clone()) },
         };
@@ -308,7 +313,9 @@ pub async fn lead(rep: &mut Replica) -> String {
             l.out.ack(me, rep.store.last_logged().min(l.out.last_proposed()));
         }
         let cfg = rep.cfg.clone();
-        for txn in l.out.take_committable(|acks| cfg.is_quorum(acks)) {
+        // Planted bug commit-without-quorum: the leader's own (durable) ack is enough.
+        let alone = cfg.bugs.has(Bug::CommitWithoutQuorum);
+        for txn in l.out.take_committable(|acks| cfg.is_quorum(acks) || (alone && acks.contains(&me))) {
             l.broadcast(&ZabMsg::Commit { zxid: txn.zxid });
             l.creating.remove(match &txn.txn {
                 Txn::CreateSession { session, .. } => session,
