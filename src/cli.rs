@@ -377,36 +377,176 @@ pub fn model_trace(file: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `zksim bench`.
-pub fn bench(json: bool) -> Result<ExitCode, String> {
-    let raw = zksim::bench::raw_ceiling(200_000);
-    let witness = zksim_model::bench::bench_witness(1_000_000);
-    let wgl: Vec<_> = [100u64, 1_000, 10_000].iter().map(|n| zksim_model::bench::bench_wgl_register(*n, 10)).collect();
+/// The parts of `zksim bench`, each run in its own process so its peak memory is its own.
+const BENCH_PARTS: [&str; 5] = ["ceilings", "standard", "sweep", "witness", "wgl"];
+
+/// Runs one part of the benchmark in this process; its figures as JSON.
+fn bench_part(part: &str) -> Result<serde_json::Value, String> {
+    use zksim::bench as b;
+    fn js<T: serde::Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+    }
+    Ok(match part {
+        "ceilings" => serde_json::json!({
+            "raw_madsim": js(&b::madsim_ping_pong(200_000)),
+            "raw_transport": js(&b::transport_ping_pong(200_000)),
+            "heartbeats_only": js(&b::heartbeats_only(60)),
+        }),
+        "standard" => serde_json::json!({ "standard": js(&b::scenario_seed(&b::standard_scenario()?, 1)) }),
+        "sweep" => serde_json::json!({ "sweep": js(&b::sweep(&b::standard_scenario()?, 2, 4, 2)) }),
+        "witness" => serde_json::json!({ "witness": js(&zksim_model::bench::bench_witness(1_000_000)) }),
+        "wgl" => {
+            let figures: Vec<_> =
+                [100u64, 1_000, 10_000].iter().map(|n| zksim_model::bench::bench_wgl_register(*n, 10)).collect();
+            serde_json::json!({ "wgl_register": js(&figures) })
+        }
+        other => return Err(format!("bench --part: unknown part {other:?}; expected one of {BENCH_PARTS:?}")),
+    })
+}
+
+/// `zksim bench`: every figure of issue 8 with its ceiling from the same run and their ratio.
+/// Each part runs in a child process (`bench --part NAME`, which prints that part's JSON);
+/// `--json` prints everything as one JSON object (described in README.md, "Performance").
+pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
+    if let Some(part) = part {
+        println!("{}", serde_json::to_string(&bench_part(part)?).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the zksim executable: {e}"))?;
+    let mut all = serde_json::Map::new();
+    for part in BENCH_PARTS {
+        if !json {
+            eprintln!("bench: {part}…");
+        }
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--part", part])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("bench part {part}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("bench part {part} failed ({})", out.status));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("bench part {part}: unreadable output: {e}"))?;
+        if let serde_json::Value::Object(m) = v {
+            all.extend(m);
+        }
+    }
+    fn pick(all: &serde_json::Map<String, serde_json::Value>, path: &[&str]) -> f64 {
+        let Some((first, rest)) = path.split_first() else { return f64::NAN };
+        let mut v = all.get(*first).unwrap_or(&serde_json::Value::Null);
+        for k in rest {
+            v = &v[*k];
+        }
+        v.as_f64().unwrap_or(f64::NAN)
+    }
+    let f = |path: &[&str]| pick(&all, path);
+    let ratio = |a: f64, c: f64| if c > 0.0 { a / c } else { f64::NAN };
+    let madsim = f(&["raw_madsim", "messages_per_wall_second"]);
+    let madsim_cpu = f(&["raw_madsim", "messages_per_cpu_second"]);
+    let derived = serde_json::json!({
+        "raw_madsim_messages_per_wall_second": madsim,
+        "transport_vs_madsim_ratio": ratio(f(&["raw_transport", "messages_per_wall_second"]), madsim),
+        "heartbeats_vs_madsim_ratio": ratio(f(&["heartbeats_only", "messages_per_wall_second"]), madsim),
+        "service_vs_madsim_ratio": ratio(f(&["standard", "messages_per_wall_second"]), madsim),
+        "service_vs_madsim_cpu_ratio": ratio(f(&["standard", "messages_per_cpu_second"]), madsim_cpu),
+        "standard_vs_heartbeats_simulated_speed_ratio": ratio(
+            f(&["standard", "simulated_seconds_per_wall_second"]),
+            f(&["heartbeats_only", "simulated_seconds_per_wall_second"])
+        ),
+        "checker_1m_ops_seconds": f(&["witness", "check_ms"]) / 1000.0,
+        "checker_1m_ops_cpu_seconds": f(&["witness", "check_cpu_ms"]) / 1000.0,
+    });
+    if let serde_json::Value::Object(m) = derived {
+        all.extend(m);
+    }
+    let f = |path: &[&str]| pick(&all, path);
     if json {
-        let v = serde_json::json!({
-            "raw_ceiling": raw,
-            "raw_messages_per_wall_second": raw.messages_per_wall_second,
-            "checker_1m_ops_seconds": witness.check_ms / 1000.0,
-            "witness": witness,
-            "wgl_register": wgl,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
-    } else {
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(
-            o,
-            "raw ceiling: {:.0} messages/wall-second ({} messages)",
-            raw.messages_per_wall_second, raw.messages
-        );
-        let _ = writeln!(
-            o,
-            "witness checker: {} ops in {:.2} s (peak RSS {:?} MiB)",
-            witness.ops,
-            witness.check_ms / 1000.0,
-            witness.peak_rss_mib
-        );
-        for w in &wgl {
-            let _ = writeln!(o, "wgl register: {} ops in {:.1} ms", w.ops, w.check_ms);
+        println!("{}", serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let g = |k: &str| f(&[k]);
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(
+        o,
+        "ceiling  bare madsim Endpoint ping-pong: {madsim:.0} msgs/wall-s, {madsim_cpu:.0} msgs/cpu-s ({:.0}× real time)",
+        f(&["raw_madsim", "simulated_seconds_per_wall_second"])
+    );
+    let _ = writeln!(
+        o,
+        "         service transport ping-pong:  {:.0} msgs/wall-s, {:.0} msgs/cpu-s; vs madsim {:.2}",
+        f(&["raw_transport", "messages_per_wall_second"]),
+        f(&["raw_transport", "messages_per_cpu_second"]),
+        g("transport_vs_madsim_ratio")
+    );
+    let _ = writeln!(
+        o,
+        "         5 servers, heartbeats only:   {:.0} msgs/wall-s, {:.0} sim-s/wall-s; vs madsim {:.2}",
+        f(&["heartbeats_only", "messages_per_wall_second"]),
+        f(&["heartbeats_only", "simulated_seconds_per_wall_second"]),
+        g("heartbeats_vs_madsim_ratio")
+    );
+    let passed = all.get("standard").and_then(|s| s["passed"].as_bool()).unwrap_or(false);
+    let _ = writeln!(
+        o,
+        "standard scenario (seed 1, {}): {:.1} sim-s in {:.2} wall-s / {:.2} cpu-s",
+        if passed { "pass" } else { "FAIL" },
+        f(&["standard", "simulated_seconds"]),
+        f(&["standard", "wall_seconds"]),
+        f(&["standard", "cpu_seconds"])
+    );
+    let _ = writeln!(
+        o,
+        "         {:.0} sim-s/wall-s, {:.0} sim-s/cpu-s (heartbeats-only ceiling {:.0} sim-s/wall-s; ratio {:.2}; target ≥ 200)",
+        f(&["standard", "simulated_seconds_per_wall_second"]),
+        f(&["standard", "simulated_seconds_per_cpu_second"]),
+        f(&["heartbeats_only", "simulated_seconds_per_wall_second"]),
+        g("standard_vs_heartbeats_simulated_speed_ratio")
+    );
+    let _ = writeln!(
+        o,
+        "         {:.0} msgs/wall-s (madsim ceiling {madsim:.0}; service_vs_madsim_ratio {:.2}, by cpu {:.2}; target ≥ 0.5)",
+        f(&["standard", "messages_per_wall_second"]),
+        g("service_vs_madsim_ratio"),
+        g("service_vs_madsim_cpu_ratio")
+    );
+    let _ = writeln!(
+        o,
+        "         {:.0} client ops/wall-s ({} ops); peak RSS {:.0} MiB (target < 200 MiB)",
+        f(&["standard", "client_ops_per_wall_second"]),
+        f(&["standard", "client_ops"]),
+        f(&["standard", "peak_rss_mib"])
+    );
+    let _ = writeln!(
+        o,
+        "sweep    {} seeds on {} threads in {:.1} wall-s / {:.1} cpu-s: {:.1} seeds/min ({:.1} by cpu), extrapolated {:.0} min per 1,000 seeds (target < 5); {} failed; peak RSS {:.0} MiB (after half: {:.0} MiB)",
+        f(&["sweep", "seeds"]),
+        f(&["sweep", "threads"]),
+        f(&["sweep", "wall_seconds"]),
+        f(&["sweep", "cpu_seconds"]),
+        f(&["sweep", "seeds_per_minute"]),
+        f(&["sweep", "seeds_per_minute_by_cpu"]),
+        f(&["sweep", "minutes_per_1000_seeds"]),
+        f(&["sweep", "failed"]),
+        f(&["sweep", "peak_rss_mib"]),
+        f(&["sweep", "peak_rss_first_half_mib"])
+    );
+    let _ = writeln!(
+        o,
+        "checker  witness: 1,000,000 ops in {:.2} wall-s / {:.2} cpu-s (target < 2 s); peak RSS {:.0} MiB with the history (target < 1 GiB)",
+        g("checker_1m_ops_seconds"),
+        g("checker_1m_ops_cpu_seconds"),
+        f(&["witness", "peak_rss_mib"])
+    );
+    if let Some(serde_json::Value::Array(w)) = all.get("wgl_register") {
+        for x in w {
+            let _ = writeln!(
+                o,
+                "         WGL register, 10 clients: {} ops in {:.1} ms wall ({})",
+                x["ops"],
+                x["check_ms"].as_f64().unwrap_or(f64::NAN),
+                x["verdict"].as_str().unwrap_or("?")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -120,6 +120,9 @@ enum Command {
     Bench {
         #[arg(long)]
         json: bool,
+        /// Run one part only and print its JSON (the parent runs each part in a child process).
+        #[arg(long, hide = true)]
+        part: Option<String>,
     },
 }
 
@@ -143,7 +146,7 @@ fn main() -> ExitCode {
         },
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
-        Command::Bench { json } => cli::bench(json),
+        Command::Bench { json, part } => cli::bench(json, part.as_deref()),
         Command::Bugs { seeds, jobs, only, dir, json } => cli::bugs(&dir, seeds, jobs, only.as_deref(), json),
     };
     match result {

@@ -36,6 +36,12 @@ fn every_scenario_passes_its_seeds() {
             eprintln!("skipped (open bug, see its description): {}", rel.display());
             continue;
         }
+        // `scenarios/bench/` holds the benchmark's scenarios (`zksim bench`): too long for the
+        // default tests; ZKSIM_SCENARIO=bench runs them.
+        if rel.starts_with("scenarios/bench") && only.is_none() {
+            eprintln!("skipped (benchmark scenario, run by `zksim bench`): {}", rel.display());
+            continue;
+        }
         // `scenarios/bugs/` holds the planted-bug catalog: tests/bugs.rs runs it.
         if rel.starts_with("scenarios/bugs") {
             continue;

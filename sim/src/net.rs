@@ -61,7 +61,9 @@ pub struct ConnReceiver<T> {
 impl<T: Any + Send + Sync> ConnSender<T> {
     /// Queues `msg` on the connection. Fails once the connection is broken.
     pub async fn send(&self, msg: T) -> io::Result<()> {
-        self.tx.send(Box::new(msg)).await
+        self.tx.send(Box::new(msg)).await?;
+        SENT_ON_THIS_THREAD.with(|n| n.set(n.get() + 1));
+        Ok(())
     }
 
     /// True once the peer's receiving half is gone.
@@ -112,6 +114,18 @@ pub async fn connect<Out: Any + Send + Sync, In: Any + Send + Sync>(
     let ep = Endpoint::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)).await?;
     let (tx, rx) = ep.connect1(addr).await?;
     Ok((ConnSender { tx, _t: PhantomData }, ConnReceiver { rx, _t: PhantomData }))
+}
+
+thread_local! {
+    /// Messages queued on connections by simulations run on this thread (a simulation runs on
+    /// one thread), for benchmarks. Never read inside a simulation, so it cannot affect one.
+    static SENT_ON_THIS_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many messages connections have queued in simulations run on the calling thread so far.
+/// Benchmarks read it before and after a run, outside the simulation.
+pub fn messages_sent_on_this_thread() -> u64 {
+    SENT_ON_THIS_THREAD.with(|n| n.get())
 }
 
 /// Messages the simulated network has carried so far in this run.

@@ -7,7 +7,7 @@ use super::explain::{render_op, render_outcome, render_record, render_txn, OpRef
 use crate::history::{Event, History, TxnRecord};
 use crate::op::{Op, Outcome};
 use crate::types::{ClientId, OpId, ServerId, SessionId, SessionState, SimTime, WatchedEvent, Zxid};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A client operation: its invocation and, if it came, its completion.
 #[derive(Clone, Debug)]
@@ -104,7 +104,8 @@ impl<'h> HistoryIndex<'h> {
         let mut commits: Vec<Committed<'h>> = Vec::new();
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
-        let mut session_ids: Vec<SessionId> = Vec::new();
+        // A set, not a sorted list: millions of records name a few thousand sessions.
+        let mut session_ids: BTreeSet<SessionId> = BTreeSet::new();
         for (i, r) in history.records.iter().enumerate() {
             if r.time < last_time {
                 ix.problems.push(
@@ -139,7 +140,7 @@ impl<'h> HistoryIndex<'h> {
                     if session.0 != 0 {
                         ix.by_session_xid.push((*session, *xid, n));
                     }
-                    session_ids.push(*session);
+                    session_ids.insert(*session);
                     ix.ops.push(OpView {
                         op_id: *op_id,
                         sidx: 0,
@@ -189,11 +190,11 @@ impl<'h> HistoryIndex<'h> {
                 }
                 Event::Final { server, last_zxid, digest } => ix.finals.push((i, *server, *last_zxid, *digest)),
                 Event::Watch { client, session, event } => {
-                    session_ids.push(*session);
+                    session_ids.insert(*session);
                     ix.watches.push((i, *client, *session, event))
                 }
                 Event::Session { client, session, state, timeout_ms, .. } => {
-                    session_ids.push(*session);
+                    session_ids.insert(*session);
                     ix.sessions.push((i, *client, *session, *state, *timeout_ms))
                 }
                 Event::Fault { .. } | Event::Role { .. } | Event::Recipe { .. } => {}
@@ -229,8 +230,7 @@ impl<'h> HistoryIndex<'h> {
             }
         }
         ix.by_session_xid = dedup;
-        session_ids.sort_unstable();
-        session_ids.dedup();
+        let session_ids: Vec<SessionId> = session_ids.into_iter().collect();
         for o in &mut ix.ops {
             o.sidx = session_ids.binary_search(&o.session).expect("every op's session was collected") as u32;
         }

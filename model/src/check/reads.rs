@@ -22,11 +22,16 @@ use std::collections::BTreeMap;
 pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     let mut v = Vec::new();
     let mut checked = 0;
-    let mut completes: Vec<(usize, usize)> =
-        ix.ops.iter().enumerate().filter_map(|(n, o)| o.complete.map(|c| (c.rec, n))).collect();
-    completes.sort_unstable();
+    // Completions in record order: a table by record index (each record completes at most one
+    // op) instead of a sort.
+    let mut by_rec: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
+    for (n, o) in ix.ops.iter().enumerate() {
+        if let Some(c) = o.complete {
+            by_rec[c.rec] = u32::try_from(n).expect("fewer than 2^32 operations");
+        }
+    }
     let mut seen: Vec<Option<(Zxid, usize)>> = vec![None; ix.sessions_seen.len()];
-    for (_, n) in completes {
+    for n in by_rec.into_iter().filter(|&n| n != u32::MAX).map(|n| n as usize) {
         let o = &ix.ops[n];
         let Some(z) = o.reply_zxid() else { continue };
         if o.definite().is_none() {

@@ -20,29 +20,41 @@ pub fn is_reserved(path: &str) -> bool {
 /// characters. Checked on UTF-16 code units as Java does, so every character outside the
 /// Basic Multilingual Plane (encoded as surrogates) is rejected.
 pub fn is_valid(path: &str) -> bool {
-    let units: Vec<u16> = path.encode_utf16().collect();
-    if units.is_empty() || units[0] != u16::from(b'/') {
+    // An ASCII string's UTF-16 code units are its bytes: check those in place (no allocation,
+    // the common case); anything else is encoded first.
+    if path.is_ascii() {
+        valid_units(path.as_bytes())
+    } else {
+        valid_units(&path.encode_utf16().collect::<Vec<u16>>())
+    }
+}
+
+/// [`is_valid`] on the path's UTF-16 code units (`u8` for an ASCII path, whose bytes are its
+/// code units).
+fn valid_units<U: Copy + Into<u16>>(units: &[U]) -> bool {
+    let unit = |i: usize| -> u16 { units[i].into() };
+    if units.is_empty() || unit(0) != u16::from(b'/') {
         return false;
     }
     if units.len() == 1 {
         return true;
     }
-    if *units.last().expect("non-empty") == u16::from(b'/') {
+    if unit(units.len() - 1) == u16::from(b'/') {
         return false;
     }
     let slash = u16::from(b'/');
     let dot = u16::from(b'.');
     for i in 1..units.len() {
-        let c = units[i];
-        let last = units[i - 1];
-        let next_ends_component = i + 1 == units.len() || units[i + 1] == slash;
+        let c = unit(i);
+        let last = unit(i - 1);
+        let next_ends_component = i + 1 == units.len() || unit(i + 1) == slash;
         if c == 0 {
             return false;
         }
         if c == slash && last == slash {
             return false; // empty component
         }
-        if c == dot && last == dot && i >= 2 && units[i - 2] == slash && next_ends_component {
+        if c == dot && last == dot && i >= 2 && unit(i - 2) == slash && next_ends_component {
             return false; // ".."
         }
         if c == dot && last == slash && next_ends_component {
@@ -129,6 +141,23 @@ mod tests {
             "/\u{1f600}",
         ] {
             assert!(!is_valid(bad), "{bad:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn ascii_fast_path_agrees_with_utf16() {
+        // Every ASCII string of length ≤ 4 over the characters that matter to the rules.
+        let alphabet = [b'/', b'.', b'a', 0u8, 0x1f, 0x7f];
+        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> =
+                strings.iter().flat_map(|s| alphabet.iter().map(move |&c| [s.clone(), vec![c]].concat())).collect();
+            strings.extend(longer);
+        }
+        for bytes in strings {
+            let s = std::str::from_utf8(&bytes).expect("ASCII");
+            let units: Vec<u16> = s.encode_utf16().collect();
+            assert_eq!(valid_units(s.as_bytes()), valid_units(&units), "{s:?}");
         }
     }
 

@@ -64,7 +64,6 @@ impl Tree {
     pub fn insert(&mut self, path: &str, node: ZNode, zxid: Zxid) -> Undo {
         assert!(path != "/" && path::is_valid(path), "insert: {path:?} must be a valid non-root path");
         assert!(node.children.is_empty(), "insert: a new node has no children");
-        assert!(!self.nodes.contains_key(path), "insert: {path:?} already exists");
         let owner = node.owner();
         let parent = self.nodes.get_mut(path::parent(path)).expect("insert: the parent exists");
         assert!(parent.owner().is_none(), "insert: ephemeral {path:?}'s parent cannot have children");
@@ -73,7 +72,8 @@ impl Tree {
         parent.meta.pzxid = parent.meta.pzxid.max(zxid);
         let fresh = parent.children.insert(path::name(path).to_string());
         assert!(fresh, "insert: parent of {path:?} already lists it");
-        self.nodes.insert(path.to_string(), node);
+        let replaced = self.nodes.insert(path.to_string(), node);
+        assert!(replaced.is_none(), "insert: {path:?} already exists");
         if let Some(s) = owner {
             self.ephemerals.entry(s).or_default().insert(path.to_string());
         }

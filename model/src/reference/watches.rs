@@ -180,24 +180,41 @@ impl Watches {
     }
 
     /// Changes one entry, keeping the tables free of empty entries and `by_session` exact.
+    /// Allocates a path string only when an entry is created.
     fn update(&mut self, which: Which, s: SessionId, p: &str, f: impl FnOnce(&mut Modes)) {
-        let table = match which {
-            Which::Data => &mut self.data,
-            Which::Child => &mut self.child,
+        let (table, other) = match which {
+            Which::Data => (&mut self.data, &self.child),
+            Which::Child => (&mut self.child, &self.data),
         };
-        let per_session = table.entry(p.to_string()).or_default();
-        let modes = per_session.entry(s).or_default();
-        f(modes);
-        if modes.is_empty() {
-            per_session.remove(&s);
-            if per_session.is_empty() {
-                table.remove(p);
+        let here = match table.get_mut(p) {
+            Some(per_session) => {
+                let modes = per_session.entry(s).or_default();
+                f(modes);
+                if modes.is_empty() {
+                    per_session.remove(&s);
+                    if per_session.is_empty() {
+                        table.remove(p);
+                    }
+                    false
+                } else {
+                    true
+                }
             }
-        }
-        let in_data = self.data.get(p).is_some_and(|m| m.contains_key(&s));
-        let in_child = self.child.get(p).is_some_and(|m| m.contains_key(&s));
-        if in_data || in_child {
-            self.by_session.entry(s).or_default().insert(p.to_string());
+            None => {
+                let mut modes = Modes::default();
+                f(&mut modes);
+                if !modes.is_empty() {
+                    table.insert(p.to_string(), BTreeMap::from([(s, modes)]));
+                }
+                !modes.is_empty()
+            }
+        };
+        let in_other = other.get(p).is_some_and(|m| m.contains_key(&s));
+        if here || in_other {
+            let paths = self.by_session.entry(s).or_default();
+            if !paths.contains(p) {
+                paths.insert(p.to_string());
+            }
         } else if let Some(paths) = self.by_session.get_mut(&s) {
             paths.remove(p);
             if paths.is_empty() {

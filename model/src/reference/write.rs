@@ -70,10 +70,11 @@ impl<'a> TxnCtx<'a> {
         };
         assert!(!matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)), "an ephemeral needs an owning session");
         let node = ZNode::new(data.clone(), kind, self.zxid, self.time_ms);
+        // Inserting a leaf changes nothing of its own Stat: take it now, saving a lookup.
+        let stat = node.stat();
         self.undo.push(self.tree.insert(&actual, node, self.zxid));
         self.triggers.push(Trigger { kind: EventType::NodeCreated, path: actual.clone() });
         self.triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: path::parent(&actual).to_string() });
-        let stat = self.tree.get(&actual).expect("just created").stat();
         Ok((actual, stat))
     }
 
