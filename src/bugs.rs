@@ -239,7 +239,7 @@ pub fn summarize(entry: &Entry, on: &[SeedResult], off: &[SeedResult]) -> BugMea
     m.seed_budget = Some(budget);
     let mut detections = Vec::new();
     for r in on {
-        if r.failed.iter().any(|p| *p == prop) {
+        if r.failed.contains(&prop) {
             detections.push(r.seed);
         }
         for p in r.failed.iter().filter(|p| **p != prop) {
