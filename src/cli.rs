@@ -196,8 +196,12 @@ pub fn sweep(
         .iter()
         .enumerate()
         .flat_map(|(i, (_, s))| {
+            // A regression (written by `zksim shrink`) is about its one seed.
+            if let Some(seed) = s.expect.as_ref().and_then(|e| e.seed) {
+                return vec![(i, seed)];
+            }
             let n = seeds.unwrap_or(s.seeds);
-            (first_seed..first_seed + n).map(move |seed| (i, seed))
+            (first_seed..first_seed + n).map(move |seed| (i, seed)).collect()
         })
         .collect();
     let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -355,7 +359,9 @@ pub fn report(history: &Path, out: &Path) -> Result<ExitCode, String> {
     let dir = out.join(&h.header.scenario).join(format!("seed-{}", h.header.seed));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let md = format!("{check}");
-    let page = html::render(&h, &[], &md);
+    // The verdicts with their violations, so the page highlights and links them on the timeline.
+    let properties: Vec<_> = check.properties.iter().map(runner::property_result).collect();
+    let page = html::render(&h, &properties, &md);
     std::fs::write(dir.join("report.html"), page).map_err(|e| e.to_string())?;
     print!("{check}");
     println!("report: {}", dir.join("report.html").display());
@@ -494,4 +500,108 @@ pub fn bugs(
     }
     let all = measures.iter().filter(|m| m.scenario.is_some()).all(|m| m.caught);
     Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAIL) })
+}
+
+/// `zksim shrink`: minimize a failing run while the same property fails at the same seed, and
+/// write it as a regression scenario.
+pub fn shrink(
+    path: &Path,
+    seed: u64,
+    property: Option<&str>,
+    out_dir: &Path,
+    max_runs: usize,
+) -> Result<ExitCode, String> {
+    use zksim::shrink::{failing_properties, materialized, minimize, regression, regression_toml, Provenance, Size};
+    #[allow(clippy::disallowed_methods)] // wall time of the whole shrink, for the summary only
+    let started = std::time::Instant::now();
+    let scenario = load(path)?;
+    let original = runner::run(&scenario, seed);
+    let failing = failing_properties(&original);
+    let property = match property {
+        Some(p) if failing.iter().any(|f| f == p) => p.to_string(),
+        Some(p) => {
+            return Err(format!(
+                "{} seed {seed}: property {p:?} does not fail (failing: {})",
+                path.display(),
+                if failing.is_empty() { "none".to_string() } else { failing.join(", ") }
+            ))
+        }
+        None => match (failing.first(), &original.error) {
+            (Some(p), _) => p.clone(),
+            (None, Some(e)) => {
+                return Err(format!(
+                    "{} seed {seed}: the run stopped on a panic ({e}); shrink needs a failing property",
+                    path.display()
+                ))
+            }
+            (None, None) => return Err(format!("{} seed {seed} passes: nothing to shrink", path.display())),
+        },
+    };
+    let fails = |out: &RunOutput| failing_properties(out).contains(&property);
+    let start = materialized(&scenario, seed);
+    if !fails(&runner::run(&start, seed)) {
+        return Err(format!(
+            "{} seed {seed}: with the nemesis materialized into explicit faults, {property} no longer fails \
+             (the plan should be identical: please report this)",
+            path.display()
+        ));
+    }
+    let before = (Size::of(&start), original.history.records.len());
+    eprintln!("zksim: shrinking {} seed {seed}: {property} fails; start: {}", scenario.name, before.0);
+    let m = minimize(start, max_runs, &mut |cand| fails(&runner::run(cand, seed)), &mut |step| {
+        eprintln!(
+            "[{:>4}/{}] {} {}  => {}",
+            step.runs,
+            step.max_runs,
+            if step.accepted { "kept    " } else { "reverted" },
+            step.what,
+            step.current
+        )
+    });
+    let shrunk_out = runner::run(&m.scenario, seed);
+    let after = (Size::of(&m.scenario), shrunk_out.history.records.len());
+    let name = format!("{}-seed{seed}", scenario.name);
+    let file = out_dir.join(format!("{name}.toml"));
+    let replay = replay_line(&file, seed);
+    let source = path.display().to_string();
+    let prov = Provenance {
+        source: &source,
+        seed,
+        property: &property,
+        before: before.clone(),
+        after: after.clone(),
+        accepted: &m.accepted,
+        runs: m.runs,
+        replay: &replay,
+        from_nemesis: if scenario.nemesis.is_some() { before.0.faults - scenario.faults.len() } else { 0 },
+    };
+    let text = regression_toml(&regression(&m.scenario, &name, &prov), &prov)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    std::fs::write(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    // The file as written must reproduce the failure.
+    let written = load(&file)?;
+    let verified = fails(&runner::run(&written, seed));
+    println!(
+        "shrunk {} seed {seed} ({property}) in {} runs, {:.1} s",
+        scenario.name,
+        m.runs,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{:<14} {:>10} {:>10}", "", "before", "after");
+    let row = |what: &str, a: String, b: String| println!("{what:<14} {a:>10} {b:>10}");
+    row("faults", before.0.faults.to_string(), after.0.faults.to_string());
+    row("clients", before.0.clients.to_string(), after.0.clients.to_string());
+    row("client groups", before.0.client_groups.to_string(), after.0.client_groups.to_string());
+    row("safety ms", before.0.safety_ms.to_string(), after.0.safety_ms.to_string());
+    row("liveness ms", before.0.liveness_ms.to_string(), after.0.liveness_ms.to_string());
+    row("history recs", before.1.to_string(), after.1.to_string());
+    if m.budget_exhausted {
+        println!("(the run budget of {max_runs} was spent; --max-runs N may shrink further)");
+    }
+    println!("regression: {}", file.display());
+    println!("replay: {replay}");
+    if !verified {
+        return Err(format!("{}: the written regression does not fail {property} at seed {seed}", file.display()));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -12,4 +12,5 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;

@@ -64,6 +64,22 @@ enum Command {
         #[arg(long, default_value = "reports")]
         report: PathBuf,
     },
+    /// Minimize a failing run (drop and shorten faults, fewer clients and operations, shorter
+    /// phases) while the same property still fails at the seed; write a regression scenario.
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// The property that must keep failing (default: the first failing one).
+        #[arg(long)]
+        property: Option<String>,
+        /// Where to write `<scenario>-seed<S>.toml`.
+        #[arg(long, default_value = "scenarios/regressions")]
+        out: PathBuf,
+        /// At most this many candidate runs.
+        #[arg(long, default_value_t = 200)]
+        max_runs: usize,
+    },
     /// Render a report from a saved history (`report <history.jsonl>`, judged again), or merge
     /// shard results into one sweep report (`report merge <sweep.json>...`).
     Report {
@@ -120,6 +136,9 @@ fn main() -> ExitCode {
             cli::sweep(&paths, seeds, first_seed, jobs, shard.as_deref(), &report, json, check_determinism)
         }
         Command::Replay { scenario, seed, trace, report } => cli::replay(&scenario, seed, trace, &report),
+        Command::Shrink { scenario, seed, property, out, max_runs } => {
+            cli::shrink(&scenario, seed, property.as_deref(), &out, max_runs)
+        }
         Command::Report { args, out } => match args.split_first() {
             Some((first, parts)) if first.as_os_str() == "merge" => cli::merge(parts, &out),
             Some((history, [])) => cli::report(history, &out),

@@ -118,6 +118,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 async move {
                     match run {
                         Workload::Kv { keys, think_ms } => kv_workload(rctx, keys, think_ms).await,
+                        Workload::Config(p) => zksim_sim::recipes::config::workload(rctx, p).await,
+                        Workload::Dns(p) => zksim_sim::recipes::dns::workload(rctx, p).await,
+                        Workload::Naming(p) => zksim_sim::recipes::naming::workload(rctx, p).await,
+                        Workload::HostMonitor(p) => zksim_sim::recipes::host_monitor::workload(rctx, p).await,
+                        Workload::LogCollector(p) => zksim_sim::recipes::log_collector::workload(rctx, p).await,
                         Workload::Lock(p) => zksim_sim::recipes::lock::workload(rctx, p).await,
                         Workload::Election(p) => zksim_sim::recipes::election::workload(rctx, p).await,
                         Workload::Queue(p) => zksim_sim::recipes::queue::workload(rctx, p).await,
@@ -210,6 +215,18 @@ fn judge(
     for g in &scenario.clients {
         match &g.run {
             Workload::Kv { .. } => {}
+            Workload::Config(_) | Workload::Dns(_) | Workload::Naming(_) | Workload::HostMonitor(_) => {
+                recipe_reports.extend(coordination_reports(scenario, &g.run, &history, &mut seen))
+            }
+            Workload::LogCollector(p) if seen.insert(format!("logs:{}", p.root)) => {
+                recipe_reports.extend(zksim_model::recipes::log_collector::check(
+                    &history,
+                    &p.root,
+                    p.sources,
+                    p.dead_after_ms,
+                    p.dead_after_ms + recipe_bound_ms(scenario),
+                ))
+            }
             Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::locks::check_locks(&history))
             }
@@ -234,6 +251,11 @@ fn judge(
     RunOutput { history, check, properties, coverage, herd, error, skipped_faults }
 }
 
+/// A model-checker property report as the reports show it (safety unless named `*-liveness`).
+pub fn property_result(p: &zksim_model::check::PropertyReport) -> PropertyResult {
+    convert(p, PropertyKind::Always)
+}
+
 /// A model-checker property report as the reports show it.
 fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> PropertyResult {
     let (verdict, violations) = match &p.verdict {
@@ -246,6 +268,13 @@ fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> Proper
                     summary: v.summary.clone(),
                     explanation: v.to_string(),
                     ops: v.ops.iter().map(|o| o.op_id).collect(),
+                    times_ns: {
+                        let mut t: Vec<u64> =
+                            v.ops.iter().map(|o| o.invoked.0).chain(v.records.iter().map(|r| r.time.0)).collect();
+                        t.sort_unstable();
+                        t.dedup();
+                        t
+                    },
                 })
                 .collect(),
         ),
@@ -253,8 +282,37 @@ fn convert(p: &zksim_model::check::PropertyReport, kind: PropertyKind) -> Proper
         CheckVerdict::NotApplicable { .. } => (Verdict::NotApplicable, vec![]),
     };
     // Liveness properties are named so; everything else the checkers report is safety.
-    let kind = if p.name.ends_with("-liveness") { PropertyKind::Eventually } else { kind };
+    let eventually = p.name.ends_with("-liveness") || p.name.ends_with("-converges");
+    let kind = if eventually { PropertyKind::Eventually } else { kind };
     PropertyResult { name: p.name.clone(), kind, verdict, violations }
+}
+
+/// How long after the last fault a recipe's view may take to converge: two session timeouts
+/// (an expired session's ephemerals leave the log within one) plus reaction and resync time.
+fn recipe_bound_ms(scenario: &Scenario) -> u64 {
+    let max_timeout = scenario.clients.iter().map(|g| g.session_timeout_ms).max().unwrap_or(0);
+    2 * max_timeout + 4_000
+}
+
+/// The properties of a config, DNS, naming or host-monitoring instance, the first time `seen`
+/// meets it.
+fn coordination_reports(
+    scenario: &Scenario,
+    run: &Workload,
+    history: &History,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> Vec<zksim_model::check::PropertyReport> {
+    use zksim_model::recipes::{config, host_monitor, naming};
+    let bound = recipe_bound_ms(scenario);
+    match run {
+        Workload::Config(p) if seen.insert(format!("config:{}", p.path)) => config::check(history, &p.path, bound),
+        Workload::Dns(p) if seen.insert(format!("dns:{}", p.path)) => config::check_dns(history, &p.path, bound),
+        Workload::Naming(p) if seen.insert(format!("naming:{}", p.path)) => naming::check(history, &p.path),
+        Workload::HostMonitor(p) if seen.insert(format!("hosts:{}", p.root)) => {
+            host_monitor::check(history, &p.root, bound)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Liveness: once every fault is healed (the safety phase is over) and the service had time
@@ -310,6 +368,8 @@ fn progress_after_heal(scenario: &Scenario, history: &History) -> PropertyResult
                 stuck.join(", ")
             ),
             ops: vec![],
+            // The liveness window's start: from there on, the stuck clients did nothing.
+            times_ns: vec![from * 1_000_000],
         }],
     }
 }

@@ -119,6 +119,16 @@ pub enum Workload {
         #[serde(default = "default_think")]
         think_ms: u64,
     },
+    /// Configuration publish/subscribe (`sim/src/recipes/config.rs`).
+    Config(zksim_sim::recipes::config::ConfigParams),
+    /// Dynamic DNS: an updater and watching resolvers (`sim/src/recipes/dns.rs`).
+    Dns(zksim_sim::recipes::dns::DnsParams),
+    /// Unique-id naming with sequential nodes (`sim/src/recipes/naming.rs`).
+    Naming(zksim_sim::recipes::naming::NamingParams),
+    /// Host monitoring: agents' ephemeral nodes and a monitor (`sim/src/recipes/host_monitor.rs`).
+    HostMonitor(zksim_sim::recipes::host_monitor::HostMonitorParams),
+    /// Log-collector task assignment (`sim/src/recipes/log_collector.rs`).
+    LogCollector(zksim_sim::recipes::log_collector::LogCollectorParams),
     /// An exclusive lock with a fenced resource (`sim/src/recipes/lock.rs`).
     Lock(zksim_sim::recipes::lock::LockParams),
     /// Master election / hot standby (`sim/src/recipes/election.rs`).
@@ -330,7 +340,9 @@ impl Scenario {
         self.clients.iter().map(|g| g.count).sum()
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks what parsing cannot: node names exist, times fit the phases, ranges are ordered.
+    /// Err is (field, what was expected).
+    pub fn validate(&self) -> Result<(), (String, String)> {
         let e = |field: &str, msg: String| Err((field.to_string(), msg));
         if !matches!(self.ensemble.servers, 1 | 3 | 5 | 7) {
             return e("ensemble.servers", format!("expected 1, 3, 5 or 7, got {}", self.ensemble.servers));

@@ -16,9 +16,26 @@ impl FormatTime for SimClock {
     }
 }
 
-/// Installs the subscriber (once).
+/// Installs the subscriber (once). Every line carries the simulated time and the madsim node
+/// span (`node{id=.. name="s1"}`), so server and client logs can be told apart; colours only
+/// when stderr is a terminal, so piped logs stay greppable.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("debug"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_timer(SimClock).with_writer(std::io::stderr).try_init();
+    use std::io::IsTerminal;
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".to_string());
+    let mut filter = EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
+        eprintln!("zksim: RUST_LOG={wanted:?} is not a valid filter ({e}); using \"debug\"");
+        EnvFilter::new("debug")
+    });
+    // madsim's `node{name="s1"}` spans (error level, target madsim::sim::task) tell which
+    // simulated process logged a line; keep them whatever RUST_LOG selects, unless it names
+    // that target itself.
+    if !wanted.contains("madsim::sim::task") {
+        filter = filter.add_directive("madsim::sim::task=error".parse().expect("a valid directive"));
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_timer(SimClock)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }

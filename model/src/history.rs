@@ -8,7 +8,7 @@
 //! On disk a history is JSON lines: the header first, then one record per line.
 
 use crate::op::{Op, Outcome};
-use crate::types::{ClientId, Data, OpId, ServerId, SessionId, SessionState, SimTime, WatchedEvent, Zxid};
+use crate::types::{ClientId, Data, ErrorCode, OpId, ServerId, SessionId, SessionState, SimTime, WatchedEvent, Zxid};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -230,6 +230,15 @@ pub enum Txn {
     /// The server deletes an expired TTL node.
     DeleteTtl {
         path: String,
+    },
+    /// A client request the leader refused before it became a write (ZooKeeper's error txn,
+    /// `OpCode.error` with an `ErrorTxn`): it consumes its zxid and has no effect at all. The
+    /// service logs one when a server the session has left forwards a request of it
+    /// (`SessionMoved`); a late one is legal, since it changes nothing.
+    Error {
+        session: SessionId,
+        xid: u64,
+        code: ErrorCode,
     },
 }
 

@@ -125,6 +125,69 @@ fn session_fifo_violation_is_caught() {
     fails(&r, names::LINEARIZABLE_WRITES, &["committed in the other order", "xid 1", "xid 2"]);
 }
 
+/// The SessionMoved case: a request sent to a server the client then lost (ConnectionLoss)
+/// reaches the leader after the client reconnected elsewhere and sent a newer request. The
+/// leader refuses it with an effect-free error txn, logged after the newer write: legal.
+#[test]
+fn late_error_txn_of_a_moved_session_is_legal() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    b.write(1, S1, create("/x", ""));
+    let old = b.invoke(1, S1, delete("/x"));
+    b.tick(5);
+    b.lose(old);
+    b.session_state(1, S1, SessionState::Disconnected, Some(1));
+    b.session_state(1, S1, SessionState::SyncConnected, Some(2));
+    let newer = b.invoke(1, S1, delete("/x"));
+    let (zn, on) = b.commit_op(newer);
+    b.complete(newer, on, Some(zn), Some(2));
+    b.commit(Txn::Error { session: SessionId(S1), xid: 2, code: ErrorCode::SessionMoved });
+    assert_all_pass(&check(&b));
+}
+
+/// The same late request, had the leader committed it as a write (no SessionMoved check):
+/// it takes effect after the newer request, and per-session FIFO fails.
+#[test]
+fn late_write_of_a_moved_session_that_takes_effect_is_caught() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    b.write(1, S1, create("/x", ""));
+    let old = b.invoke(1, S1, create("/y", ""));
+    b.tick(5);
+    b.lose(old);
+    b.session_state(1, S1, SessionState::Disconnected, Some(1));
+    b.session_state(1, S1, SessionState::SyncConnected, Some(2));
+    let newer = b.invoke(1, S1, delete("/x"));
+    let (zn, on) = b.commit_op(newer);
+    b.complete(newer, on, Some(zn), Some(2));
+    b.commit_op(old);
+    let r = check(&b);
+    fails(&r, names::LINEARIZABLE_WRITES, &["committed in the other order", "xid 2", "xid 3"]);
+}
+
+/// An error txn refuses a request: a client told it succeeded was lied to.
+#[test]
+fn success_for_a_refused_request_is_caught() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    let id = b.invoke(1, S1, create("/y", ""));
+    let (z, _) = b.commit(Txn::Error { session: SessionId(S1), xid: 1, code: ErrorCode::SessionMoved });
+    let ok = Outcome::Ok { value: OpResult::Created { path: "/y".into(), stat: None } };
+    b.complete(id, ok, Some(z), Some(1));
+    let r = check(&b);
+    fails(&r, names::LINEARIZABLE_WRITES, &["refused it with an error transaction", "SessionMoved"]);
+}
+
+/// An error txn for a request nobody sent is a phantom.
+#[test]
+fn phantom_error_txn_is_caught() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    b.commit(Txn::Error { session: SessionId(S1), xid: 9, code: ErrorCode::SessionMoved });
+    let r = check(&b);
+    fails(&r, names::LINEARIZABLE_WRITES, &["error transaction for session", "xid 9", "no client invoked it"]);
+}
+
 #[test]
 fn definite_error_that_took_effect_is_caught() {
     let mut b = baseline();

@@ -28,4 +28,4 @@ pub mod world;
 pub use nemesis::Nemesis;
 pub use recorder::Recorder;
 pub use rng::Seeds;
-pub use world::{process, ProcessCtx, World, WorldConfig};
+pub use world::{process, ProcessCtx, SteppedWorld, World, WorldConfig};

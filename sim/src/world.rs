@@ -193,6 +193,19 @@ impl World {
         self.nodes.insert(node, handle.id());
     }
 
+    /// Starts the world for step-by-step driving from synchronous code (a conformance runner
+    /// whose interface is not async): see [`SteppedWorld`].
+    pub fn stepped(self) -> SteppedWorld {
+        let nemesis = Nemesis::new(
+            self.rt.handle().clone(),
+            self.nodes.clone(),
+            self.disks.clone(),
+            self.recorder.clone(),
+            self.seeds.stream("nemesis"),
+        );
+        SteppedWorld { rt: self.rt, nemesis, recorder: self.recorder }
+    }
+
     /// Runs `driver` to completion in simulated time; the world stops when it returns.
     /// A panic in any process (a broken invariant) propagates out of here.
     pub fn run<F, Fut, T>(self, driver: F) -> (T, Recorder)
@@ -209,5 +222,32 @@ impl World {
         );
         let out = self.rt.block_on(driver(nemesis));
         (out, self.recorder)
+    }
+}
+
+/// A world driven one step at a time: [`SteppedWorld::step`] runs a future to completion in
+/// simulated time, and everything else (server processes, client tasks, timers, messages in
+/// flight) runs alongside it. Between steps simulated time stands still, so a sequence of steps
+/// is one deterministic run, exactly as if a single driver had awaited them in turn.
+pub struct SteppedWorld {
+    rt: Runtime,
+    nemesis: Nemesis,
+    recorder: Recorder,
+}
+
+impl SteppedWorld {
+    /// Runs `fut` (as the driver) until it completes. A panic in any process propagates.
+    pub fn step<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
+    /// The nemesis, for faults between or within steps.
+    pub fn nemesis(&self) -> &Nemesis {
+        &self.nemesis
+    }
+
+    /// The history recorder.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 }

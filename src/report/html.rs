@@ -204,6 +204,23 @@ pub fn render(history: &History, properties: &[PropertyResult], markdown_summary
             );
         }
     }
+    // Violations: a red band at each moment a violation involves, linked to its explanation.
+    for (i, p) in properties.iter().enumerate() {
+        for (k, v) in p.violations.iter().enumerate() {
+            for (j, t) in v.times_ns.iter().enumerate() {
+                let xx = x(*t);
+                let _ = write!(
+                    svg,
+                    r##"<a href="#v-{i}-{k}"><rect id="vmark-{i}-{k}-{j}" class="violation" x="{:.1}" y="20" width="5" height="{:.1}" fill="red" fill-opacity="0.35"><title>{} at {}: {}</title></rect></a>"##,
+                    xx - 2.5,
+                    height - 20.0,
+                    esc(&p.name),
+                    zksim_model::SimTime(*t),
+                    esc(&v.summary)
+                );
+            }
+        }
+    }
     svg.push_str("</svg>");
 
     let mut html = String::new();
@@ -218,32 +235,64 @@ pub fn render(history: &History, properties: &[PropertyResult], markdown_summary
         history.header.seed
     );
     let _ = write!(html, "<h1>{} — seed {}</h1>", esc(&history.header.scenario), history.header.seed);
+    let failing = properties.iter().filter(|p| p.verdict == Verdict::Fail).count();
+    if failing > 0 {
+        let _ = write!(
+            html,
+            "<p class=\"fail\">FAIL: {failing} propert{} violated — each violation is explained below and marked \
+             in red on the <a href=\"#timeline\">timeline</a>.</p>",
+            if failing == 1 { "y" } else { "ies" }
+        );
+    }
     html.push_str("<h2>Properties</h2><table><tr><th>property</th><th>verdict</th></tr>");
-    for p in properties {
+    for (i, p) in properties.iter().enumerate() {
         let class = if p.verdict == Verdict::Fail { "fail" } else { "pass" };
-        let _ = write!(html, "<tr><td>{}</td><td class=\"{class}\">{:?}</td></tr>", esc(&p.name), p.verdict);
+        let name = if p.violations.is_empty() {
+            esc(&p.name)
+        } else {
+            format!(
+                "<a href=\"#prop-{i}\">{}</a> ({} violation{})",
+                esc(&p.name),
+                p.violations.len(),
+                if p.violations.len() == 1 { "" } else { "s" }
+            )
+        };
+        let _ = write!(html, "<tr><td>{name}</td><td class=\"{class}\">{:?}</td></tr>", p.verdict);
     }
     html.push_str("</table>");
-    for p in properties.iter().filter(|p| !p.violations.is_empty()) {
-        let _ = write!(html, "<h3 class=\"fail\">{}</h3>", esc(&p.name));
-        for v in &p.violations {
+    for (i, p) in properties.iter().enumerate().filter(|(_, p)| !p.violations.is_empty()) {
+        let _ = write!(html, "<h3 id=\"prop-{i}\" class=\"fail\">{}</h3>", esc(&p.name));
+        for (k, v) in p.violations.iter().enumerate() {
             for op in &v.ops {
                 let _ = write!(html, "<a id=\"op-{}\"></a>", op.0);
             }
-            let links: Vec<String> = v.ops.iter().map(|o| format!("<a href=\"#bar-{0}\">#{0}</a>", o.0)).collect();
+            let ops: Vec<String> = v.ops.iter().map(|o| format!("<a href=\"#bar-{0}\">#{0}</a>", o.0)).collect();
+            let times: Vec<String> = v
+                .times_ns
+                .iter()
+                .enumerate()
+                .map(|(j, t)| format!("<a href=\"#vmark-{i}-{k}-{j}\">{}</a>", zksim_model::SimTime(*t)))
+                .collect();
+            let mut refs = Vec::new();
+            if !ops.is_empty() {
+                refs.push(format!("ops {}", ops.join(" ")));
+            }
+            if !times.is_empty() {
+                refs.push(format!("at {}", times.join(", ")));
+            }
             let _ = write!(
                 html,
-                "<p><b>{}</b> (ops {})</p><pre>{}</pre>",
+                "<div id=\"v-{i}-{k}\"><p><b>{}</b> ({})</p><pre>{}</pre></div>",
                 esc(&v.summary),
-                links.join(" "),
+                refs.join("; "),
                 esc(&v.explanation)
             );
         }
     }
     html.push_str(
-        "<h2>Timeline</h2><p>Bars: green ok, orange error, grey indeterminate. Server lanes: orange leading, \
+        "<h2 id=\"timeline\">Timeline</h2><p>Bars: green ok, orange error, grey indeterminate. Server lanes: orange leading, \
                    blue following, yellow looking, grey down. Red dashed lines: faults (hover for details). \
-                   Violating operations are outlined in red.</p>",
+                   Violating operations are outlined in red; red bands mark violations (click to read).</p>",
     );
     for (node, n) in &omitted {
         let _ = write!(html, "<p>{}: {} more operations not drawn (see history.jsonl).</p>", esc(&node.to_string()), n);
@@ -333,6 +382,7 @@ mod tests {
                 summary: "bad <thing>".into(),
                 explanation: "x & y".into(),
                 ops: vec![OpId(7)],
+                times_ns: vec![1_000_000],
             }],
         }];
         let page = render(&h, &props, "summary <b>");
@@ -341,5 +391,15 @@ mod tests {
         assert!(page.contains("bad &lt;thing&gt;") && page.contains("x &amp; y"));
         assert!(page.contains("href=\"#bar-7\"") && page.contains("id=\"bar-7\""), "violations link to their bars");
         assert!(page.contains("stroke=\"red\""), "violating ops are highlighted");
+        assert!(
+            page.contains("href=\"#prop-0\"") && page.contains("id=\"prop-0\""),
+            "the verdict table links violations"
+        );
+        assert!(
+            page.contains("id=\"vmark-0-0-0\"")
+                && page.contains("href=\"#vmark-0-0-0\"")
+                && page.contains("href=\"#v-0-0\""),
+            "violation times are marked on the timeline and linked both ways"
+        );
     }
 }

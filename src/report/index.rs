@@ -141,7 +141,15 @@ pub fn html(sweep: &SweepResult) -> String {
     );
     html.push_str("<h2>Failing seeds</h2><ul>");
     for r in sweep.failures() {
-        let link = r.report.as_ref().map(|p| format!(" — <a href=\"{}\">report</a>", esc(p))).unwrap_or_default();
+        // Relative to this index (reports are written to `<dir>/<scenario>/seed-<seed>/`), so the
+        // link works wherever the directory is opened or copied (merged shards included).
+        let link = r
+            .report
+            .as_ref()
+            .map(|_| {
+                format!(" — <a href=\"{}/seed-{}/report.html\">timeline and violations</a>", esc(&r.scenario), r.seed)
+            })
+            .unwrap_or_default();
         let _ = write!(
             html,
             "<li><b>{}</b> seed {}: {}<br><code>{}</code>{link}</li>",

@@ -4,7 +4,24 @@
 use super::html::fault_label;
 use super::summary::{op_stats, PropertyKind, PropertyResult, Verdict};
 use std::fmt::Write;
-use zksim_model::{Event, History};
+use zksim_model::{Event, History, SimTime};
+
+/// History text outside code blocks, with the characters that could open HTML escaped (a
+/// Markdown viewer would otherwise render a `<script>` in a node path).
+pub fn text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A code fence longer than any run of backticks in `body`, so history text cannot close it.
+pub fn fence_for(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
 
 /// Everything the summary needs besides the history.
 pub struct RunFacts<'a> {
@@ -25,7 +42,7 @@ pub fn render(history: &History, facts: &RunFacts<'_>) -> String {
     let h = &history.header;
     let mut md = String::new();
     let verdict = if passed(facts.properties) { "PASS" } else { "FAIL" };
-    let _ = writeln!(md, "# {} — seed {} — {verdict}\n", h.scenario, h.seed);
+    let _ = writeln!(md, "# {} — seed {} — {verdict}\n", text(&h.scenario), h.seed);
     let end = history.records.last().map(|r| r.time).unwrap_or_default();
     let _ = writeln!(md, "- config hash: `{}`", h.config_hash);
     let _ = writeln!(md, "- servers: {}, clients: {}, tick: {} ms", h.servers.len(), h.clients.len(), h.tick_ms);
@@ -44,9 +61,22 @@ pub fn render(history: &History, facts: &RunFacts<'_>) -> String {
     for p in facts.properties.iter().filter(|p| !p.violations.is_empty()) {
         let _ = writeln!(md, "\n### Violations of `{}`\n", p.name);
         for v in &p.violations {
-            let ops: Vec<String> = v.ops.iter().map(|o| format!("#{}", o.0)).collect();
-            let _ =
-                writeln!(md, "- **{}** (ops {})\n\n```\n{}\n```", v.summary, ops.join(", "), v.explanation.trim_end());
+            let mut refs = Vec::new();
+            if !v.ops.is_empty() {
+                refs.push(format!("ops {}", v.ops.iter().map(|o| format!("#{}", o.0)).collect::<Vec<_>>().join(", ")));
+            }
+            if !v.times_ns.is_empty() {
+                let at: Vec<String> = v.times_ns.iter().map(|t| SimTime(*t).to_string()).collect();
+                refs.push(format!("at {}", at.join(", ")));
+            }
+            let fence = fence_for(&v.explanation);
+            let _ = writeln!(
+                md,
+                "- **{}** ({})\n\n{fence}\n{}\n{fence}",
+                text(&v.summary),
+                refs.join("; "),
+                v.explanation.trim_end()
+            );
         }
     }
 
@@ -85,4 +115,43 @@ pub fn render(history: &History, facts: &RunFacts<'_>) -> String {
         let _ = writeln!(md, "\n## {title}\n\n{}", body.trim_end());
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::{PropertyKind, Verdict, Violation};
+    use zksim_model::history::HISTORY_FORMAT;
+    use zksim_model::{ClientId, Header, ServerId};
+
+    #[test]
+    fn history_text_cannot_inject_html_or_close_code_blocks_and_violations_say_when() {
+        let h = History {
+            header: Header {
+                format: HISTORY_FORMAT,
+                scenario: "<img src=x>".into(),
+                seed: 1,
+                config_hash: String::new(),
+                servers: vec![ServerId(1)],
+                clients: vec![ClientId(1)],
+                tick_ms: 100,
+            },
+            records: vec![],
+        };
+        let props = vec![PropertyResult {
+            name: "p".into(),
+            kind: PropertyKind::Always,
+            verdict: Verdict::Fail,
+            violations: vec![Violation {
+                summary: "node /<b>".into(),
+                explanation: "path /a```\n<script>".into(),
+                ops: vec![],
+                times_ns: vec![2_700_000_000],
+            }],
+        }];
+        let md = render(&h, &RunFacts { properties: &props, replay: "r", sections: &[] });
+        assert!(md.starts_with("# &lt;img src=x&gt; — seed 1 — FAIL"), "{md}");
+        assert!(md.contains("**node /&lt;b&gt;** (at 2.700s)"), "{md}");
+        assert!(md.contains("````\npath /a```\n<script>\n````"), "a longer fence: {md}");
+    }
 }

@@ -38,6 +38,10 @@ pub struct Violation {
     pub summary: String,
     pub explanation: String,
     pub ops: Vec<OpId>,
+    /// When it happened (simulated ns): the involved operations' invocations and records'
+    /// times, earliest first; reports mark these on the timeline.
+    #[serde(default)]
+    pub times_ns: Vec<u64>,
 }
 
 /// A property's outcome in one run.

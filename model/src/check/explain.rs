@@ -242,6 +242,7 @@ pub fn render_txn(t: &TxnRecord) -> String {
         Txn::Client { session, xid, op } => format!("session {session} xid {xid}: {}", render_op(op)),
         Txn::DeleteContainer { path } => format!("delete_container {path}"),
         Txn::DeleteTtl { path } => format!("delete_ttl {path}"),
+        Txn::Error { session, xid, code } => format!("session {session} xid {xid}: refused, {code:?} (no effect)"),
     };
     format!("txn {} {body}", t.zxid)
 }

@@ -9,7 +9,7 @@ use super::index::HistoryIndex;
 use crate::history::{chain_digest, CloseReason, Txn};
 use crate::op::{Op, OpResult, Outcome};
 use crate::reference::ZkModel;
-use crate::types::{SessionId, WatchedEvent, Zxid};
+use crate::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
 use std::collections::BTreeMap;
 
 /// A watch notification the model says a session should get.
@@ -24,7 +24,11 @@ pub struct ExpectedEvent {
 /// What the replay found.
 pub struct Replay {
     /// Per operation (index into `HistoryIndex::ops`): the zxid its transaction committed at.
+    /// An operation the leader refused with an error txn ([`Txn::Error`]) has none: it did not
+    /// take effect, so it has no place in the write order (its zxid is in `refused_zxid`).
     pub write_zxid: Vec<Option<Zxid>>,
+    /// Per operation: the zxid of the error txn that refused it, if any.
+    pub refused_zxid: Vec<Option<Zxid>>,
     /// Results, ops or zxids that disagree with the log (linearizable-writes).
     pub write_violations: Vec<Violation>,
     pub writes_checked: u64,
@@ -60,6 +64,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
     let mut out = Replay {
         write_zxid: vec![None; ix.ops.len()],
+        refused_zxid: vec![None; ix.ops.len()],
         write_violations: Vec::new(),
         writes_checked: 0,
         read_violations: Vec::new(),
@@ -162,11 +167,15 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                     CloseReason::Expired => None,
                 }
             }
+            Txn::Error { session, xid, code } => {
+                refused(ix, c, *session, *xid, *code, &mut out);
+                None
+            }
             _ => None,
         };
         if let Some(n) = issuer {
             let o = &ix.ops[n];
-            if out.write_zxid[n].is_some() {
+            if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
                 out.write_violations.push(
                     Violation::new(format!("op {} committed twice", o.op_id.0))
                         .at(z)
@@ -212,6 +221,63 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
         next_read += 1;
     }
     out
+}
+
+/// Matches an error txn to the operation it refused. The operation did not take effect: its
+/// client may have seen the error or an indeterminate outcome, never a success.
+fn refused(
+    ix: &HistoryIndex<'_>,
+    c: &super::index::Committed<'_>,
+    session: SessionId,
+    xid: u64,
+    code: ErrorCode,
+    out: &mut Replay,
+) {
+    let z = c.txn.zxid;
+    let Some(n) = ix.op_by_session_xid(session, xid) else {
+        out.write_violations.push(
+            Violation::new(format!(
+                "an error transaction for session {session} xid {xid} committed, but no client invoked it"
+            ))
+            .at(z)
+            .record(ix.commit_ref(c)),
+        );
+        return;
+    };
+    let o = &ix.ops[n];
+    if !o.op.is_write() {
+        out.write_violations.push(
+            Violation::new(format!("an error transaction refused op {}, which is not a write", o.op_id.0))
+                .at(z)
+                .op(ix.op_ref(n))
+                .record(ix.commit_ref(c)),
+        );
+        return;
+    }
+    if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
+        out.write_violations.push(
+            Violation::new(format!("op {} committed twice", o.op_id.0)).at(z).op(ix.op_ref(n)).record(ix.commit_ref(c)),
+        );
+        return;
+    }
+    out.refused_zxid[n] = Some(z);
+    out.writes_checked += 1;
+    let expected = Outcome::Err { code };
+    if let Some(observed) = o.definite() {
+        if *observed != expected {
+            out.write_violations.push(
+                Violation::new(format!(
+                    "op {} got a result, but the leader refused it with an error transaction",
+                    o.op_id.0
+                ))
+                .at(z)
+                .op(ix.op_ref(n))
+                .record(ix.commit_ref(c))
+                .expected(render_outcome(&expected))
+                .observed(render_outcome(observed)),
+            );
+        }
+    }
 }
 
 fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {

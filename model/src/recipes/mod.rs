@@ -7,6 +7,7 @@ pub mod coord_log;
 pub mod election;
 pub mod host_monitor;
 pub mod locks;
+pub mod log_collector;
 pub mod naming;
 pub mod queue;
 pub mod rwlock;

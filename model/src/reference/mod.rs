@@ -116,6 +116,8 @@ impl ZkModel {
             }
             Txn::DeleteContainer { path } => self.server_delete(path, zxid, time_ms, |k| k == NodeKind::Container),
             Txn::DeleteTtl { path } => self.server_delete(path, zxid, time_ms, |k| matches!(k, NodeKind::Ttl { .. })),
+            // An error txn only consumes its zxid.
+            Txn::Error { code, .. } => failed(*code),
         }
     }
 

@@ -348,24 +348,33 @@ impl Core {
     }
 
     /// A message from the connected server. An error means the connection must be dropped.
-    pub(crate) fn on_message(&mut self, server: ServerId, msg: ServerMsg) -> Result<(), String> {
+    pub(crate) fn on_message(&mut self, server: ServerId, msg: ServerMsg) -> Result<(), Hangup> {
         if self.is_over() {
             // Closed or abandoned under a connection task that has not been dropped yet.
-            return Err("the session is over".into());
+            return Err(Hangup::Violation("the session is over".into()));
         }
         assert_eq!(self.server(), Some(server), "a message from a connection that is not the current one");
         match msg {
             ServerMsg::Reply { xid, zxid, outcome } => {
                 let Some(front) = self.inflight.pop_front() else {
                     self.stats.xid_violations += 1;
-                    return Err(format!("reply for xid {xid} with nothing in flight"));
+                    return Err(Hangup::Violation(format!("reply for xid {xid} with nothing in flight")));
                 };
                 if front.xid != xid {
                     // ZooKeeper's client treats this as a broken connection ("Xid out of order").
                     let expected = front.xid;
                     self.inflight.push_front(front);
                     self.stats.xid_violations += 1;
-                    return Err(format!("reply for xid {xid} while xid {expected} was first in flight"));
+                    return Err(Hangup::Violation(format!(
+                        "reply for xid {xid} while xid {expected} was first in flight"
+                    )));
+                }
+                if outcome == (Outcome::Err { code: ErrorCode::SessionMoved }) {
+                    // A connection-level error, as ZooKeeper's server treats it: the session
+                    // lives on another server now. Drop this connection; what was in flight on
+                    // it (this request included) is indeterminate to the application.
+                    self.inflight.push_front(front);
+                    return Err(Hangup::SessionMoved(format!("session moved away from {server} (xid {xid} refused)")));
                 }
                 self.see_zxid(zxid);
                 self.complete(front, outcome, Some(zxid), Some(server), None);
@@ -384,7 +393,7 @@ impl Core {
             }
             ServerMsg::Connected { .. } | ServerMsg::Refused(_) => {
                 self.stats.protocol_violations += 1;
-                Err(format!("unexpected {msg:?} on an established connection"))
+                Err(Hangup::Violation(format!("unexpected {msg:?} on an established connection")))
             }
         }
     }
@@ -460,6 +469,15 @@ impl Core {
         }
         self.watches.end_all(err);
     }
+}
+
+/// Why a message makes the client drop its connection.
+#[derive(Debug)]
+pub(crate) enum Hangup {
+    /// The server broke the protocol (a bug the stats count).
+    Violation(String),
+    /// The server refused a request with SessionMoved: the session lives elsewhere now.
+    SessionMoved(String),
 }
 
 /// A connection that completed its handshake.
@@ -621,9 +639,13 @@ async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
             msg = inbox.recv() => match msg {
                 Some(Ok(msg)) => {
                     last_recv = now();
-                    if let Err(why) = shared.lock().on_message(server, msg) {
-                        tracing::error!(%server, why, "server protocol violation; dropping the connection");
-                        return why;
+                    match shared.lock().on_message(server, msg) {
+                        Ok(()) => {}
+                        Err(Hangup::SessionMoved(why)) => return why,
+                        Err(Hangup::Violation(why)) => {
+                            tracing::error!(%server, why, "server protocol violation; dropping the connection");
+                            return why;
+                        }
                     }
                 }
                 Some(Err(e)) => return format!("connection to {server} broke: {e}"),

@@ -15,13 +15,13 @@
 use super::coord_util::{ensure_path, retry};
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
 use zksim_model::{CreateMode, Data, ErrorCode};
 
 /// Config pub/sub workload parameters.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConfigParams {
     /// The config node.
@@ -51,7 +51,7 @@ impl Default for ConfigParams {
 }
 
 /// Publisher or subscriber.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigRole {
     Publisher,
@@ -59,7 +59,7 @@ pub enum ConfigRole {
 }
 
 /// The correct recipe or a planted bug.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigVariant {
     Correct,

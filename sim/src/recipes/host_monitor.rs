@@ -10,14 +10,14 @@
 use super::coord_util::{ensure_path, retry};
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
 use zksim_model::{CreateMode, Data, ErrorCode};
 
 /// Host monitoring workload parameters.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostMonitorParams {
     pub root: String,
@@ -35,7 +35,7 @@ impl Default for HostMonitorParams {
 }
 
 /// Agent (a monitored host) or monitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostRole {
     Agent,

@@ -19,5 +19,6 @@ pub mod config;
 pub mod coord_util;
 pub mod dns;
 pub mod host_monitor;
+pub mod log_collector;
 pub mod naming;
 pub mod queue;

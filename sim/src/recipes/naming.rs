@@ -6,12 +6,12 @@
 use super::coord_util::ensure_path;
 use super::RecipeCtx;
 use crate::client::{ZkClient, ZkError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zksim_model::history::{RecipeAction, RecipeNote};
 use zksim_model::{CreateMode, Data};
 
 /// Naming workload parameters.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NamingParams {
     pub path: String,

@@ -209,6 +209,8 @@ impl DataTree {
                 Ok(()) => self.delete_checked(path, zxid, &mut triggers),
                 Err(code) => err(code),
             },
+            // An error txn (SessionMoved) consumes its zxid and changes nothing else.
+            Txn::Error { code, .. } => err(*code),
             Txn::DeleteTtl { path } => {
                 let expired = |kind: NodeKind, mtime: i64| match kind {
                     NodeKind::Ttl { ttl_ms } => time.saturating_sub(mtime) > ttl_ms,

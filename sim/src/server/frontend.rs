@@ -36,6 +36,8 @@ pub struct Frontend {
     creating: BTreeMap<u64, ConnId>,
     /// Sessions the leader numbered, waiting for their CreateSession commit.
     assigned: BTreeMap<SessionId, ConnId>,
+    /// Reconnects waiting for the leader's revalidation, by token.
+    revalidating: BTreeMap<u64, (ConnId, SessionId, u64)>,
     next_token: u64,
     touched: BTreeSet<SessionId>,
     /// Requests for the leader, drained by the role's loop.
@@ -53,6 +55,7 @@ impl Frontend {
             queues: BTreeMap::new(),
             creating: BTreeMap::new(),
             assigned: BTreeMap::new(),
+            revalidating: BTreeMap::new(),
             next_token: 0,
             touched: BTreeSet::new(),
             outbox: Vec::new(),
@@ -83,6 +86,7 @@ impl Frontend {
         self.queues.clear();
         self.creating.clear();
         self.assigned.clear();
+        self.revalidating.clear();
         self.outbox.clear();
         self.touched.clear();
         self.watches = WatchManager::new();
@@ -94,7 +98,12 @@ impl Frontend {
     }
 
     fn close(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
+        drop(self.detach(conn));
+    }
+
+    /// Forgets `conn` and everything waiting on it; returns its link (dropping it closes it).
+    fn detach(&mut self, conn: ConnId) -> Option<Link<ServerMsg>> {
+        let link = self.conns.remove(&conn).map(|c| {
             if let Some(s) = c.session {
                 if self.by_session.get(&s) == Some(&conn) {
                     self.by_session.remove(&s);
@@ -102,9 +111,20 @@ impl Frontend {
                     self.watches.drop_session(s);
                 }
             }
-        }
+            c.link
+        });
         self.creating.retain(|_, c| *c != conn);
         self.assigned.retain(|_, c| *c != conn);
+        self.revalidating.retain(|_, (c, _, _)| *c != conn);
+        link
+    }
+
+    /// Closes `link` once what was queued on it had a chance to go out.
+    fn hang_up(link: Link<ServerMsg>) {
+        madsim::task::spawn_local(async move {
+            madsim::time::sleep(std::time::Duration::from_millis(50)).await;
+            drop(link);
+        });
     }
 
     /// Sessions with activity since the last call (the leader renews their deadlines).
@@ -113,14 +133,7 @@ impl Frontend {
     }
 
     /// Handles one client message. `serving` is false while electing or syncing.
-    pub fn on_message(
-        &mut self,
-        conn: ConnId,
-        msg: ClientMsg,
-        serving: bool,
-        tree: &DataTree,
-        me: zksim_model::ServerId,
-    ) {
+    pub fn on_message(&mut self, conn: ConnId, msg: ClientMsg, serving: bool, tree: &DataTree) {
         let Some(client) = self.conns.get(&conn) else { return };
         match (client.session, msg) {
             (None, ClientMsg::Connect { session, last_zxid_seen, timeout_ms }) => {
@@ -151,14 +164,12 @@ impl Frontend {
                         });
                     }
                     Some(s) => {
-                        if let Some(old) = self.by_session.get(&s).copied() {
-                            self.close(old);
-                        }
-                        let timeout_ms = tree.sessions().iter().find(|(x, _)| *x == s).map_or(timeout_ms, |(_, t)| *t);
-                        self.bind(conn, s);
-                        if let Some(c) = self.conns.get(&conn) {
-                            c.link.send(ServerMsg::Connected { session: s, timeout_ms, server: me });
-                        }
+                        // The leader decides whether the session lives on and makes this
+                        // server its owner (ZooKeeper's revalidateSession); the client is
+                        // answered when it does.
+                        self.next_token += 1;
+                        self.revalidating.insert(self.next_token, (conn, s, timeout_ms));
+                        self.outbox.push(Forward::Revalidate { token: self.next_token, session: s });
                     }
                 }
             }
@@ -274,6 +285,31 @@ impl Frontend {
         }
     }
 
+    /// The leader answered our revalidation `token`: bind the reconnecting client to its
+    /// session (this server now owns it) or tell it the session has expired.
+    pub fn revalidated(&mut self, token: u64, valid: bool, tree: &DataTree, me: zksim_model::ServerId) {
+        let Some((conn, s, asked_ms)) = self.revalidating.remove(&token) else { return };
+        if !valid {
+            if let Some(c) = self.conns.remove(&conn) {
+                Frontend::refuse(c.link, Refusal::Expired);
+            }
+            return;
+        }
+        if let Some(old) = self.by_session.get(&s).copied() {
+            if old != conn {
+                self.close(old);
+            }
+        }
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let timeout_ms = tree.sessions().iter().find(|(x, _)| *x == s).map_or(asked_ms, |(_, t)| *t);
+        self.bind(conn, s);
+        if let Some(c) = self.conns.get(&conn) {
+            c.link.send(ServerMsg::Connected { session: s, timeout_ms, server: me });
+        }
+    }
+
     /// A forwarded request failed at the leader.
     pub fn rejected(&mut self, session: SessionId, xid: u64, code: ErrorCode, tree: &DataTree) {
         self.complete(session, Some(xid), tree.last_zxid(), Outcome::Err { code }, tree);
@@ -332,6 +368,16 @@ impl Frontend {
                     }
                     self.by_session.remove(session);
                     self.watches.drop_session(*session);
+                }
+            }
+            Txn::Error { session, xid, code } => {
+                self.complete(*session, Some(*xid), txn.zxid, outcome.clone(), tree);
+                if *code == ErrorCode::SessionMoved {
+                    // A connection-level error, as in ZooKeeper's FinalRequestProcessor: the
+                    // session lives on another server now, so this connection is torn down.
+                    if let Some(link) = self.by_session.get(session).copied().and_then(|c| self.detach(c)) {
+                        Frontend::hang_up(link);
+                    }
                 }
             }
             Txn::DeleteContainer { .. } | Txn::DeleteTtl { .. } => {}

@@ -56,8 +56,13 @@ pub struct Plan {
     pub settle_ms: u64,
 }
 
-/// Runs the plan; returns the history.
+/// Runs the plan with no planted bug; returns the history.
 pub fn run(plan: Plan) -> History {
+    run_with_bugs(plan, zksim_model::BugSet::NONE)
+}
+
+/// Runs the plan with the planted bugs `bugs` switched on; returns the history.
+pub fn run_with_bugs(plan: Plan, bugs: zksim_model::BugSet) -> History {
     let mut world = world_with_servers(WorldConfig::with_seed(plan.seed), plan.servers, |_| {});
     let stop = StopSignal::new();
     let finished = Arc::new(AtomicU32::new(0));
@@ -77,7 +82,7 @@ pub fn run(plan: Plan) -> History {
                     recorder: pctx.recorder.clone(),
                     rng: pctx.seeds.stream(&format!("{}/recipe/{}", pctx.node, pctx.incarnation)),
                     stop: stop.clone(),
-                    bugs: zksim_model::BugSet::NONE,
+                    bugs,
                 };
                 let (w, finished) = (w.clone(), finished.clone());
                 async move {

@@ -153,6 +153,9 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                         (Phase::Broadcast, ZabMsg::SessionAssigned { token, session }) => {
                             rep.front.assigned(token, session)
                         }
+                        (Phase::Broadcast, ZabMsg::Revalidated { token, valid }) => {
+                            rep.front.revalidated(token, valid, &rep.tree, me)
+                        }
                         (Phase::Broadcast, ZabMsg::Rejected { session, xid, code }) => {
                             rep.front.rejected(session, xid, code, &rep.tree)
                         }
@@ -171,7 +174,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                     let link = rep.link_client(sender, receiver);
                     rep.front.accept(link);
                 }
-                Input::Client { conn, msg } => rep.front.on_message(conn, msg, serving, &rep.tree, me),
+                Input::Client { conn, msg } => rep.front.on_message(conn, msg, serving, &rep.tree),
                 Input::ClientGone { conn } => rep.front.gone(conn),
                 Input::Control { msg, reply } => {
                     let answer = match msg {

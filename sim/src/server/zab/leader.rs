@@ -60,6 +60,11 @@ struct Leader {
     tracker: SessionTracker,
     creating: BTreeSet<SessionId>,
     closing: BTreeSet<SessionId>,
+    /// Which server's connection owns each session (ZooKeeper's `SessionImpl.owner`): set when
+    /// the session is created or revalidated on reconnect; a write forwarded by anyone else
+    /// becomes a SessionMoved error txn. Sessions inherited from an earlier epoch have no owner
+    /// until their client reconnects (every server drops its clients on a leader change).
+    owners: BTreeMap<SessionId, Origin>,
     deferred: VecDeque<Deferred>,
     ticks: u64,
 }
@@ -106,6 +111,7 @@ impl Leader {
                 let epoch = self.epoch.expect("established") as u64;
                 let session = SessionId((epoch << 32) | self.next_session);
                 self.creating.insert(session);
+                self.owners.insert(session, origin);
                 self.tracker.add(session, timeout_ms, now_ms());
                 match origin {
                     Origin::Local => rep.front.assigned(token, session),
@@ -113,13 +119,32 @@ impl Leader {
                 }
                 self.propose(rep, Txn::CreateSession { session, timeout_ms });
             }
+            Forward::Revalidate { token, session } => {
+                let valid = self.live(rep, session);
+                if valid {
+                    self.tracker.touch(session, now_ms());
+                    self.owners.insert(session, origin);
+                }
+                match origin {
+                    Origin::Local => rep.front.revalidated(token, valid, &rep.tree, rep.cfg.id),
+                    Origin::Learner(c) => self.send_to(c, ZabMsg::Revalidated { token, valid }),
+                }
+            }
             Forward::Write { session, xid, op } => {
                 if !self.live(rep, session) {
                     self.defer(origin, ZabMsg::Rejected { session, xid, code: ErrorCode::SessionExpired });
                 } else if op == zksim_model::Op::CloseSession {
+                    // Not owner-checked, as in ZooKeeper: closeSession is the session's last
+                    // request, and the expirer issues it without being the owner.
                     self.closing.insert(session);
                     self.tracker.remove(session);
+                    self.owners.remove(&session);
                     self.propose(rep, Txn::CloseSession { session, reason: CloseReason::Closed });
+                } else if !self.owned_by(rep, session, origin) {
+                    // ZooKeeper's checkSession: the session moved to another server since this
+                    // request was sent; committing it now could reorder it after the session's
+                    // newer requests. It becomes an error txn that changes nothing.
+                    self.propose(rep, Txn::Error { session, xid, code: ErrorCode::SessionMoved });
                 } else {
                     self.tracker.touch(session, now_ms());
                     self.propose(rep, Txn::Client { session, xid, op });
@@ -135,10 +160,21 @@ impl Leader {
         }
     }
 
+    /// ZooKeeper's `SessionTrackerImpl.checkSession` owner test: a session without an owner
+    /// adopts the forwarding server; one owned by another server has moved. The planted
+    /// `no-session-moved` bug skips the test.
+    fn owned_by(&mut self, rep: &Replica, session: SessionId, origin: Origin) -> bool {
+        if rep.cfg.bugs.has(Bug::NoSessionMoved) {
+            return true;
+        }
+        *self.owners.entry(session).or_insert(origin) == origin
+    }
+
     fn expire(&mut self, rep: &mut Replica, session: SessionId) {
         if self.live(rep, session) {
             self.closing.insert(session);
             self.tracker.remove(session);
+            self.owners.remove(&session);
             self.propose(rep, Txn::CloseSession { session, reason: CloseReason::Expired });
         }
     }
@@ -202,6 +238,7 @@ pub async fn lead(rep: &mut Replica) -> String {
         tracker: SessionTracker::new(rep.cfg.tick_ms),
         creating: BTreeSet::new(),
         closing: BTreeSet::new(),
+        owners: BTreeMap::new(),
         deferred: VecDeque::new(),
         ticks: 0,
     };
@@ -422,7 +459,7 @@ async fn handle(rep: &mut Replica, l: &mut Leader, input: Input) -> Option<Strin
             let link = rep.link_client(sender, receiver);
             rep.front.accept(link);
         }
-        Input::Client { conn, msg } => rep.front.on_message(conn, msg, l.established, &rep.tree, me),
+        Input::Client { conn, msg } => rep.front.on_message(conn, msg, l.established, &rep.tree),
         Input::ClientGone { conn } => rep.front.gone(conn),
         Input::Control { msg, reply } => {
             let answer = match msg {

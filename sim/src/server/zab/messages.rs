@@ -19,6 +19,10 @@ pub enum SyncMode {
 pub enum Forward {
     /// A new session asked for on `origin`; `token` lets the origin match the answer.
     CreateSession { token: u64, timeout_ms: u64 },
+    /// A client reconnected with an existing session on `origin`: is the session still live?
+    /// The leader makes `origin` the session's owner (ZooKeeper's REVALIDATE), so a request
+    /// of the session that a server it has left forwards later is refused with SessionMoved.
+    Revalidate { token: u64, session: SessionId },
     /// A write (or close) of a session.
     Write { session: SessionId, xid: u64, op: Op },
     /// A `sync`: answered once everything committed before it has been sent to the origin.
@@ -61,6 +65,9 @@ pub enum ZabMsg {
     Request(Forward),
     /// Leader → learner: the session number for a `CreateSession` token (the commit follows).
     SessionAssigned { token: u64, session: SessionId },
+    /// Leader → learner: the answer to `Forward::Revalidate` (`valid`: the session is live
+    /// and now owned by this learner).
+    Revalidated { token: u64, valid: bool },
     /// Leader → learner: a forwarded request failed before becoming a transaction.
     Rejected { session: SessionId, xid: u64, code: ErrorCode },
     /// Leader → learner: a `sync` completes here once everything before this message is applied.
