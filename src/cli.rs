@@ -554,7 +554,14 @@ pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
 
 /// `zksim bugs`: measures every planted bug of the catalog (seeds 1..=M with the switch on and
 /// off) and prints the table, or the JSON list.
-pub fn bugs(dir: &Path, seeds: u64, jobs: Option<usize>, only: Option<&str>, json: bool) -> Result<ExitCode, String> {
+pub fn bugs(
+    dir: &Path,
+    seeds: u64,
+    jobs: Option<usize>,
+    only: Option<&str>,
+    json: bool,
+    markdown: bool,
+) -> Result<ExitCode, String> {
     if seeds == 0 {
         return Err("--seeds must be at least 1".into());
     }
@@ -614,6 +621,8 @@ pub fn bugs(dir: &Path, seeds: u64, jobs: Option<usize>, only: Option<&str>, jso
         .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&measures).map_err(|e| e.to_string())?);
+    } else if markdown {
+        print!("{}", bugs::markdown_table(&measures));
     } else {
         print!("{}", bugs::table(&measures));
         let missing = measures.iter().filter(|m| m.scenario.is_none()).count();

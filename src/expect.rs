@@ -119,3 +119,30 @@ pub fn budget_misses<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn catalog(budget: u64) -> Scenario {
+        let text = format!(
+            "bugs = [\"commit-without-quorum\"]\n[expect]\nfailing_property = \"agreement\"\nseed_budget = {budget}\n"
+        );
+        Scenario::parse(Path::new("scenarios/bugs/commit-without-quorum.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_bug_not_caught_within_its_budget_is_a_miss() {
+        let s = catalog(3);
+        let run = |seed, v| ("commit-without-quorum".to_string(), seed, v);
+        let missed = vec![run(1, RunVerdict::Pass), run(2, RunVerdict::Pass), run(3, RunVerdict::Pass)];
+        let misses = budget_misses([&s], &missed);
+        let why = misses.get("commit-without-quorum").expect("not caught");
+        assert!(why.contains("commit-without-quorum") && why.contains("agreement") && why.contains("1..=3"), "{why}");
+        let caught = vec![run(1, RunVerdict::Pass), run(2, RunVerdict::ExpectedFail), run(3, RunVerdict::Pass)];
+        assert!(budget_misses([&s], &caught).is_empty());
+        // A shard that did not run the whole budget cannot judge it.
+        assert!(budget_misses([&s], &missed[..2]).is_empty());
+    }
+}

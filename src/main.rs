@@ -107,6 +107,9 @@ enum Command {
         /// A JSON list of {name, source, scenario, property, caught, seeds_to_detect, ...}.
         #[arg(long)]
         json: bool,
+        /// The table as Markdown (for README.md and reports/bugs.md).
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
     },
     /// Merge shard results (`sweep.json` files) into one sweep report.
     Merge {
@@ -147,7 +150,9 @@ fn main() -> ExitCode {
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
         Command::Bench { json, part } => cli::bench(json, part.as_deref()),
-        Command::Bugs { seeds, jobs, only, dir, json } => cli::bugs(&dir, seeds, jobs, only.as_deref(), json),
+        Command::Bugs { seeds, jobs, only, dir, json, markdown } => {
+            cli::bugs(&dir, seeds, jobs, only.as_deref(), json, markdown)
+        }
     };
     match result {
         Ok(code) => code,
