@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub reap_every_ticks: u64,
     /// Planted bugs switched on (none by default: see `zksim_model::bugs`).
     pub bugs: BugSet,
+    /// Start from `/` alone (a chroot's view, as the probes' chroot cases were recorded) instead
+    /// of a fresh server's `/zookeeper`, `/zookeeper/config` and `/zookeeper/quota`.
+    pub empty_root: bool,
 }
 
 impl ServerConfig {
@@ -44,6 +47,7 @@ impl ServerConfig {
             fsync_batch: 64,
             reap_every_ticks: 10,
             bugs: BugSet::NONE,
+            empty_root: false,
         }
     }
 

@@ -67,8 +67,9 @@ async fn listen_all(tx: mpsc::UnboundedSender<Input>) -> Vec<Task> {
 
 async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
     let me = cfg.id;
-    let (store, rec) =
-        Storage::open(ctx.disk::<DiskRecord>()).await.unwrap_or_else(|e| panic!("{me}: cannot recover from disk: {e}"));
+    let (store, rec) = Storage::open_with(ctx.disk::<DiskRecord>(), cfg.empty_root)
+        .await
+        .unwrap_or_else(|e| panic!("{me}: cannot recover from disk: {e}"));
     let (tx, rx) = mpsc::unbounded_channel();
     let _listeners = listen_all(tx.clone()).await;
     let election = Election::start(ElectionConfig {

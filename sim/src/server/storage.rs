@@ -67,6 +67,8 @@ pub struct Storage {
     next_seq: u64,
     last_logged: Zxid,
     dirty: bool,
+    /// The tree before any transaction: `/` alone instead of a fresh server's `/zookeeper`…
+    empty_root: bool,
 }
 
 fn read_epoch(disk: &Disk<DiskRecord>, file: &str) -> Result<u32, String> {
@@ -80,6 +82,11 @@ fn read_epoch(disk: &Disk<DiskRecord>, file: &str) -> Result<u32, String> {
 impl Storage {
     /// Opens the disk and recovers: epochs, latest snapshot, log replay.
     pub async fn open(disk: Disk<DiskRecord>) -> Result<(Storage, Recovered), String> {
+        Storage::open_with(disk, false).await
+    }
+
+    /// [`Storage::open`], starting (before any snapshot) from `/` alone when `empty_root`.
+    pub async fn open_with(disk: Disk<DiskRecord>, empty_root: bool) -> Result<(Storage, Recovered), String> {
         let accepted_epoch = read_epoch(&disk, ACCEPTED_EPOCH)?;
         let current_epoch = read_epoch(&disk, CURRENT_EPOCH)?;
         if current_epoch > accepted_epoch {
@@ -94,6 +101,7 @@ impl Storage {
             next_seq: 1,
             last_logged: Zxid::ZERO,
             dirty: false,
+            empty_root,
         };
         let rec = st.reload().await?;
         Ok((st, rec))
@@ -118,7 +126,7 @@ impl Storage {
         self.next_seq = snaps.iter().chain(log_seqs.iter()).max().map_or(1, |m| m + 1);
         // Every retained snapshot, to know the floor; the latest valid one seeds the tree.
         self.snaps.clear();
-        let mut tree = DataTree::new();
+        let mut tree = if self.empty_root { DataTree::empty() } else { DataTree::new() };
         for s in &snaps {
             match self.disk.read(&snap_name(*s)).as_slice() {
                 [Slot::Ok(DiskRecord::Snapshot(t))] => {

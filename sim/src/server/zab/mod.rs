@@ -53,9 +53,10 @@
 //! - The leader's sync sends the whole tree for SNAP in one message and keeps only the
 //!   history since the older of the two retained snapshots; no throttling of large syncs
 //!   (ZK-2201-style stalls cannot be modelled yet).
-//! - Reconnect validates the session against the local tree only (ZooKeeper asks the leader);
-//!   SessionMoved is not modelled; a closed/expired session's connection gets
-//!   `Refused(Expired)` and is closed.
+//! - Reconnect asks the leader (`Forward::Revalidate`), which makes the server the session's
+//!   owner; a write forwarded by a server the session has left becomes a SessionMoved error
+//!   txn (`Txn::Error`). A closed/expired session's connection gets `Refused(Expired)` and is
+//!   closed.
 //! - No observers, no dynamic reconfiguration, no read-only mode, no quota/ACL.
 //! - `sync` is a leader round-trip (not a quorum operation): ZK-1675 stale reads remain
 //!   possible with two self-believed leaders, as in ZooKeeper.
