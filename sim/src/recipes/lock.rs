@@ -140,6 +140,11 @@ impl Locker<'_> {
                     if self.ctx.stop.raised() && self.zk.state() != SessionState::SyncConnected {
                         return Err(ZkError::ConnectionLoss);
                     }
+                    if self.ignores_expiry() {
+                        // A holder carrying on with a dead session fails at once, every time:
+                        // pace its retries so the planted bug cannot spin without time passing.
+                        madsim::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
                 other => return other,
             }
@@ -380,6 +385,9 @@ impl Locker<'_> {
                     _ = &mut sleep => break,
                     ev = self.events.next() => match ev {
                         Some(SessionState::SyncConnected) => {}
+                        // The event stream of an expired session ends: wait out the slice
+                        // rather than spin on its end.
+                        None if self.ignores_expiry() => (&mut sleep).await,
                         _ if self.ignores_expiry() => {}
                         Some(SessionState::Disconnected) => {
                             return self.lost_or_suspended(&node, ZkError::ConnectionLoss).await
