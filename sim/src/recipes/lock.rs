@@ -334,7 +334,14 @@ impl Locker<'_> {
     async fn fenced_write(&self, writer: &ZkClient, token: Zxid) -> Result<(), ZkError> {
         let res = format!("{}-resource", self.p.path);
         loop {
-            let (data, stat) = self.retry(|| writer.get_data(&res)).await?;
+            // A holder that loses its connection mid-write is SUSPENDED (Curator): it must stop
+            // acting as holder now, not retry until it reconnects. (The CURATOR-206 bug path
+            // keeps retrying, as the buggy client did.)
+            let (data, stat) = if self.ignores_expiry() {
+                self.retry(|| writer.get_data(&res)).await?
+            } else {
+                writer.get_data(&res).await?
+            };
             let stored: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
             if token.0 < stored {
                 writer.record_recipe(RecipeNote {
@@ -351,8 +358,10 @@ impl Locker<'_> {
                     });
                     return Ok(());
                 }
-                // Lost CAS or unknown outcome: read again (a CAS retried blindly could apply twice).
-                Err(ZkError::Api(ErrorCode::BadVersion)) | Err(ZkError::ConnectionLoss) => {}
+                // Lost CAS: read again (a CAS retried blindly could apply twice).
+                Err(ZkError::Api(ErrorCode::BadVersion)) => {}
+                // Unknown outcome: the bugged holder reads again; a correct one is suspended.
+                Err(ZkError::ConnectionLoss) if self.ignores_expiry() => {}
                 Err(e) => return Err(e),
             }
         }
