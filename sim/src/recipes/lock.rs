@@ -375,6 +375,11 @@ impl Locker<'_> {
         let slice = Duration::from_millis(hold / writes as u64 + 1);
         let mut writer = self.zk.clone();
         for _ in 0..writes {
+            // A holder that lost its connection (say, found out on waking from a pause) is
+            // SUSPENDED before it acts again, not after a write that waits for a reconnect.
+            if !self.ignores_expiry() && self.zk.state() != SessionState::SyncConnected {
+                return self.lost_or_suspended(&node, ZkError::ConnectionLoss).await;
+            }
             let wrote = if self.election { Ok(()) } else { self.fenced_write(&writer, token).await };
             if let Err(e) = wrote {
                 if self.ignores_expiry() && e.is_session_over() {
@@ -390,19 +395,24 @@ impl Locker<'_> {
             loop {
                 tokio::select! {
                     // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                    // Session events first: a disconnect that is already known must end the
+                    // holding before the next slice's write.
                     biased;
-                    _ = &mut sleep => break,
                     ev = self.events.next() => match ev {
                         Some(SessionState::SyncConnected) => {}
                         // The event stream of an expired session ends: wait out the slice
                         // rather than spin on its end.
-                        None if self.ignores_expiry() => (&mut sleep).await,
+                        None if self.ignores_expiry() => {
+                            (&mut sleep).await;
+                            break;
+                        }
                         _ if self.ignores_expiry() => {}
                         Some(SessionState::Disconnected) => {
                             return self.lost_or_suspended(&node, ZkError::ConnectionLoss).await
                         }
                         _ => return self.lost_or_suspended(&node, ZkError::SessionExpired).await,
-                    }
+                    },
+                    _ = &mut sleep => break,
                 }
             }
         }
