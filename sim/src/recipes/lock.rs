@@ -395,9 +395,9 @@ impl Locker<'_> {
             loop {
                 tokio::select! {
                     // `biased`: fixed polling order, so the schedule depends on the seed alone.
+                    biased;
                     // Session events first: a disconnect that is already known must end the
                     // holding before the next slice's write.
-                    biased;
                     ev = self.events.next() => match ev {
                         Some(SessionState::SyncConnected) => {}
                         // The event stream of an expired session ends: wait out the slice
