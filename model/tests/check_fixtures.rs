@@ -321,6 +321,21 @@ fn expiry_during_a_partition_is_legal() {
 }
 
 #[test]
+fn expiry_after_the_client_process_crashed_and_restarted_is_legal() {
+    // kv-swarm seed 111: the client crashed and restarted within a few ms, well before the
+    // window; its old session had no pinger left and expired a timeout later.
+    let mut b = baseline();
+    let c1 = zksim_model::Node::Client(zksim_model::ClientId(1));
+    b.fault(Fault::Crash { node: c1, torn: false });
+    b.tick(10);
+    b.fault(Fault::Restart { node: c1 });
+    b.tick(10_000);
+    b.commit(Txn::CloseSession { session: SessionId(S1), reason: CloseReason::Expired });
+    let r = check(&b);
+    assert_eq!(r.get(names::SESSION_EXPIRY).unwrap().verdict, Verdict::Pass, "{r}");
+}
+
+#[test]
 fn no_session_records_means_not_applicable() {
     let mut b = HistoryBuilder::new();
     b.commit(Txn::CreateSession { session: SessionId(S1), timeout_ms: 4000 });

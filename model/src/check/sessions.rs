@@ -5,7 +5,9 @@
 //! 1. S's client recorded SyncConnected at or before t − T and no other state for S after that
 //!    up to t (it stayed connected to one server);
 //! 2. no `ExpireSession` fault named S before t;
-//! 3. the ensemble was undisturbed over [t − T, t]: no partition, isolation, crash, pause or
+//! 3. S's client process did not crash after that SyncConnected (a crashed client stops pinging,
+//!    and the restarted process opens a new session: the old one is left to expire);
+//! 4. the ensemble was undisturbed over [t − T, t]: no partition, isolation, crash, pause or
 //!    message loss active at any moment of it, no latency above T/3, and no server changed role
 //!    in it (a client that is neither paused nor cut off pings at least every T/3, so its
 //!    server keeps touching the session).
@@ -21,9 +23,9 @@
 use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
-use crate::history::{CloseReason, Event, Fault, Txn};
+use crate::history::{CloseReason, Event, Fault, Node, Txn};
 use crate::op::{MultiOp, Op, OpResult, Outcome};
-use crate::types::{SessionId, SessionState, SimTime};
+use crate::types::{ClientId, SessionId, SessionState, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Times at which the ensemble went from undisturbed to disturbed or back, plus role changes.
@@ -32,6 +34,8 @@ struct Disturbances {
     changes: Vec<(SimTime, bool)>,
     roles: Vec<SimTime>,
     expire_faults: BTreeMap<SessionId, SimTime>,
+    /// Per client, the times its process crashed, in order.
+    client_crashes: BTreeMap<ClientId, Vec<SimTime>>,
 }
 
 impl Disturbances {
@@ -44,6 +48,7 @@ impl Disturbances {
         let mut changes = Vec::new();
         let mut roles = Vec::new();
         let mut expire_faults = BTreeMap::new();
+        let mut client_crashes: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
         for r in &ix.history.records {
             match &r.event {
                 Event::Fault { fault } => {
@@ -53,6 +58,9 @@ impl Disturbances {
                         }
                         Fault::Heal => partitioned = false,
                         Fault::Crash { node, .. } => {
+                            if let Node::Client(c) = node {
+                                client_crashes.entry(*c).or_default().push(r.time);
+                            }
                             down.insert(*node);
                         }
                         Fault::Restart { node } => {
@@ -81,7 +89,7 @@ impl Disturbances {
                 _ => {}
             }
         }
-        Disturbances { changes, roles, expire_faults }
+        Disturbances { changes, roles, expire_faults, client_crashes }
     }
 
     /// True when something disturbed the ensemble at any moment of [from, to].
@@ -92,6 +100,11 @@ impl Disturbances {
         let role = self.roles.get(self.roles.partition_point(|&t| t < from)).is_some_and(|&t| t <= to);
         before || inside || role
     }
+
+    /// True when `client`'s process crashed in (from, to].
+    fn client_crashed_in(&self, client: ClientId, from: SimTime, to: SimTime) -> bool {
+        self.client_crashes.get(&client).is_some_and(|ts| ts.iter().any(|&t| t > from && t <= to))
+    }
 }
 
 /// Session-expiry violations; `None` when the history has no Session records.
@@ -100,9 +113,9 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
         return None;
     }
     let mut timeouts: BTreeMap<SessionId, u64> = BTreeMap::new();
-    let mut states: BTreeMap<SessionId, Vec<(usize, SessionState)>> = BTreeMap::new();
-    for &(rec, _, s, state, t) in &ix.sessions {
-        states.entry(s).or_default().push((rec, state));
+    let mut states: BTreeMap<SessionId, Vec<(usize, ClientId, SessionState)>> = BTreeMap::new();
+    for &(rec, client, s, state, t) in &ix.sessions {
+        states.entry(s).or_default().push((rec, client, state));
         if let Some(t) = t {
             timeouts.insert(s, t);
         }
@@ -127,12 +140,13 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
         }
         let Some(hist) = states.get(&session) else { continue };
         // The last state recorded for the session before the close.
-        let k = hist.partition_point(|&(rec, _)| rec < c.rec);
+        let k = hist.partition_point(|&(rec, _, _)| rec < c.rec);
         if k == 0 {
             continue;
         }
-        let (rec, state) = hist[k - 1];
-        if state != SessionState::SyncConnected || ix.history.records[rec].time > from {
+        let (rec, client, state) = hist[k - 1];
+        let connected_at = ix.history.records[rec].time;
+        if state != SessionState::SyncConnected || connected_at > from || d.client_crashed_in(client, connected_at, t) {
             continue;
         }
         v.push(
