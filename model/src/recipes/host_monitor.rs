@@ -35,18 +35,24 @@ pub fn check(history: &History, root: &str, bound_ms: u64) -> Vec<PropertyReport
             _ => false,
         })
         .map_or(SimTime(u64::MAX), |r| r.time);
-    for c in changes.iter().take_while(|c| c.time < stop) {
+    // The online set is tracked only up to the stop; what was ever committed (hosts, highest
+    // status) counts over the whole history, since a monitor may show a status committed just
+    // after the stop (host-monitor-isolate-loss seed 270).
+    for c in &changes {
         let Some(host) = c.path.strip_prefix(&prefix) else { continue };
         if host.contains('/') {
             continue;
         }
+        let before_stop = c.time < stop;
         match c.kind {
             EventType::NodeCreated => {
-                live.insert(host.to_string());
                 ever.insert(host.to_string());
-                set_changed = c.time;
+                if before_stop {
+                    live.insert(host.to_string());
+                    set_changed = c.time;
+                }
             }
-            EventType::NodeDeleted => {
+            EventType::NodeDeleted if before_stop => {
                 live.remove(host);
                 set_changed = c.time;
             }
