@@ -4,6 +4,7 @@
 pub mod barrier;
 pub mod config;
 pub mod coord_log;
+pub mod disturbed;
 pub mod election;
 pub mod host_monitor;
 pub mod locks;

@@ -8,6 +8,7 @@
 //!   the last fault; someone acquires at least once per bound while someone waits). A reader
 //!   that waits on a LATER writer (kazoo #649) deadlocks and fails it.
 
+use super::disturbed::Disturbed;
 use super::locks::{check_locks_with, LockCheckConfig};
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
@@ -58,8 +59,7 @@ fn holds(h: &History) -> Vec<Hold> {
 
 fn exclusive(h: &History) -> PropertyReport {
     let hs = holds(h);
-    let faults: Vec<SimTime> =
-        h.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).collect();
+    let disturbed = Disturbed::of(h);
     let mut violations = Vec::new();
     let mut windows = Vec::new();
     for (i, a) in hs.iter().enumerate() {
@@ -72,7 +72,7 @@ fn exclusive(h: &History) -> PropertyReport {
                 continue;
             }
             let ms = (end.0 - start.0) as f64 / 1e6;
-            if faults.iter().any(|t| *t >= a.from && *t <= start) {
+            if disturbed.any_in(a.from, start) {
                 windows.push(format!("{} & {} on {}: {:.1} ms", a.client, b.client, a.dir, ms));
                 continue;
             }
