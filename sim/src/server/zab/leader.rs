@@ -384,7 +384,6 @@ pub async fn lead(rep: &mut Replica) -> String {
         let committed = l.out.last_committed();
         l.release_deferred(rep, |after| after <= committed);
     }
-
 }
 
 /// Handles one input; `Some(reason)` means step down.
