@@ -117,7 +117,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 let run = group.run.clone();
                 async move {
                     match run {
-                        Workload::Kv { keys, think_ms } => kv_workload(rctx, keys, think_ms).await,
+                        Workload::Kv { keys, think_ms, pipeline } => kv_workload(rctx, keys, think_ms, pipeline).await,
                         Workload::Config(p) => zksim_sim::recipes::config::workload(rctx, p).await,
                         Workload::Dns(p) => zksim_sim::recipes::dns::workload(rctx, p).await,
                         Workload::Naming(p) => zksim_sim::recipes::naming::workload(rctx, p).await,
@@ -442,8 +442,9 @@ async fn apply(nemesis: &Nemesis, fault: &FaultSpec, recorder: &Recorder) -> Res
     }
 }
 
-/// The `kv` workload: random operations from [`KvGen`], a new session whenever one expires.
-async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64) {
+/// The `kv` workload: random operations from [`KvGen`], `pipeline` at a time (sent together,
+/// awaited together), a new session whenever one expires.
+async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64, pipeline: u32) {
     let mut gen = KvGen::new(keys);
     while let Some(zk) = ctx.new_session().await {
         let _ = zk.execute(KvGen::setup()).await;
@@ -454,9 +455,10 @@ async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64) {
             }
             let pause = ctx.rng.gen_range(0..=2 * think_ms);
             ctx.sleep_ms(pause).await;
-            let op = gen.next(ctx.client.0, &mut ctx.rng);
-            let out = zk.execute(op).await;
-            if matches!(out, Outcome::Err { code: ErrorCode::SessionExpired }) {
+            let ops: Vec<_> = (0..pipeline.max(1)).map(|_| gen.next(ctx.client.0, &mut ctx.rng)).collect();
+            // join_all polls in order, so the requests are submitted (numbered) in draw order.
+            let outs = futures::future::join_all(ops.into_iter().map(|op| zk.execute(op))).await;
+            if outs.iter().any(|o| matches!(o, Outcome::Err { code: ErrorCode::SessionExpired })) {
                 zk.abandon();
                 break;
             }

@@ -118,6 +118,11 @@ pub enum Workload {
         /// Mean pause between a client's operations.
         #[serde(default = "default_think")]
         think_ms: u64,
+        /// Requests a client sends at once without waiting for the replies (ZooKeeper's async
+        /// API): with more than 1, a session's replies can only come in order if the server
+        /// keeps its FIFO promise.
+        #[serde(default = "default_pipeline", skip_serializing_if = "is_default_pipeline")]
+        pipeline: u32,
     },
     /// Configuration publish/subscribe (`sim/src/recipes/config.rs`).
     Config(zksim_sim::recipes::config::ConfigParams),
@@ -147,6 +152,15 @@ fn default_keys() -> u32 {
 
 fn default_think() -> u64 {
     50
+}
+
+fn default_pipeline() -> u32 {
+    1
+}
+
+// Omitted when 1, so the configuration hash of every scenario written before it stays put.
+fn is_default_pipeline(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The safety phase (faults active), then the liveness phase (all healed, must converge).
@@ -375,6 +389,9 @@ impl Scenario {
             }
             if g.session_timeout_ms == 0 {
                 return e(&format!("clients[{i}].session_timeout_ms"), "expected a positive duration".into());
+            }
+            if let Workload::Kv { pipeline: 0 | 65.., .. } = g.run {
+                return e(&format!("clients[{i}].run.pipeline"), "expected 1 to 64 requests at once".into());
             }
         }
         let nodes: BTreeSet<Node> = (1..=self.ensemble.servers)

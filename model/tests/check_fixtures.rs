@@ -125,6 +125,37 @@ fn session_fifo_violation_is_caught() {
     fails(&r, names::LINEARIZABLE_WRITES, &["committed in the other order", "xid 1", "xid 2"]);
 }
 
+/// ZOOKEEPER-1863: a server answers a pipelined read before the write queued ahead of it; the
+/// client drops the connection, so the write ends indeterminate after the read's reply.
+#[test]
+fn reply_overtaking_an_earlier_request_of_its_session_is_caught() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    let w = b.invoke(1, S1, create("/x", ""));
+    let r = b.invoke(1, S1, get("/x", false));
+    let z = b.last_zxid();
+    b.complete(r, Outcome::Err { code: ErrorCode::NoNode }, Some(z), Some(1));
+    b.lose(w);
+    let rep = check(&b);
+    fails(&rep, names::LINEARIZABLE_WRITES, &["got the reply to op 2 (xid 2) before op 1 (xid 1)"]);
+}
+
+/// Pipelined requests answered in order, the connection then lost: legal.
+#[test]
+fn pipelined_replies_in_order_then_connection_loss_is_legal() {
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    let w = b.invoke(1, S1, create("/x", ""));
+    let r = b.invoke(1, S1, get("/x", false));
+    let lost = b.invoke(1, S1, set("/x", "y"));
+    let (z, out) = b.commit_op(w);
+    b.complete(w, out, Some(z), Some(1));
+    let answer = b.answer(S1, &get("/x", false), z);
+    b.complete(r, answer, Some(z), Some(1));
+    b.lose(lost);
+    assert_all_pass(&check(&b));
+}
+
 /// The SessionMoved case: a request sent to a server the client then lost (ConnectionLoss)
 /// reaches the leader after the client reconnected elsewhere and sent a newer request. The
 /// leader refuses it with an effect-free error txn, logged after the newer write: legal.
@@ -365,6 +396,31 @@ fn ephemeral_seen_after_its_session_closed_is_caught() {
     fails(&r, names::EPHEMERAL_CLEANUP, &["saw /e still owned by session 0x11", "after the session closed"]);
     // The read is also simply wrong for its zxid.
     fails(&r, names::SEQUENTIAL_READS, &["expected: ok absent"]);
+}
+
+#[test]
+fn ephemeral_listed_after_its_session_closed_is_caught() {
+    let mut b = baseline();
+    b.write(1, S1, create_ephemeral("/a/e", ""));
+    let listing = b.answer(S2, &children("/a", false), b.last_zxid());
+    assert!(matches!(&listing, Outcome::Ok { value: OpResult::Children { children, .. } } if children == &["e"]));
+    let (close, _) = b.commit(Txn::CloseSession { session: SessionId(S1), reason: CloseReason::Expired });
+    // A server still lists /a/e after the close: getChildren shows no owner, the log does.
+    let id = b.invoke(2, S2, children("/a", false));
+    b.complete(id, listing, Some(close), Some(3));
+    let r = check(&b);
+    fails(&r, names::EPHEMERAL_CLEANUP, &["listed /a/e, an ephemeral of session 0x11", "after the session closed"]);
+}
+
+#[test]
+fn ephemeral_recreated_by_another_session_after_close_may_be_listed() {
+    let mut b = baseline();
+    b.write(1, S1, create_ephemeral("/a/e", ""));
+    b.commit(Txn::CloseSession { session: SessionId(S1), reason: CloseReason::Expired });
+    b.write(2, S2, create_ephemeral("/a/e", ""));
+    b.read(2, S2, children("/a", false), 2, None);
+    let r = check(&b);
+    assert_eq!(r.get(names::EPHEMERAL_CLEANUP).unwrap().verdict, Verdict::Pass, "{r}");
 }
 
 #[test]

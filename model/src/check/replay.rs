@@ -41,6 +41,12 @@ pub struct Replay {
     pub closes: BTreeMap<SessionId, (usize, CloseReason)>,
     /// The reference model's own cleanup findings (ephemerals left after a close).
     pub model_findings: Vec<Violation>,
+    /// getChildren answers listing an ephemeral its session's close had deleted
+    /// (ephemeral-cleanup: a listing shows no owner, so the log says whose it was).
+    pub listed_after_close: Vec<Violation>,
+    /// Path → (session, close zxid) of the ephemerals closes deleted, until a plain create of
+    /// the path (sequential names are not reused, so those need no tracking).
+    closed_ephemerals: BTreeMap<String, (SessionId, Zxid)>,
     /// The chain digest after each log entry (empty when the history has no Final records).
     pub digests: Vec<u64>,
 }
@@ -72,6 +78,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
         expected_events: Vec::new(),
         closes: BTreeMap::new(),
         model_findings: Vec::new(),
+        listed_after_close: Vec::new(),
+        closed_ephemerals: BTreeMap::new(),
         digests: Vec::with_capacity(ix.log.len()),
     };
     // The closeSession op each session invoked (the last one, if it retried).
@@ -110,7 +118,21 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
             );
             continue;
         }
+        let closing = match &c.txn.txn {
+            Txn::CloseSession { session, .. } => Some(*session),
+            Txn::Client { session, op: Op::CloseSession, .. } => Some(*session),
+            _ => None,
+        };
+        let doomed = closing.map(|s| model.ephemerals_of(s)).unwrap_or_default();
         let applied = model.apply(c.txn);
+        if let Some(s) = closing {
+            for p in doomed {
+                out.closed_ephemerals.insert(p, (s, z));
+            }
+        }
+        if let Txn::Client { op, .. } = &c.txn.txn {
+            forget_recreated(op, &mut out.closed_ephemerals);
+        }
         for (session, event) in applied.events {
             out.expected_events.push(ExpectedEvent { log_pos: pos, session, event });
         }
@@ -280,6 +302,28 @@ fn refused(
     }
 }
 
+/// Drops the closed-ephemeral entries a plain create in `op` makes current again.
+fn forget_recreated(op: &Op, closed: &mut BTreeMap<String, (SessionId, Zxid)>) {
+    if closed.is_empty() {
+        return;
+    }
+    match op {
+        Op::Create { path, mode, .. } if !mode.is_sequential() => {
+            closed.remove(path);
+        }
+        Op::Multi { ops } => {
+            for m in ops {
+                if let crate::op::MultiOp::Create { path, mode, .. } = m {
+                    if !mode.is_sequential() {
+                        closed.remove(path);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {
     let o = &ix.ops[n];
     let Some(observed) = o.definite() else { return };
@@ -287,6 +331,28 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
     out.reads_checked += 1;
     if !outcome_matches(&expected, observed) {
         let z = o.reply_zxid().unwrap_or(Zxid::ZERO);
+        if let (Op::GetChildren { path, .. }, Outcome::Ok { value: OpResult::Children { children, .. } }) =
+            (o.op, observed)
+        {
+            let held: &[String] = match &expected {
+                Outcome::Ok { value: OpResult::Children { children, .. } } => children,
+                _ => &[],
+            };
+            for kid in children.iter().filter(|k| !held.contains(k)) {
+                let full = if path == "/" { format!("/{kid}") } else { format!("{path}/{kid}") };
+                if let Some(&(s, cz)) = out.closed_ephemerals.get(&full).filter(|(_, cz)| *cz <= z) {
+                    out.listed_after_close.push(
+                        Violation::new(format!(
+                            "op {} listed {full}, an ephemeral of session {s}, at zxid {z}, after the session closed at {cz}",
+                            o.op_id.0
+                        ))
+                        .at(z)
+                        .op(ix.op_ref(n))
+                        .expected("the ephemeral deleted by the close transaction"),
+                    );
+                }
+            }
+        }
         out.read_violations.push(
             Violation::new(format!(
                 "op {} read something the committed state at its reply zxid {z} does not hold",

@@ -18,7 +18,8 @@
 //!
 //! ephemeral-cleanup — the closeSession transaction deletes the session's ephemerals at once:
 //! no ephemeral create of S commits after S's close (ZOOKEEPER-1208), no read at or after the
-//! close's zxid shows a node owned by S, and the reference model itself holds none after it.
+//! close's zxid shows a node owned by S (a Stat naming S, or a getChildren listing a node the
+//! close deleted), and the reference model itself holds none after it.
 
 use super::explain::Violation;
 use super::index::HistoryIndex;
@@ -165,6 +166,7 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
 /// Ephemeral-cleanup violations.
 pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut v: Vec<Violation> = r.model_findings.clone();
+    v.extend(r.listed_after_close.iter().cloned());
     let close_zxid = |s: SessionId| r.closes.get(&s).map(|&(p, _)| (p, ix.log[p].txn.zxid));
     for (n, o) in ix.ops.iter().enumerate() {
         let Some((cp, cz)) = close_zxid(o.session) else { continue };

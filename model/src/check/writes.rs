@@ -8,7 +8,8 @@
 //! 1. one write per zxid (two replies claiming one zxid, or a reply zxid that is not where the
 //!    write's transaction committed);
 //! 2. real time: a write that completed before another was invoked has the smaller zxid;
-//! 3. per-session FIFO: within a session, xid order is zxid order;
+//! 3. per-session FIFO: within a session, xid order is zxid order, and no reply (to a read or
+//!    a write) comes before every earlier request of the session has completed;
 //! 4. results: replaying the committed log in zxid order through the model reproduces every
 //!    definite result (error, created name, Stat) — done by the shared replay;
 //! 5. the log holds what was sent (same op for the session and xid), nothing nobody sent, and no
@@ -133,7 +134,36 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             }
         }
     }
-    // Rule 3.
+    // Rule 3, replies: per session in xid order, the latest completion record so far must
+    // precede every later reply.
+    let mut all: Vec<(u32, u64, usize)> = ix.ops.iter().enumerate().map(|(n, o)| (o.sidx, o.xid, n)).collect();
+    all.sort_unstable();
+    let mut latest: Option<(u32, usize, usize)> = None;
+    for &(sidx, _, n) in &all {
+        let Some(c) = ix.ops[n].complete else {
+            continue;
+        };
+        if let Some((s, rec, m)) = latest.filter(|l| l.0 == sidx) {
+            if c.server.is_some() && c.rec < rec {
+                let (a, b) = (&ix.ops[m], &ix.ops[n]);
+                v.push(
+                    Violation::new(format!(
+                        "session {} got the reply to op {} (xid {}) before op {} (xid {}), sent earlier, completed",
+                        b.session, b.op_id.0, b.xid, a.op_id.0, a.xid
+                    ))
+                    .op(ix.op_ref(m))
+                    .op(ix.op_ref(n))
+                    .expected(format!("op {} answered after op {}", b.op_id.0, a.op_id.0)),
+                );
+            }
+            if c.rec > rec {
+                latest = Some((s, c.rec, n));
+            }
+        } else {
+            latest = Some((sidx, c.rec, n));
+        }
+    }
+    // Rule 3, commits.
     let mut w: Vec<(u32, u64, usize)> =
         ix.ops.iter().enumerate().filter(|&(n, _)| pos[n].is_some()).map(|(n, o)| (o.sidx, o.xid, n)).collect();
     w.sort_unstable();

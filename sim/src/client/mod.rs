@@ -22,7 +22,9 @@
 //!   the history; the client keeps the maximum.
 //! - Replies must come in xid order. One that does not (a server bug) drops the connection, as
 //!   ZooKeeper's client does ("Xid out of order"), and is counted in
-//!   [`ClientStats::xid_violations`]; the requests in flight become indeterminate.
+//!   [`ClientStats::xid_violations`]; the request the reply names completes with it (the
+//!   history shows the overtaking, for the checker's per-session FIFO rule), the other requests
+//!   in flight become indeterminate.
 //!
 //! # Requests and the history
 //! Every call is numbered (xids from 1 per session, pipelined) and recorded: `Event::Invoke` when

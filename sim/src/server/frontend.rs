@@ -229,8 +229,10 @@ impl Frontend {
                     });
                 }
                 i += 1;
-            } else if i == 0 {
-                let p = q.pop_front().expect("front exists");
+            } else if i == 0 || self.cfg.bugs.has(zksim_model::Bug::RepliesOutOfOrder) {
+                // (Planted bug zk-1863-out-of-order-replies answers a read queued behind
+                // forwarded writes at once: its reply overtakes theirs.)
+                let p = q.remove(i).expect("read at i exists");
                 let outcome = match &p.op {
                     Op::AddWatch { path, mode } => {
                         self.watches.add_watch(s, path, *mode);

@@ -251,6 +251,14 @@ impl Storage {
         self.current_epoch = epoch;
     }
 
+    /// [`Storage::set_current_epoch`] without its ordering assertion: only the planted
+    /// ZOOKEEPER-4643 bug calls it, persisting currentEpoch while synced txns are volatile.
+    pub async fn set_current_epoch_before_sync(&mut self, epoch: u32) {
+        let dirty = std::mem::replace(&mut self.dirty, false);
+        self.set_current_epoch(epoch).await;
+        self.dirty = dirty;
+    }
+
     /// Logs a proposal (durable after the next [`Storage::fsync`]).
     pub fn append(&mut self, txn: &TxnRecord) {
         assert!(

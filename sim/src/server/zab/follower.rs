@@ -120,8 +120,16 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
                                     link.send(ZabMsg::Ack { zxid: last.zxid });
                                 }
                             }
-                            rep.store.fsync().await;
-                            rep.store.set_current_epoch(e).await;
+                            if rep.cfg.bugs.has(Bug::EpochBeforeSync) {
+                                // Planted bug ZOOKEEPER-4643: currentEpoch first. A crash during
+                                // the log's fsync leaves the new epoch over a log without the
+                                // synced txns, and that epoch wins the next election.
+                                rep.store.set_current_epoch_before_sync(e).await;
+                                rep.store.fsync().await;
+                            } else {
+                                rep.store.fsync().await;
+                                rep.store.set_current_epoch(e).await;
+                            }
                             rep.note_epoch_leader(e, leader);
                             if !rep.cfg.bugs.has(Bug::AckBeforeFsync) {
                                 link.send(ZabMsg::AckNewLeader { epoch: e });

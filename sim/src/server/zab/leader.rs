@@ -216,6 +216,21 @@ impl Leader {
         );
         rep.cfg.is_quorum(&voters)
     }
+
+    /// Sends (or answers locally) the deferred answers at the front whose txn passes `done`.
+    fn release_deferred(&mut self, rep: &mut Replica, done: impl Fn(Zxid) -> bool) {
+        while self.deferred.front().is_some_and(|d| done(d.after)) {
+            let d = self.deferred.pop_front().expect("front exists");
+            match (d.origin, d.msg) {
+                (Origin::Learner(c), msg) => self.send_to(c, msg),
+                (Origin::Local, ZabMsg::Synced { session, xid }) => rep.front.synced(session, xid, &rep.tree),
+                (Origin::Local, ZabMsg::Rejected { session, xid, code }) => {
+                    rep.front.rejected(session, xid, code, &rep.tree)
+                }
+                (Origin::Local, other) => panic!("{}: unexpected local deferred answer {other:?}", rep.cfg.id),
+            }
+        }
+    }
 }
 
 /// Leads until the quorum is lost (or never formed); returns why.
@@ -353,6 +368,9 @@ pub async fn lead(rep: &mut Replica) -> String {
         // Planted bug commit-without-quorum: the leader's own (durable) ack is enough.
         let alone = cfg.bugs.has(Bug::CommitWithoutQuorum);
         for txn in l.out.take_committable(|acks| cfg.is_quorum(acks) || (alone && acks.contains(&me))) {
+            // Answers waiting for earlier txns go out before this commit: a session's sync
+            // followed by a pipelined write must complete in that order on its server.
+            l.release_deferred(rep, |after| after < txn.zxid);
             l.broadcast(&ZabMsg::Commit { zxid: txn.zxid });
             l.creating.remove(match &txn.txn {
                 Txn::CreateSession { session, .. } => session,
@@ -363,17 +381,8 @@ pub async fn lead(rep: &mut Replica) -> String {
             }
             rep.apply_committed(&txn, true).await;
         }
-        while l.deferred.front().is_some_and(|d| d.after <= l.out.last_committed()) {
-            let d = l.deferred.pop_front().expect("front exists");
-            match (d.origin, d.msg) {
-                (Origin::Learner(c), msg) => l.send_to(c, msg),
-                (Origin::Local, ZabMsg::Synced { session, xid }) => rep.front.synced(session, xid, &rep.tree),
-                (Origin::Local, ZabMsg::Rejected { session, xid, code }) => {
-                    rep.front.rejected(session, xid, code, &rep.tree)
-                }
-                (Origin::Local, other) => panic!("{me}: unexpected local deferred answer {other:?}"),
-            }
-        }
+        let committed = l.out.last_committed();
+        l.release_deferred(rep, |after| after <= committed);
     }
 }
 
