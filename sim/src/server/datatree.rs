@@ -133,6 +133,9 @@ pub struct DataTree {
     system_nodes: bool,
     last_zxid: Zxid,
     digest: u64,
+    /// The planted ZOOKEEPER-1208 bug: apply a closed session's requests as ZooKeeper 3.3's
+    /// data tree did, leaving orphan ephemerals. Off everywhere but that bug's scenario.
+    orphans_allowed: bool,
 }
 
 impl Default for DataTree {
@@ -177,6 +180,7 @@ impl DataTree {
             system_nodes: false,
             last_zxid: Zxid::ZERO,
             digest: 0,
+            orphans_allowed: false,
         }
     }
 
@@ -197,7 +201,7 @@ impl DataTree {
             }
             Txn::CloseSession { session, reason: _ } => self.close_session(*session, zxid, &mut triggers),
             Txn::Client { session, xid: _, op } => {
-                if !self.sessions.contains_key(session) {
+                if !self.sessions.contains_key(session) && !self.orphans_allowed {
                     // ZOOKEEPER-1208: a request that reaches the log after its session closed
                     // must not act (above all, must not create an orphan ephemeral).
                     err(ErrorCode::SessionExpired)
@@ -258,6 +262,11 @@ impl DataTree {
     /// `chain_digest` folded over every applied transaction, from 0.
     pub fn digest(&self) -> u64 {
         self.digest
+    }
+
+    /// Plants ZOOKEEPER-1208 (see `orphans_allowed`).
+    pub fn allow_orphans(&mut self, on: bool) {
+        self.orphans_allowed = on;
     }
 
     /// True when `s` was created and not yet closed or expired.
@@ -362,7 +371,10 @@ impl DataTree {
             match n.kind {
                 NodeKind::Ephemeral(s) => {
                     ephemeral_count += 1;
-                    assert!(self.sessions.contains_key(&s), "owner {s} of ephemeral {p} is open");
+                    assert!(
+                        self.orphans_allowed || self.sessions.contains_key(&s),
+                        "owner {s} of ephemeral {p} is open"
+                    );
                     assert!(self.ephemerals.get(&s).is_some_and(|e| e.contains(p)), "ephemeral {p} indexed under {s}");
                 }
                 NodeKind::Container => assert!(self.containers.contains(p), "container {p} indexed"),
@@ -376,7 +388,10 @@ impl DataTree {
         let indexed: usize = self.ephemerals.values().map(BTreeSet::len).sum();
         assert_eq!(indexed, ephemeral_count, "ephemeral index matches the tree");
         for s in self.ephemerals.keys() {
-            assert!(self.sessions.contains_key(s), "ephemeral index holds only open sessions ({s})");
+            assert!(
+                self.orphans_allowed || self.sessions.contains_key(s),
+                "ephemeral index holds only open sessions ({s})"
+            );
         }
         for p in &self.containers {
             assert!(self.nodes.get(p).is_some_and(|n| n.kind == NodeKind::Container), "indexed container {p} exists");
@@ -688,7 +703,10 @@ impl DataTree {
         let fresh = match kind {
             NodeKind::Persistent => true,
             NodeKind::Ephemeral(s) => {
-                assert!(self.sessions.contains_key(&s), "ephemeral {path} owned by open session {s}");
+                assert!(
+                    self.orphans_allowed || self.sessions.contains_key(&s),
+                    "ephemeral {path} owned by open session {s}"
+                );
                 self.ephemerals.entry(s).or_default().insert(path.to_string())
             }
             NodeKind::Container => self.containers.insert(path.to_string()),

@@ -13,7 +13,7 @@ use crate::server::zab::messages::ZabMsg;
 use crate::server::zab::{follower, leader};
 use crate::world::{process, Process, ProcessCtx};
 use tokio::sync::{mpsc, oneshot};
-use zksim_model::Role;
+use zksim_model::{Bug, Role};
 
 /// The process a server node runs (again from its disk at every restart).
 pub fn server_process(cfg: ServerConfig) -> Process {
@@ -67,9 +67,10 @@ async fn listen_all(tx: mpsc::UnboundedSender<Input>) -> Vec<Task> {
 
 async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
     let me = cfg.id;
-    let (store, rec) = Storage::open_with(ctx.disk::<DiskRecord>(), cfg.empty_root)
+    let (store, mut rec) = Storage::open_with(ctx.disk::<DiskRecord>(), cfg.empty_root)
         .await
         .unwrap_or_else(|e| panic!("{me}: cannot recover from disk: {e}"));
+    rec.tree.allow_orphans(cfg.bugs.has(Bug::EphemeralAfterClose));
     let (tx, rx) = mpsc::unbounded_channel();
     let _listeners = listen_all(tx.clone()).await;
     let election = Election::start(ElectionConfig {

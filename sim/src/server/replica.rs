@@ -128,6 +128,7 @@ impl Replica {
     pub async fn reload(&mut self) {
         let rec = self.store.reload().await.unwrap_or_else(|e| panic!("{}: storage is corrupt: {e}", self.cfg.id));
         self.tree = rec.tree;
+        self.tree.allow_orphans(self.cfg.bugs.has(Bug::EphemeralAfterClose));
         if self.cfg.bugs.has(Bug::SeqCounterNotRestored) {
             // Planted bug ZOOKEEPER-1046: the recovered tree's sequential counters are not
             // restored, so this server hands out sequence numbers already used.

@@ -256,6 +256,7 @@ async fn apply_sync(rep: &mut Replica, mode: SyncMode) {
             assert!(zxid >= rep.known_committed, "{me}: SNAP at {zxid} would lose committed {}", rep.known_committed);
             rep.store.install_snapshot(&tree).await;
             rep.tree = *tree;
+            rep.tree.allow_orphans(rep.cfg.bugs.has(zksim_model::Bug::EphemeralAfterClose));
             rep.history.clear();
             rep.known_committed = zxid;
         }

@@ -87,7 +87,10 @@ impl Leader {
     }
 
     fn live(&self, rep: &Replica, s: SessionId) -> bool {
-        (rep.tree.session_open(s) || self.creating.contains(&s)) && !self.closing.contains(&s)
+        // The planted ZOOKEEPER-1208 bug forgets that a close is in flight: requests prepared
+        // after it commit after it.
+        let closing = self.closing.contains(&s) && !rep.cfg.bugs.has(Bug::EphemeralAfterClose);
+        (rep.tree.session_open(s) || self.creating.contains(&s)) && !closing
     }
 
     fn propose(&mut self, rep: &mut Replica, txn: Txn) {
