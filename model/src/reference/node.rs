@@ -1,5 +1,6 @@
 //! One znode: its data, its bookkeeping, its kind and its children.
 
+use super::name::Key;
 use crate::types::{Data, SessionId, Stat, Zxid};
 use std::collections::BTreeMap;
 
@@ -47,12 +48,12 @@ pub struct ZNode {
 /// lookup compares short names level by level instead of whole paths in one big map. Outside
 /// the tree it reads as the sorted set of names.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Children(BTreeMap<String, ZNode>);
+pub struct Children(BTreeMap<Key, ZNode>);
 
 impl Children {
     /// The names, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(|k| std::str::from_utf8(k.as_bytes()).expect("a name is built from a str"))
     }
 
     pub fn len(&self) -> usize {
@@ -63,34 +64,30 @@ impl Children {
         self.0.is_empty()
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
     /// (name, child), sorted by name.
-    pub(super) fn nodes(&self) -> impl Iterator<Item = (&String, &ZNode)> {
-        self.0.iter()
+    pub(super) fn nodes(&self) -> impl Iterator<Item = (&str, &ZNode)> {
+        self.iter().zip(self.0.values())
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&ZNode> {
-        self.0.get(name)
+        self.0.get(name.as_bytes())
     }
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ZNode> {
-        self.0.get_mut(name)
+        self.0.get_mut(name.as_bytes())
     }
 
     /// Adds a child; false (and nothing changes) when the name is taken.
     pub(super) fn insert(&mut self, name: &str, node: ZNode) -> bool {
-        if self.0.contains_key(name) {
+        if self.0.contains_key(name.as_bytes()) {
             return false;
         }
-        self.0.insert(name.to_string(), node);
+        self.0.insert(Key::new(name), node);
         true
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Option<ZNode> {
-        self.0.remove(name)
+        self.0.remove(name.as_bytes())
     }
 }
 

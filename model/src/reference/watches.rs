@@ -7,6 +7,7 @@
 //! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
 //! `removeWatches(any)` removes every watch the session has on the path.
 
+use super::name::Key;
 use super::path;
 use super::Trigger;
 use crate::types::{AddWatchMode, EventType, SessionId, WatchedEvent, WatcherKind, Zxid};
@@ -27,7 +28,8 @@ impl Modes {
     }
 }
 
-type Table = BTreeMap<String, BTreeMap<SessionId, Modes>>;
+/// Keyed by path ([`Key`] keeps short paths inline: these tables are searched on every change).
+type Table = BTreeMap<Key, BTreeMap<SessionId, Modes>>;
 
 /// Every session's watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -97,10 +99,10 @@ impl Watches {
     pub fn drop_session(&mut self, s: SessionId) {
         for p in self.by_session.remove(&s).unwrap_or_default() {
             for table in [&mut self.data, &mut self.child] {
-                if let Some(per_session) = table.get_mut(&p) {
+                if let Some(per_session) = table.get_mut(p.as_bytes()) {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove(&p);
+                        table.remove(p.as_bytes());
                     }
                 }
             }
@@ -124,7 +126,7 @@ impl Watches {
                     if m.is_empty() {
                         return Err(format!("empty modes for {s} on {p}"));
                     }
-                    expected.entry(*s).or_default().insert(p.clone());
+                    expected.entry(*s).or_default().insert(p.to_string_lossless());
                 }
             }
         }
@@ -146,7 +148,7 @@ impl Watches {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
                 for up in path::ancestors(p) {
-                    if let Some(per_session) = self.data.get(up) {
+                    if let Some(per_session) = self.data.get(up.as_bytes()) {
                         to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                     }
                 }
@@ -162,7 +164,7 @@ impl Watches {
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.
     fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
-        let sessions: Vec<SessionId> = match self.table(which).get(p) {
+        let sessions: Vec<SessionId> = match self.table(which).get(p.as_bytes()) {
             Some(per_session) => per_session.keys().copied().collect(),
             None => return Vec::new(),
         };
@@ -186,14 +188,14 @@ impl Watches {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
-        let here = match table.get_mut(p) {
+        let here = match table.get_mut(p.as_bytes()) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
                 f(modes);
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove(p);
+                        table.remove(p.as_bytes());
                     }
                     false
                 } else {
@@ -204,12 +206,12 @@ impl Watches {
                 let mut modes = Modes::default();
                 f(&mut modes);
                 if !modes.is_empty() {
-                    table.insert(p.to_string(), BTreeMap::from([(s, modes)]));
+                    table.insert(Key::new(p), BTreeMap::from([(s, modes)]));
                 }
                 !modes.is_empty()
             }
         };
-        let in_other = other.get(p).is_some_and(|m| m.contains_key(&s));
+        let in_other = other.get(p.as_bytes()).is_some_and(|m| m.contains_key(&s));
         if here || in_other {
             let paths = self.by_session.entry(s).or_default();
             if !paths.contains(p) {
