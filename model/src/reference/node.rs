@@ -79,11 +79,13 @@ impl Children {
 
     /// Adds a child; false (and nothing changes) when the name is taken.
     pub(super) fn insert(&mut self, name: &str, node: ZNode) -> bool {
-        if self.0.contains_key(name.as_bytes()) {
-            return false;
+        match self.0.entry(Key::new(name)) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(node);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
         }
-        self.0.insert(Key::new(name), node);
-        true
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Option<ZNode> {

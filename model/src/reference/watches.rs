@@ -39,6 +39,9 @@ pub struct Watches {
     /// Exactly the paths where a session has an entry in either table, so a closing session's
     /// watches are dropped without scanning everyone's.
     by_session: BTreeMap<SessionId, BTreeSet<String>>,
+    /// How many data-table entries hold a recursive watch: while none do, a change skips the
+    /// lookups of its ancestors.
+    recursive: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,7 +103,9 @@ impl Watches {
         for p in self.by_session.remove(&s).unwrap_or_default() {
             for table in [&mut self.data, &mut self.child] {
                 if let Some(per_session) = table.get_mut(p.as_bytes()) {
-                    per_session.remove(&s);
+                    if per_session.remove(&s).is_some_and(|m| m.recursive) {
+                        self.recursive -= 1;
+                    }
                     if per_session.is_empty() {
                         table.remove(p.as_bytes());
                     }
@@ -136,6 +141,10 @@ impl Watches {
         if expected != self.by_session {
             return Err("the per-session watch index is not exact".into());
         }
+        let recursive = self.data.values().flat_map(|m| m.values()).filter(|m| m.recursive).count();
+        if recursive != self.recursive {
+            return Err(format!("{} recursive watches counted, {recursive} held", self.recursive));
+        }
         Ok(())
     }
 
@@ -147,7 +156,7 @@ impl Watches {
         match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
-                for up in path::ancestors(p) {
+                for up in path::ancestors(p).filter(|_| self.recursive > 0) {
                     if let Some(per_session) = self.data.get(up.as_bytes()) {
                         to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                     }
@@ -188,10 +197,13 @@ impl Watches {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
+        let mut recursive = (false, false);
         let here = match table.get_mut(p.as_bytes()) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
+                recursive.0 = modes.recursive;
                 f(modes);
+                recursive.1 = modes.recursive;
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
@@ -205,12 +217,18 @@ impl Watches {
             None => {
                 let mut modes = Modes::default();
                 f(&mut modes);
+                recursive.1 = modes.recursive;
                 if !modes.is_empty() {
                     table.insert(Key::new(p), BTreeMap::from([(s, modes)]));
                 }
                 !modes.is_empty()
             }
         };
+        match recursive {
+            (false, true) => self.recursive += 1,
+            (true, false) => self.recursive -= 1,
+            _ => {}
+        }
         let in_other = other.get(p.as_bytes()).is_some_and(|m| m.contains_key(&s));
         if here || in_other {
             let paths = self.by_session.entry(s).or_default();
