@@ -70,11 +70,11 @@ impl Children {
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&ZNode> {
-        self.0.get(name.as_bytes())
+        self.0.get(&Key::new(name))
     }
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ZNode> {
-        self.0.get_mut(name.as_bytes())
+        self.0.get_mut(&Key::new(name))
     }
 
     /// Adds a child; false (and nothing changes) when the name is taken.
@@ -89,7 +89,7 @@ impl Children {
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Option<ZNode> {
-        self.0.remove(name.as_bytes())
+        self.0.remove(&Key::new(name))
     }
 }
 

@@ -101,13 +101,14 @@ impl Watches {
     /// Drops every watch of `s` (its session ended).
     pub fn drop_session(&mut self, s: SessionId) {
         for p in self.by_session.remove(&s).unwrap_or_default() {
+            let key = Key::new(&p);
             for table in [&mut self.data, &mut self.child] {
-                if let Some(per_session) = table.get_mut(p.as_bytes()) {
+                if let Some(per_session) = table.get_mut(&key) {
                     if per_session.remove(&s).is_some_and(|m| m.recursive) {
                         self.recursive -= 1;
                     }
                     if per_session.is_empty() {
-                        table.remove(p.as_bytes());
+                        table.remove(&key);
                     }
                 }
             }
@@ -157,7 +158,7 @@ impl Watches {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
                 for up in path::ancestors(p).filter(|_| self.recursive > 0) {
-                    if let Some(per_session) = self.data.get(up.as_bytes()) {
+                    if let Some(per_session) = self.data.get(&Key::new(up)) {
                         to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                     }
                 }
@@ -173,7 +174,7 @@ impl Watches {
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.
     fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
-        let sessions: Vec<SessionId> = match self.table(which).get(p.as_bytes()) {
+        let sessions: Vec<SessionId> = match self.table(which).get(&Key::new(p)) {
             Some(per_session) => per_session.keys().copied().collect(),
             None => return Vec::new(),
         };
@@ -198,7 +199,7 @@ impl Watches {
             Which::Child => (&mut self.child, &self.data),
         };
         let mut recursive = (false, false);
-        let here = match table.get_mut(p.as_bytes()) {
+        let here = match table.get_mut(&Key::new(p)) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
                 recursive.0 = modes.recursive;
@@ -207,7 +208,7 @@ impl Watches {
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove(p.as_bytes());
+                        table.remove(&Key::new(p));
                     }
                     false
                 } else {
@@ -229,7 +230,7 @@ impl Watches {
             (true, false) => self.recursive -= 1,
             _ => {}
         }
-        let in_other = other.get(p.as_bytes()).is_some_and(|m| m.contains_key(&s));
+        let in_other = other.get(&Key::new(p)).is_some_and(|m| m.contains_key(&s));
         if here || in_other {
             let paths = self.by_session.entry(s).or_default();
             if !paths.contains(p) {
