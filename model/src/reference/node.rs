@@ -56,6 +56,11 @@ impl Children {
         self.0.keys().map(|k| std::str::from_utf8(k.as_bytes()).expect("a name is built from a str"))
     }
 
+    /// The names, sorted, as a client receives them.
+    pub fn names(&self) -> Vec<String> {
+        self.iter().map(String::from).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

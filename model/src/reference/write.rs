@@ -54,8 +54,7 @@ impl<'a> TxnCtx<'a> {
         if !path::is_valid(&actual) {
             return Err(ErrorCode::BadArguments);
         }
-        // `actual` is valid and its parent is `parent`: look the name up there, not from the root.
-        if parent.children.get(path::name(&actual)).is_some() {
+        if self.tree.get(&actual).is_some() {
             return Err(ErrorCode::NodeExists);
         }
         if parent.owner().is_some() {
