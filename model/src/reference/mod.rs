@@ -9,6 +9,7 @@
 //! server's container/TTL reaper.
 
 mod multi;
+mod name;
 mod node;
 pub mod path;
 #[cfg(test)]
@@ -194,7 +195,7 @@ impl ZkModel {
             }
             Op::GetChildren { path, watch } => {
                 let Some(node) = self.tree.get(path) else { return Outcome::Err { code: ErrorCode::NoNode } };
-                let value = OpResult::Children { children: node.children.iter().cloned().collect(), stat: node.stat() };
+                let value = OpResult::Children { children: node.children.names(), stat: node.stat() };
                 if *watch {
                     self.watches.add_child(session, path);
                 }
@@ -256,7 +257,7 @@ impl ZkModel {
 
     /// The sorted child names of the node at `path`, if it exists.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.tree.get(path).map(|n| n.children.iter().cloned().collect())
+        self.tree.get(path).map(|n| n.children.names())
     }
 
     /// getAllChildrenNumber: how many nodes lie below `path` (`""` is the root), if it exists.

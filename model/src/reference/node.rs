@@ -1,7 +1,8 @@
-//! One znode: its data, its bookkeeping, its kind and its children's names.
+//! One znode: its data, its bookkeeping, its kind and its children.
 
+use super::name::Key;
 use crate::types::{Data, SessionId, Stat, Zxid};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// What kind of node it is, which decides who may delete it and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,8 +40,62 @@ pub struct Meta {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ZNode {
     pub meta: Meta,
-    /// Names (last path component) of the children.
-    pub children: BTreeSet<String>,
+    /// The children, by name (last path component).
+    pub children: Children,
+}
+
+/// A node's children keyed by name. The tree is nested (each node owns its children) so a
+/// lookup compares short names level by level instead of whole paths in one big map. Outside
+/// the tree it reads as the sorted set of names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Children(BTreeMap<Key, ZNode>);
+
+impl Children {
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(|k| std::str::from_utf8(k.as_bytes()).expect("a name is built from a str"))
+    }
+
+    /// The names, sorted, as a client receives them.
+    pub fn names(&self) -> Vec<String> {
+        self.iter().map(String::from).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (name, child), sorted by name.
+    pub(super) fn nodes(&self) -> impl Iterator<Item = (&str, &ZNode)> {
+        self.iter().zip(self.0.values())
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&ZNode> {
+        self.0.get(&Key::new(name))
+    }
+
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ZNode> {
+        self.0.get_mut(&Key::new(name))
+    }
+
+    /// Adds a child; false (and nothing changes) when the name is taken.
+    pub(super) fn insert(&mut self, name: &str, node: ZNode) -> bool {
+        match self.0.entry(Key::new(name)) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(node);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        }
+    }
+
+    pub(super) fn remove(&mut self, name: &str) -> Option<ZNode> {
+        self.0.remove(&Key::new(name))
+    }
 }
 
 impl ZNode {
@@ -59,7 +114,7 @@ impl ZNode {
                 creates: 0,
                 aversion: 0,
             },
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
     }
 

@@ -1,6 +1,6 @@
-//! The data tree: nodes by full path, plus the index of ephemerals by owner. Only three
-//! mutations exist (insert a leaf, remove a leaf, set data); each returns the [`Undo`] that
-//! reverses it exactly, which is how a failed multi rolls back without copying the tree.
+//! The data tree: nested nodes (each owns its children by name), plus the index of ephemerals by
+//! owner. Only three mutations exist (insert a leaf, remove a leaf, set data); each returns the
+//! [`Undo`] that reverses it exactly, which is how a failed multi rolls back without copying the tree.
 
 use super::node::{Meta, NodeKind, ZNode};
 use super::path;
@@ -15,43 +15,73 @@ pub enum Undo {
     SetData { path: String, meta: Meta },
 }
 
-/// The nodes of the tree.
+/// The nodes of the tree, nested from the root (each node owns its children by name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tree {
-    nodes: BTreeMap<String, ZNode>,
+    root: ZNode,
     ephemerals: BTreeMap<SessionId, BTreeSet<String>>,
+}
+
+/// The names along a stored path below the root (`"/a/b"` → `a`, `b`); `None` for a string that
+/// names no node (no leading `/`). Empty names never match a child, so malformed paths (`/a//b`,
+/// `/a/`) find nothing, exactly as they never matched a stored path.
+fn names(p: &str) -> Option<std::str::Split<'_, char>> {
+    p.strip_prefix('/').map(|rest| rest.split('/'))
 }
 
 impl Tree {
     /// A tree holding only the root, with an all-zero Stat.
     pub fn new() -> Tree {
-        let mut nodes = BTreeMap::new();
-        nodes.insert("/".to_string(), ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0));
-        Tree { nodes, ephemerals: BTreeMap::new() }
+        Tree { root: ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0), ephemerals: BTreeMap::new() }
     }
 
     /// The node at `path` (`""` is the root).
     pub fn get(&self, path: &str) -> Option<&ZNode> {
-        self.nodes.get(path::key(path))
+        let p = path::key(path);
+        let mut node = &self.root;
+        if p != "/" {
+            for name in names(p)? {
+                node = node.children.get(name)?;
+            }
+        }
+        Some(node)
     }
 
     /// Mutable access for the few places that build special trees (the fresh server's).
     pub fn get_mut(&mut self, path: &str) -> Option<&mut ZNode> {
-        self.nodes.get_mut(path::key(path))
+        let p = path::key(path);
+        let mut node = &mut self.root;
+        if p != "/" {
+            for name in names(p)? {
+                node = node.children.get_mut(name)?;
+            }
+        }
+        Some(node)
     }
 
-    /// All nodes, in path order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &ZNode)> {
-        self.nodes.iter()
+    /// All nodes with their paths, in path order. Builds every path: for scans, not hot paths.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &ZNode)> {
+        let mut out = vec![("/".to_string(), &self.root)];
+        let mut next = 0;
+        while next < out.len() {
+            let (p, node) = (out[next].0.clone(), out[next].1);
+            for (name, child) in node.children.nodes() {
+                let full = if p == "/" { format!("/{name}") } else { format!("{p}/{name}") };
+                out.push((full, child));
+            }
+            next += 1;
+        }
+        // Byte order of whole paths, as a map keyed by path would give ("/a!" before "/a/b").
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.into_iter()
     }
 
     /// How many nodes lie strictly below the stored path `p`.
     pub fn descendants(&self, p: &str) -> usize {
-        if p == "/" {
-            return self.nodes.len() - 1;
+        fn below(n: &ZNode) -> usize {
+            n.children.nodes().map(|(_, c)| 1 + below(c)).sum()
         }
-        let prefix = format!("{p}/");
-        self.nodes.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).count()
+        self.get(p).map_or(0, below)
     }
 
     /// The paths of the ephemerals `s` owns, sorted.
@@ -65,15 +95,13 @@ impl Tree {
         assert!(path != "/" && path::is_valid(path), "insert: {path:?} must be a valid non-root path");
         assert!(node.children.is_empty(), "insert: a new node has no children");
         let owner = node.owner();
-        let parent = self.nodes.get_mut(path::parent(path)).expect("insert: the parent exists");
+        let parent = self.get_mut(path::parent(path)).expect("insert: the parent exists");
         assert!(parent.owner().is_none(), "insert: ephemeral {path:?}'s parent cannot have children");
         let parent_meta = parent.meta.clone();
         parent.meta.creates = parent.meta.creates.wrapping_add(1);
         parent.meta.pzxid = parent.meta.pzxid.max(zxid);
-        let fresh = parent.children.insert(path::name(path).to_string());
-        assert!(fresh, "insert: parent of {path:?} already lists it");
-        let replaced = self.nodes.insert(path.to_string(), node);
-        assert!(replaced.is_none(), "insert: {path:?} already exists");
+        let fresh = parent.children.insert(path::name(path), node);
+        assert!(fresh, "insert: {path:?} already exists");
         if let Some(s) = owner {
             self.ephemerals.entry(s).or_default().insert(path.to_string());
         }
@@ -83,13 +111,11 @@ impl Tree {
     /// Removes the existing childless, non-root node at `path`; the parent takes `zxid` as pzxid.
     pub fn remove(&mut self, path: &str, zxid: Zxid) -> Undo {
         assert!(path != "/", "remove: the root is never removed");
-        let node = self.nodes.remove(path).expect("remove: the node exists");
+        let parent = self.get_mut(path::parent(path)).expect("remove: the parent exists");
+        let node = parent.children.remove(path::name(path)).expect("remove: the node exists");
         assert!(node.children.is_empty(), "remove: {path:?} must be childless");
-        let parent = self.nodes.get_mut(path::parent(path)).expect("remove: the parent exists");
         let parent_meta = parent.meta.clone();
         parent.meta.pzxid = parent.meta.pzxid.max(zxid);
-        let listed = parent.children.remove(path::name(path));
-        assert!(listed, "remove: parent of {path:?} listed it");
         if let Some(s) = node.owner() {
             self.forget_ephemeral(s, path);
         }
@@ -99,7 +125,7 @@ impl Tree {
     /// Replaces the data of the existing node at `path`, bumping its version (even for
     /// identical data) and mzxid/mtime.
     pub fn set_data(&mut self, path: &str, data: Data, zxid: Zxid, time_ms: i64) -> Undo {
-        let node = self.nodes.get_mut(path::key(path)).expect("set_data: the node exists");
+        let node = self.get_mut(path).expect("set_data: the node exists");
         let meta = node.meta.clone();
         node.meta.data = data;
         node.meta.version = node.meta.version.wrapping_add(1);
@@ -112,56 +138,47 @@ impl Tree {
     pub fn undo(&mut self, undo: Undo) {
         match undo {
             Undo::Inserted { path, parent_meta } => {
-                let node = self.nodes.remove(&path).expect("undo insert: the node exists");
-                assert!(node.children.is_empty(), "undo insert: {path:?} is still a leaf");
-                let parent = self.nodes.get_mut(path::parent(&path)).expect("undo insert: parent exists");
+                let parent = self.get_mut(path::parent(&path)).expect("undo insert: parent exists");
                 parent.meta = parent_meta;
-                parent.children.remove(path::name(&path));
+                let node = parent.children.remove(path::name(&path)).expect("undo insert: the node exists");
+                assert!(node.children.is_empty(), "undo insert: {path:?} is still a leaf");
                 if let Some(s) = node.owner() {
                     self.forget_ephemeral(s, &path);
                 }
             }
             Undo::Removed { path, node, parent_meta } => {
-                let parent = self.nodes.get_mut(path::parent(&path)).expect("undo remove: parent exists");
+                let owner = node.owner();
+                let parent = self.get_mut(path::parent(&path)).expect("undo remove: parent exists");
                 parent.meta = parent_meta;
-                parent.children.insert(path::name(&path).to_string());
-                if let Some(s) = node.owner() {
-                    self.ephemerals.entry(s).or_default().insert(path.clone());
+                let fresh = parent.children.insert(path::name(&path), node);
+                assert!(fresh, "undo remove: {path:?} is absent");
+                if let Some(s) = owner {
+                    self.ephemerals.entry(s).or_default().insert(path);
                 }
-                self.nodes.insert(path, node);
             }
             Undo::SetData { path, meta } => {
-                self.nodes.get_mut(&path).expect("undo set: node exists").meta = meta;
+                self.get_mut(&path).expect("undo set: node exists").meta = meta;
             }
         }
     }
 
-    /// Checks the tree's structure: every node's parent exists, lists it and is not ephemeral;
-    /// every listed child exists; the ephemeral index matches the nodes exactly. O(n).
+    /// Checks the tree's structure: every child name is a valid path component, no ephemeral
+    /// has children, and the ephemeral index matches the nodes exactly. O(n).
     pub fn check_invariants(&self) -> Result<(), String> {
-        if !self.nodes.contains_key("/") {
-            return Err("the root is missing".into());
-        }
         let mut ephemerals = 0;
-        for (p, node) in &self.nodes {
-            if p != "/" {
-                let parent = self.nodes.get(path::parent(p)).ok_or_else(|| format!("{p}: parent missing"))?;
-                if !parent.children.contains(path::name(p)) {
-                    return Err(format!("{p}: parent does not list it"));
-                }
-                if parent.owner().is_some() {
-                    return Err(format!("{p}: parent is ephemeral"));
-                }
+        for (p, node) in self.iter() {
+            if node.owner().is_some() && !node.children.is_empty() {
+                return Err(format!("{p}: ephemeral with children"));
             }
-            for c in &node.children {
+            for c in node.children.iter() {
                 let child = if p == "/" { format!("/{c}") } else { format!("{p}/{c}") };
-                if !self.nodes.contains_key(&child) {
-                    return Err(format!("{p}: lists missing child {c}"));
+                if c.is_empty() || c.contains('/') || !path::is_valid(&child) {
+                    return Err(format!("{p}: child name {c:?} is not a path component"));
                 }
             }
             if let Some(s) = node.owner() {
                 ephemerals += 1;
-                if !self.ephemerals.get(&s).is_some_and(|set| set.contains(p)) {
+                if !self.ephemerals.get(&s).is_some_and(|set| set.contains(&p)) {
                     return Err(format!("{p}: ephemeral of {s} not indexed"));
                 }
             }

@@ -7,6 +7,7 @@
 //! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
 //! `removeWatches(any)` removes every watch the session has on the path.
 
+use super::name::Key;
 use super::path;
 use super::Trigger;
 use crate::types::{AddWatchMode, EventType, SessionId, WatchedEvent, WatcherKind, Zxid};
@@ -27,7 +28,8 @@ impl Modes {
     }
 }
 
-type Table = BTreeMap<String, BTreeMap<SessionId, Modes>>;
+/// Keyed by path ([`Key`] keeps short paths inline: these tables are searched on every change).
+type Table = BTreeMap<Key, BTreeMap<SessionId, Modes>>;
 
 /// Every session's watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -37,6 +39,9 @@ pub struct Watches {
     /// Exactly the paths where a session has an entry in either table, so a closing session's
     /// watches are dropped without scanning everyone's.
     by_session: BTreeMap<SessionId, BTreeSet<String>>,
+    /// How many data-table entries hold a recursive watch: while none do, a change skips the
+    /// lookups of its ancestors.
+    recursive: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,11 +101,14 @@ impl Watches {
     /// Drops every watch of `s` (its session ended).
     pub fn drop_session(&mut self, s: SessionId) {
         for p in self.by_session.remove(&s).unwrap_or_default() {
+            let key = Key::new(&p);
             for table in [&mut self.data, &mut self.child] {
-                if let Some(per_session) = table.get_mut(&p) {
-                    per_session.remove(&s);
+                if let Some(per_session) = table.get_mut(&key) {
+                    if per_session.remove(&s).is_some_and(|m| m.recursive) {
+                        self.recursive -= 1;
+                    }
                     if per_session.is_empty() {
-                        table.remove(&p);
+                        table.remove(&key);
                     }
                 }
             }
@@ -124,7 +132,7 @@ impl Watches {
                     if m.is_empty() {
                         return Err(format!("empty modes for {s} on {p}"));
                     }
-                    expected.entry(*s).or_default().insert(p.clone());
+                    expected.entry(*s).or_default().insert(p.to_string_lossless());
                 }
             }
         }
@@ -133,6 +141,10 @@ impl Watches {
         }
         if expected != self.by_session {
             return Err("the per-session watch index is not exact".into());
+        }
+        let recursive = self.data.values().flat_map(|m| m.values()).filter(|m| m.recursive).count();
+        if recursive != self.recursive {
+            return Err(format!("{} recursive watches counted, {recursive} held", self.recursive));
         }
         Ok(())
     }
@@ -145,8 +157,8 @@ impl Watches {
         match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
-                for up in path::ancestors(p) {
-                    if let Some(per_session) = self.data.get(up) {
+                for up in path::ancestors(p).filter(|_| self.recursive > 0) {
+                    if let Some(per_session) = self.data.get(&Key::new(up)) {
                         to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                     }
                 }
@@ -162,7 +174,7 @@ impl Watches {
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.
     fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
-        let sessions: Vec<SessionId> = match self.table(which).get(p) {
+        let sessions: Vec<SessionId> = match self.table(which).get(&Key::new(p)) {
             Some(per_session) => per_session.keys().copied().collect(),
             None => return Vec::new(),
         };
@@ -186,14 +198,17 @@ impl Watches {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
-        let here = match table.get_mut(p) {
+        let mut recursive = (false, false);
+        let here = match table.get_mut(&Key::new(p)) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
+                recursive.0 = modes.recursive;
                 f(modes);
+                recursive.1 = modes.recursive;
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove(p);
+                        table.remove(&Key::new(p));
                     }
                     false
                 } else {
@@ -203,13 +218,19 @@ impl Watches {
             None => {
                 let mut modes = Modes::default();
                 f(&mut modes);
+                recursive.1 = modes.recursive;
                 if !modes.is_empty() {
-                    table.insert(p.to_string(), BTreeMap::from([(s, modes)]));
+                    table.insert(Key::new(p), BTreeMap::from([(s, modes)]));
                 }
                 !modes.is_empty()
             }
         };
-        let in_other = other.get(p).is_some_and(|m| m.contains_key(&s));
+        match recursive {
+            (false, true) => self.recursive += 1,
+            (true, false) => self.recursive -= 1,
+            _ => {}
+        }
+        let in_other = other.get(&Key::new(p)).is_some_and(|m| m.contains_key(&s));
         if here || in_other {
             let paths = self.by_session.entry(s).or_default();
             if !paths.contains(p) {
