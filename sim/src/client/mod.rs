@@ -399,6 +399,23 @@ impl ZkClient {
         }
     }
 
+    /// getEphemerals: this session's own ephemerals whose path starts with `prefix` ("/" or
+    /// "": all of them), sorted.
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>, ZkError> {
+        match self.run(Op::GetEphemerals { prefix: prefix.to_string() }, None).await? {
+            OpResult::Ephemerals { paths } => Ok(paths),
+            other => Err(shape("get_ephemerals", &other)),
+        }
+    }
+
+    /// getAllChildrenNumber: how many nodes lie below `path`, at all depths.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<u64, ZkError> {
+        match self.run(Op::GetAllChildrenNumber { path: path.to_string() }, None).await? {
+            OpResult::ChildrenNumber { number } => Ok(number),
+            other => Err(shape("get_all_children_number", &other)),
+        }
+    }
+
     /// Like [`ZkClient::get_children`], and sets a child watch.
     pub async fn get_children_w(&self, path: &str) -> Result<(Vec<String>, Stat, Watch), ZkError> {
         let (arm, w) = Self::one_shot();
