@@ -310,12 +310,6 @@ pub async fn lead(rep: &mut Replica) -> String {
             next_tick += tick;
             l.ticks += 1;
             let now = now_ms();
-            // ZooKeeper's LearnerHandler shuts down a learner silent for syncLimit, closing its
-            // socket: what that learner queued before it gave up on us (client requests it
-            // forwarded) is discarded with the connection, never processed after a heal, when
-            // the client may already have retried elsewhere.
-            let limit = rep.cfg.sync_limit * rep.cfg.tick_ms;
-            l.learners.retain(|_, lr| lr.phase == Phase::AwaitInfo || now.saturating_sub(lr.last_heard_ms) <= limit);
             for lr in l.learners.values().filter(|lr| lr.phase != Phase::AwaitInfo) {
                 lr.link.send(ZabMsg::Ping);
             }
