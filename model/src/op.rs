@@ -53,12 +53,25 @@ pub enum Op {
     },
     /// Close this session (a transaction: its ephemerals go with it).
     CloseSession,
+    /// getEphemerals: the paths of this session's ephemerals that start with `prefix`, sorted.
+    GetEphemerals {
+        prefix: String,
+    },
+    /// getAllChildrenNumber: how many nodes lie below `path` (all depths).
+    GetAllChildrenNumber {
+        path: String,
+    },
 }
 
 impl Op {
     /// True for operations that are transactions (change state and get a zxid of their own).
     pub fn is_write(&self) -> bool {
-        matches!(self, Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession)
+        match self {
+            // ZooKeeper 3.8 refuses a write multi holding a read before it becomes a
+            // transaction (MarshallingError): it is answered like a read.
+            Op::Multi { ops } => !ops.iter().any(MultiOp::is_read),
+            op => matches!(op, Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::CloseSession),
+        }
     }
 
     /// The path the operation addresses, if it has one.
@@ -72,7 +85,9 @@ impl Op {
             | Op::GetChildren { path, .. }
             | Op::Sync { path }
             | Op::AddWatch { path, .. }
-            | Op::RemoveWatches { path, .. } => Some(path),
+            | Op::RemoveWatches { path, .. }
+            | Op::GetAllChildrenNumber { path } => Some(path),
+            Op::GetEphemerals { prefix } => Some(prefix),
             Op::Multi { .. } | Op::CloseSession => None,
         }
     }
@@ -91,6 +106,8 @@ impl Op {
             Op::AddWatch { .. } => "add_watch",
             Op::RemoveWatches { .. } => "remove_watches",
             Op::CloseSession => "close_session",
+            Op::GetEphemerals { .. } => "get_ephemerals",
+            Op::GetAllChildrenNumber { .. } => "get_all_children_number",
         }
     }
 }
@@ -99,10 +116,32 @@ impl Op {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum MultiOp {
-    Create { path: String, data: Data, mode: CreateMode },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Data, version: i32 },
-    Check { path: String, version: i32 },
+    Create {
+        path: String,
+        data: Data,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Data,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    /// A read inside a multi. Reads belong in a read-only multi (multiRead); a write multi
+    /// holding one is refused as a whole with MarshallingError, as ZooKeeper 3.8 does.
+    GetData {
+        path: String,
+    },
+    GetChildren {
+        path: String,
+    },
 }
 
 impl MultiOp {
@@ -112,8 +151,15 @@ impl MultiOp {
             MultiOp::Create { path, .. }
             | MultiOp::Delete { path, .. }
             | MultiOp::SetData { path, .. }
-            | MultiOp::Check { path, .. } => path,
+            | MultiOp::Check { path, .. }
+            | MultiOp::GetData { path }
+            | MultiOp::GetChildren { path } => path,
         }
+    }
+
+    /// True for the read sub-operations (getData, getChildren).
+    pub fn is_read(&self) -> bool {
+        matches!(self, MultiOp::GetData { .. } | MultiOp::GetChildren { .. })
     }
 }
 
@@ -151,6 +197,14 @@ pub enum OpResult {
     },
     /// delete, addWatch, removeWatches, closeSession.
     Done,
+    /// getEphemerals: sorted paths.
+    Ephemerals {
+        paths: Vec<String>,
+    },
+    /// getAllChildrenNumber: the number of descendants.
+    ChildrenNumber {
+        number: u64,
+    },
 }
 
 /// The result of one sub-operation of a successful multi.

@@ -630,6 +630,8 @@ impl Runner {
                     .collect(),
             ),
             OpResult::Done => Value::Null,
+            OpResult::Ephemerals { paths } => json!({ "paths": paths }),
+            OpResult::ChildrenNumber { number } => json!({ "count": number }),
         }
     }
 
@@ -792,13 +794,8 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
                         MultiOp::SetData { path: path.clone(), data: data.clone(), version: *version }
                     }
                     ProbeSubOp::Check { path, version } => MultiOp::Check { path: path.clone(), version: *version },
-                    ProbeSubOp::Get { .. } | ProbeSubOp::Children { .. } => {
-                        return Err(
-                            "a read op inside a write multi (MarshallingError on the wire): not expressible as a \
-                                    MultiOp"
-                                .into(),
-                        )
-                    }
+                    ProbeSubOp::Get { path } => MultiOp::GetData { path: path.clone() },
+                    ProbeSubOp::Children { path } => MultiOp::GetChildren { path: path.clone() },
                 });
             }
             Action::Execute { session: *session, op: Op::Multi { ops: subs }, strip }

@@ -19,9 +19,6 @@ const SKIPPED: &[(&str, &str)] = &[
     // Optional per the md: raw flags that CreateMode cannot represent.
     ("create_ttl_opcode_non_ttl_mode", "createTTL with a non-TTL mode has no CreateMode"),
     ("create_invalid_flags", "unknown create flags (7, 99) have no CreateMode"),
-    // Required by the md, but unrepresentable: MultiOp has no read variant, so a typed client
-    // cannot send this request; the server answers it with a decoding error (MarshallingError).
-    ("multi_read_op_in_write_multi", "a getData inside a write multi has no MultiOp"),
 ];
 
 /// Cases showing 3.8.0 bugs; the model follows the fixed behaviour (ZOOKEEPER-4466, -4471).

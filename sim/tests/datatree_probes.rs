@@ -18,9 +18,6 @@ const SKIPPED: &[(&str, &str)] = &[
     // Optional per the md: raw create flags that the wire's CreateMode cannot carry.
     ("create_ttl_opcode_non_ttl_mode", "createTTL with a non-TTL mode has no CreateMode"),
     ("create_invalid_flags", "unknown create flags (7, 99) have no CreateMode"),
-    // Required by the md, but unsendable: MultiOp has no read variant, so no client of this
-    // service can put a getData inside a write multi (ZooKeeper answers MarshallingError).
-    ("multi_read_op_in_write_multi", "a getData inside a write multi has no MultiOp"),
 ];
 
 /// Cases showing 3.8.0 bugs; the service implements the fixed behaviour.

@@ -179,6 +179,8 @@ pub fn render_op(op: &Op) -> String {
                     MultiOp::Delete { path, version: v } => format!("delete {path}{}", version(*v)),
                     MultiOp::SetData { path, data: d, version: v } => format!("set {path} {}{}", data(d), version(*v)),
                     MultiOp::Check { path, version: v } => format!("check {path}{}", version(*v)),
+                    MultiOp::GetData { path } => format!("get {path}"),
+                    MultiOp::GetChildren { path } => format!("children {path}"),
                 })
                 .collect();
             format!("multi[{}]", parts.join("; "))
@@ -186,6 +188,8 @@ pub fn render_op(op: &Op) -> String {
         Op::AddWatch { path, mode } => format!("add_watch {path} {mode:?}"),
         Op::RemoveWatches { path, kind } => format!("remove_watches {path} {kind:?}"),
         Op::CloseSession => "close_session".into(),
+        Op::GetEphemerals { prefix } => format!("get_ephemerals {prefix}"),
+        Op::GetAllChildrenNumber { path } => format!("get_all_children_number {path}"),
     }
 }
 
@@ -231,6 +235,8 @@ fn render_result(r: &OpResult) -> String {
             format!("multi[{}]", parts.join("; "))
         }
         OpResult::Done => "done".into(),
+        OpResult::Ephemerals { paths } => format!("ephemerals [{}]", paths.join(", ")),
+        OpResult::ChildrenNumber { number } => format!("{number} descendants"),
     }
 }
 

@@ -115,8 +115,7 @@ impl ZkModel {
                 }
                 self.client_write(*session, op, zxid, time_ms)
             }
-            Txn::DeleteContainer { path } => self.server_delete(path, zxid, time_ms, |k| k == NodeKind::Container),
-            Txn::DeleteTtl { path } => self.server_delete(path, zxid, time_ms, |k| matches!(k, NodeKind::Ttl { .. })),
+            Txn::DeleteContainer { path } | Txn::DeleteTtl { path } => self.server_delete(path, zxid, time_ms),
             // An error txn only consumes its zxid.
             Txn::Error { code, .. } => failed(*code),
         }
@@ -135,8 +134,8 @@ impl ZkModel {
             Op::SetData { path, data, version } => {
                 ctx.set_data(path, data, *version).map(|stat| OpResult::Stat { stat }).into()
             }
-            Op::Multi { ops } => multi::run(&mut ctx, ops),
-            // Reads are not transactions; a log that holds one is malformed.
+            Op::Multi { ops } if op.is_write() => multi::run(&mut ctx, ops),
+            // Reads (and a multi holding one) are not transactions; a log that holds one is malformed.
             _ => Outcome::Err { code: ErrorCode::MarshallingError },
         };
         let triggers = std::mem::take(&mut ctx.triggers);
@@ -145,17 +144,19 @@ impl ZkModel {
         Applied { outcome, triggers, events }
     }
 
-    /// The container manager's delete: fails, changing nothing, when the node is missing, is not
-    /// of the expected kind, or has children.
-    fn server_delete(&mut self, path: &str, zxid: Zxid, time_ms: i64, kind_ok: impl Fn(NodeKind) -> bool) -> Applied {
+    /// The container manager's delete (opcode deleteContainer, for containers and TTL nodes
+    /// alike), with ZooKeeper's PrepRequestProcessor checks: NoNode when missing, NotEmpty with
+    /// children, BadVersion for an ephemeral; nothing else is re-checked, so a TTL node touched
+    /// since it was picked (or a node re-created at the path) is deleted all the same.
+    fn server_delete(&mut self, path: &str, zxid: Zxid, time_ms: i64) -> Applied {
         let Some(node) = self.tree.get(path).filter(|_| path != "/" && path::is_valid(path)) else {
             return failed(ErrorCode::NoNode);
         };
-        if !kind_ok(node.meta.kind) {
-            return failed(ErrorCode::BadArguments);
-        }
         if !node.children.is_empty() {
             return failed(ErrorCode::NotEmpty);
+        }
+        if matches!(node.meta.kind, NodeKind::Ephemeral(_)) {
+            return failed(ErrorCode::BadVersion);
         }
         let mut ctx = TxnCtx::new(&mut self.tree, zxid, time_ms, SessionId(0));
         ctx.remove(path);
@@ -212,6 +213,14 @@ impl ZkModel {
                 }
                 OpResult::Done
             }
+            Op::GetEphemerals { prefix } => OpResult::Ephemerals {
+                paths: self.ephemerals_of(session).into_iter().filter(|p| p.starts_with(prefix.as_str())).collect(),
+            },
+            Op::GetAllChildrenNumber { path } => match self.descendant_count(path) {
+                Some(number) => OpResult::ChildrenNumber { number },
+                None => return Outcome::Err { code: ErrorCode::NoNode },
+            },
+            // A write; or a multi holding a read, which ZooKeeper 3.8 refuses as a whole.
             Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession => {
                 return Outcome::Err { code: ErrorCode::MarshallingError }
             }

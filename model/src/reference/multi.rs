@@ -26,6 +26,8 @@ pub fn run(ctx: &mut TxnCtx<'_>, ops: &[MultiOp]) -> Outcome {
                 ctx.set_data(path, data, *version).map(|stat| MultiSubResult::SetData { stat })
             }
             MultiOp::Check { path, version } => ctx.check(path, *version).map(|()| MultiSubResult::Checked),
+            // Callers refuse such a multi whole before it gets here (it is no transaction).
+            MultiOp::GetData { .. } | MultiOp::GetChildren { .. } => Err(ErrorCode::MarshallingError),
         };
         match r {
             Ok(sub) => results.push(sub),

@@ -200,7 +200,9 @@ fn server_deletes_check_kind_and_children() {
     d.created_path("/c/x", CreateMode::Persistent);
     let del = |d: &mut Driver, path: &str| d.txn(Txn::DeleteContainer { path: path.into() }).outcome;
     assert_eq!(del(&mut d, "/c"), err(ErrorCode::NotEmpty));
-    assert_eq!(del(&mut d, "/p"), err(ErrorCode::BadArguments), "not a container");
+    d.write(S1, Op::Create { path: "/e".into(), data: Data::text(""), mode: CreateMode::Ephemeral });
+    assert_eq!(del(&mut d, "/e"), err(ErrorCode::BadVersion), "an ephemeral is refused");
+    assert_eq!(del(&mut d, "/nothing"), err(ErrorCode::NoNode));
     assert_eq!(d.m.reap_candidates(0), vec![], "a container with a child is kept");
     d.delete("/c/x", -1);
     assert_eq!(d.m.reap_candidates(0), vec![Txn::DeleteContainer { path: "/c".into() }]);
@@ -228,4 +230,41 @@ fn watch_state_is_exact_so_equal_states_compare_equal() {
         watched.m.read(S1, &Op::RemoveWatches { path: "/a".into(), kind: WatcherKind::Any }),
         err(ErrorCode::NoWatcher)
     );
+}
+
+#[test]
+fn session_reads_get_ephemerals_and_all_children_number() {
+    let mut d = Driver::new();
+    d.created_path("/a", CreateMode::Persistent);
+    d.created_path("/a/e1", CreateMode::Ephemeral);
+    d.created_path("/ab", CreateMode::Ephemeral);
+    d.created_path("/a/p", CreateMode::Persistent);
+    d.created_path("/a/p/q", CreateMode::Persistent);
+    let ephemerals =
+        |d: &mut Driver, s: SessionId, prefix: &str| d.m.read(s, &Op::GetEphemerals { prefix: prefix.into() });
+    let paths =
+        |v: &[&str]| Outcome::Ok { value: OpResult::Ephemerals { paths: v.iter().map(|p| p.to_string()).collect() } };
+    assert_eq!(ephemerals(&mut d, S1, "/"), paths(&["/a/e1", "/ab"]));
+    assert_eq!(ephemerals(&mut d, S1, "/a"), paths(&["/a/e1", "/ab"]), "a string prefix, not a path");
+    assert_eq!(ephemerals(&mut d, S1, "/a/"), paths(&["/a/e1"]));
+    assert_eq!(ephemerals(&mut d, S2, "/"), paths(&[]), "only the caller's own");
+    let count = |d: &mut Driver, path: &str| d.m.read(S1, &Op::GetAllChildrenNumber { path: path.into() });
+    assert_eq!(count(&mut d, "/a"), Outcome::Ok { value: OpResult::ChildrenNumber { number: 3 } });
+    assert_eq!(count(&mut d, "/a/p/q"), Outcome::Ok { value: OpResult::ChildrenNumber { number: 0 } });
+    assert_eq!(count(&mut d, "/missing"), err(ErrorCode::NoNode));
+}
+
+#[test]
+fn a_write_multi_holding_a_read_is_refused_whole() {
+    let mut d = Driver::new();
+    d.created_path("/a", CreateMode::Persistent);
+    let ops = vec![
+        MultiOp::Create { path: "/b".into(), data: Data::text(""), mode: CreateMode::Persistent },
+        MultiOp::GetData { path: "/a".into() },
+    ];
+    let multi = Op::Multi { ops };
+    assert!(!multi.is_write(), "not a transaction");
+    assert_eq!(d.m.read(S1, &multi), err(ErrorCode::MarshallingError));
+    assert_eq!(d.write(S1, multi).outcome, err(ErrorCode::MarshallingError), "a log holding one changes nothing");
+    assert!(d.m.stat("/b").is_none());
 }

@@ -264,6 +264,21 @@ impl ZkClient {
     /// Known limit (as in Curator): a create still in the service's pipeline when the lookup
     /// runs may commit after it, so the retry can leave a duplicate behind.
     pub async fn create_protected(&self, path: &str, data: Data, mode: CreateMode) -> Result<String, ZkError> {
+        self.create_protected_or_moved(path, data, mode, None).await
+    }
+
+    /// [`Self::create_protected`] for a node another client may move away as soon as it
+    /// exists: after a ConnectionLoss the lookup also lists `moved_to`, where a node keeps its
+    /// name when moved (a queue's completion records: a consumer may take the item before the
+    /// producer looks for it, and a lookup of the parent alone would enqueue it twice). A node
+    /// found there is reported by its original path.
+    pub async fn create_protected_or_moved(
+        &self,
+        path: &str,
+        data: Data,
+        mode: CreateMode,
+        moved_to: Option<&str>,
+    ) -> Result<String, ZkError> {
         let Some(slash) = path.rfind('/') else {
             return Err(ZkError::Api(ErrorCode::BadArguments));
         };
@@ -284,16 +299,14 @@ impl ZkClient {
             // Did the lost create take effect? Look for our prefix, until a definite answer.
             // Sync first: the lookup may be served by a follower that has not yet applied our
             // create, and would then create a duplicate (found by the queue's no-duplicate check).
-            let found = loop {
-                if let Err(ZkError::ConnectionLoss) = self.sync(list_path).await {
-                    continue;
+            let found = self.find_prefixed(list_path, &prefix).await?;
+            if let (None, Some(moved)) = (&found, moved_to) {
+                // Listed after the parent: a node moved between the two listings is found here
+                // (moved nodes stay moved).
+                if let Some(kid) = self.find_prefixed(moved, &prefix).await? {
+                    return Ok(format!("{parent}/{kid}"));
                 }
-                match self.get_children(list_path).await {
-                    Ok((kids, _)) => break kids.into_iter().find(|k| k.starts_with(&prefix)),
-                    Err(ZkError::ConnectionLoss) => continue,
-                    Err(e) => return Err(e),
-                }
-            };
+            }
             let Some(kid) = found else { continue };
             let candidate = format!("{parent}/{kid}");
             if !mode.is_ephemeral() {
@@ -310,6 +323,22 @@ impl ZkClient {
                 return Ok(candidate);
             }
             // Deleted meanwhile (or, against the odds, not ours): create again.
+        }
+    }
+
+    /// The child of `dir` whose name starts with `prefix`, retrying over ConnectionLoss. Syncs
+    /// first: the lookup may be served by a follower that has not yet applied our create, and
+    /// would then create a duplicate (found by the queue's no-duplicate check).
+    async fn find_prefixed(&self, dir: &str, prefix: &str) -> Result<Option<String>, ZkError> {
+        loop {
+            if let Err(ZkError::ConnectionLoss) = self.sync(dir).await {
+                continue;
+            }
+            match self.get_children(dir).await {
+                Ok((kids, _)) => return Ok(kids.into_iter().find(|k| k.starts_with(prefix))),
+                Err(ZkError::ConnectionLoss) => continue,
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -369,6 +398,23 @@ impl ZkClient {
         match self.run(Op::GetChildren { path: path.to_string(), watch: false }, None).await? {
             OpResult::Children { children, stat } => Ok((children, stat)),
             other => Err(shape("get_children", &other)),
+        }
+    }
+
+    /// getEphemerals: this session's own ephemerals whose path starts with `prefix` ("/" or
+    /// "": all of them), sorted.
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>, ZkError> {
+        match self.run(Op::GetEphemerals { prefix: prefix.to_string() }, None).await? {
+            OpResult::Ephemerals { paths } => Ok(paths),
+            other => Err(shape("get_ephemerals", &other)),
+        }
+    }
+
+    /// getAllChildrenNumber: how many nodes lie below `path`, at all depths.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<u64, ZkError> {
+        match self.run(Op::GetAllChildrenNumber { path: path.to_string() }, None).await? {
+            OpResult::ChildrenNumber { number } => Ok(number),
+            other => Err(shape("get_all_children_number", &other)),
         }
     }
 

@@ -1,7 +1,9 @@
 //! FIFO distributed queue (ZooKeeper recipes; Curator's `DistributedQueue`).
 //!
 //! Producers create PERSISTENT_SEQUENTIAL items `<path>/item-<client>.<n>-<seq>` with a protected
-//! create, so a create retried after ConnectionLoss does not enqueue the item twice. Consumers
+//! create, so a create retried after ConnectionLoss does not enqueue the item twice: the lookup
+//! lists the queue and then the completion records (a consumer may take the item between the
+//! lost answer and the lookup; it keeps its name there). Consumers
 //! list the queue and take items in sequence order (the smallest first).
 //!
 //! Delivery guarantee: EXACTLY-ONCE PROCESSING. Processing an item is one multi that deletes the
@@ -148,7 +150,10 @@ async fn produce(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Produ
                     r => break r,
                 }
             },
-            _ => zk.create_protected(&want, data, CreateMode::PersistentSequential).await,
+            _ => {
+                let done = format!("{}-done", p.path);
+                zk.create_protected_or_moved(&want, data, CreateMode::PersistentSequential, Some(&done)).await
+            }
         };
         match created {
             Ok(node) => {

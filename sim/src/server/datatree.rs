@@ -209,22 +209,12 @@ impl DataTree {
                     self.apply_client(*session, op, zxid, time, &mut triggers)
                 }
             }
-            Txn::DeleteContainer { path } => match self.check_reapable(path, |kind, _| kind == NodeKind::Container) {
+            Txn::DeleteContainer { path } | Txn::DeleteTtl { path } => match self.check_reapable(path) {
                 Ok(()) => self.delete_checked(path, zxid, &mut triggers),
                 Err(code) => err(code),
             },
             // An error txn (SessionMoved) consumes its zxid and changes nothing else.
             Txn::Error { code, .. } => err(*code),
-            Txn::DeleteTtl { path } => {
-                let expired = |kind: NodeKind, mtime: i64| match kind {
-                    NodeKind::Ttl { ttl_ms } => time.saturating_sub(mtime) > ttl_ms,
-                    _ => false,
-                };
-                match self.check_reapable(path, expired) {
-                    Ok(()) => self.delete_checked(path, zxid, &mut triggers),
-                    Err(code) => err(code),
-                }
-            }
         };
         assert!(outcome.is_ok() || triggers.is_empty(), "a failed txn {zxid} fires no watches");
         self.last_zxid = zxid;
@@ -250,6 +240,10 @@ impl DataTree {
             },
             // sync succeeds on any path, even a missing one, and echoes it as sent.
             Op::Sync { path } => ok(OpResult::Synced { path: path.clone() }),
+            Op::GetAllChildrenNumber { path } => match self.descendant_count(path) {
+                Some(n) => ok(OpResult::ChildrenNumber { number: n as u64 }),
+                None => err(ErrorCode::NoNode),
+            },
             _ => err(ErrorCode::MarshallingError),
         }
     }
@@ -282,6 +276,18 @@ impl DataTree {
     /// The paths of `s`'s ephemerals, sorted.
     pub fn ephemerals(&self, s: SessionId) -> Vec<String> {
         self.ephemerals.get(&s).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// getEphemerals: `s`'s own ephemerals under `prefix` (a plain string prefix, not a path:
+    /// `/a` matches `/ab`); "/" or "" lists them all.
+    pub fn ephemerals_under(&self, s: SessionId, prefix: &str) -> Vec<String> {
+        let prefix = prefix.trim();
+        let all = self.ephemerals(s);
+        if prefix.is_empty() || prefix == "/" {
+            all
+        } else {
+            all.into_iter().filter(|p| p.starts_with(prefix)).collect()
+        }
     }
 
     /// The client-visible Stat of `path` (`""` is the root).
@@ -447,16 +453,20 @@ impl DataTree {
                     Err(code) => err(code),
                 }
             }
-            Op::Multi { ops } => self.multi(session, ops, zxid, time, triggers),
+            Op::Multi { ops } if op.is_write() => self.multi(session, ops, zxid, time, triggers),
             // A client close that reached the log as a client op: same as the session txn.
             Op::CloseSession => self.close_session(session, zxid, triggers),
-            // Reads, sync and watch management are never transactions.
+            // Reads, sync and watch management are never transactions, nor is a multi holding
+            // a read (ZooKeeper 3.8 refuses it whole).
             Op::GetData { .. }
             | Op::Exists { .. }
             | Op::GetChildren { .. }
             | Op::Sync { .. }
             | Op::AddWatch { .. }
-            | Op::RemoveWatches { .. } => err(ErrorCode::MarshallingError),
+            | Op::RemoveWatches { .. }
+            | Op::GetEphemerals { .. }
+            | Op::GetAllChildrenNumber { .. }
+            | Op::Multi { .. } => err(ErrorCode::MarshallingError),
         }
     }
 
@@ -495,6 +505,8 @@ impl DataTree {
                     .set_data(path, data, *version, zxid, time, &mut multi_triggers, &mut undo)
                     .map(|stat| MultiSubResult::SetData { stat }),
                 MultiOp::Check { path, version } => self.check(path, *version).map(|()| MultiSubResult::Checked),
+                // Refused whole before it gets here (see `apply_client`).
+                MultiOp::GetData { .. } | MultiOp::GetChildren { .. } => Err(ErrorCode::MarshallingError),
             };
             match r {
                 Ok(sub) => results.push(sub),
@@ -638,14 +650,19 @@ impl DataTree {
         check_version(node.version, version)
     }
 
-    /// Whether a server-side deletion may still go ahead at apply time: the node must still be
-    /// of the expected kind (and, for TTL, still expired) and childless.
-    fn check_reapable(&self, path: &str, still_due: impl Fn(NodeKind, i64) -> bool) -> Result<(), ErrorCode> {
+    /// Whether a reaper deletion (ZooKeeper's deleteContainer, for containers and TTL nodes
+    /// alike) goes ahead, by PrepRequestProcessor's checks: the node exists and is childless
+    /// and not an ephemeral. Neither its kind nor a TTL node's expiry is checked again, so a
+    /// TTL node set since it was picked is deleted all the same, as ZooKeeper does.
+    fn check_reapable(&self, path: &str) -> Result<(), ErrorCode> {
+        if path == path::ROOT {
+            return Err(ErrorCode::NoNode);
+        }
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
         if !node.children.is_empty() {
             return Err(ErrorCode::NotEmpty);
         }
-        if !still_due(node.kind, node.mtime) {
+        if matches!(node.kind, NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::BadVersion);
         }
         Ok(())

@@ -242,6 +242,9 @@ impl Frontend {
                         Ok(()) => Outcome::Ok { value: OpResult::Done },
                         Err(code) => Outcome::Err { code },
                     },
+                    Op::GetEphemerals { prefix } => {
+                        Outcome::Ok { value: OpResult::Ephemerals { paths: tree.ephemerals_under(s, prefix) } }
+                    }
                     op => {
                         let outcome = tree.read(op);
                         self.watches.register_for_read(s, op, &outcome);

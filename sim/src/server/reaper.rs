@@ -1,7 +1,8 @@
 //! The leader's periodic reaping of emptied containers and expired TTL nodes (ZooKeeper's
 //! `ContainerManager.getCandidates`). The leader proposes one `DeleteContainer`/`DeleteTtl`
-//! txn per candidate; the tree re-checks at apply time, so a node that gained a child or was
-//! modified in between survives.
+//! txn per candidate; the tree re-checks at apply time what ZooKeeper's PrepRequestProcessor
+//! does (the node exists, is childless and no ephemeral), so a node that gained a child in
+//! between survives, while a TTL node set in between goes all the same, as in ZooKeeper.
 
 use super::datatree::DataTree;
 use zksim_model::history::Txn;

@@ -98,11 +98,17 @@ impl ProbeTarget for SingleServer {
 
     fn execute(&mut self, session: SessionId, op: &Op) -> Outcome {
         match op {
+            // A multi holding a read is refused before it becomes a transaction.
+            Op::Multi { .. } if !op.is_write() => Outcome::Err { code: ErrorCode::MarshallingError },
             Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } => {
                 self.commit(Txn::Client { session, xid: 0, op: op.clone() }).outcome
             }
             Op::CloseSession => self.commit(Txn::CloseSession { session, reason: CloseReason::Closed }).outcome,
-            Op::GetData { .. } | Op::Exists { .. } | Op::GetChildren { .. } | Op::Sync { .. } => {
+            Op::GetData { .. }
+            | Op::Exists { .. }
+            | Op::GetChildren { .. }
+            | Op::Sync { .. }
+            | Op::GetAllChildrenNumber { .. } => {
                 if !self.tree.session_open(session) {
                     return Outcome::Err { code: ErrorCode::SessionExpired };
                 }
@@ -118,6 +124,12 @@ impl ProbeTarget for SingleServer {
                 Ok(()) => Outcome::Ok { value: OpResult::Done },
                 Err(code) => Outcome::Err { code },
             },
+            Op::GetEphemerals { prefix } => {
+                if !self.tree.session_open(session) {
+                    return Outcome::Err { code: ErrorCode::SessionExpired };
+                }
+                Outcome::Ok { value: OpResult::Ephemerals { paths: self.tree.ephemerals_under(session, prefix) } }
+            }
         }
     }
 
@@ -138,13 +150,7 @@ impl ProbeTarget for SingleServer {
     /// getEphemerals: the caller's own ephemerals under the prefix (a plain string prefix, not
     /// a path: `/a` matches `/ab`); "/" or "" lists them all.
     fn get_ephemerals(&mut self, session: SessionId, prefix: &str) -> Option<Vec<String>> {
-        let all = self.tree.ephemerals(session);
-        let prefix = prefix.trim();
-        Some(if prefix.is_empty() || prefix == "/" {
-            all
-        } else {
-            all.into_iter().filter(|p| p.starts_with(prefix)).collect()
-        })
+        Some(self.tree.ephemerals_under(session, prefix))
     }
 
     fn get_all_children_number(&mut self, _session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {

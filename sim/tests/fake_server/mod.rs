@@ -342,6 +342,7 @@ fn multi(t: &mut Tree, session: SessionId, ops: Vec<MultiOp>) -> (Zxid, Outcome)
             MultiOp::Create { path, .. } if node.is_some() && !path.ends_with('-') => ErrorCode::NodeExists,
             MultiOp::Create { path, .. } if !t.nodes.contains_key(parent_of(path)) => ErrorCode::NoNode,
             MultiOp::Create { .. } => ErrorCode::Ok,
+            MultiOp::GetData { .. } | MultiOp::GetChildren { .. } => ErrorCode::MarshallingError,
             MultiOp::Delete { version, .. } | MultiOp::SetData { version, .. } | MultiOp::Check { version, .. } => {
                 if node.is_none() {
                     ErrorCode::NoNode
@@ -373,6 +374,9 @@ fn multi(t: &mut Tree, session: SessionId, ops: Vec<MultiOp>) -> (Zxid, Outcome)
             MultiOp::Check { .. } => {
                 results.push(MultiSubResult::Checked);
                 continue;
+            }
+            MultiOp::GetData { .. } | MultiOp::GetChildren { .. } => {
+                unreachable!("a multi holding a read is refused whole")
             }
         };
         let (_, outcome) = apply(t, session, single);
@@ -497,7 +501,10 @@ fn apply(t: &mut Tree, session: SessionId, op: Op) -> (Zxid, Outcome) {
                 err(t, ErrorCode::NoWatcher)
             }
         }
+        Op::Multi { ops } if ops.iter().any(MultiOp::is_read) => err(t, ErrorCode::MarshallingError),
         Op::Multi { ops } => multi(t, session, ops),
+        // Not needed by the client tests that use this fake.
+        Op::GetEphemerals { .. } | Op::GetAllChildrenNumber { .. } => err(t, ErrorCode::Unimplemented),
         Op::CloseSession => {
             t.zxid += 1;
             ok(t.zxid, OpResult::Done)
