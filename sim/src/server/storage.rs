@@ -14,6 +14,7 @@
 
 use crate::disk::{Disk, Slot};
 use crate::server::datatree::DataTree;
+use std::sync::Arc;
 use zksim_model::{TxnRecord, Zxid};
 
 /// One record of the server's disk.
@@ -21,8 +22,9 @@ use zksim_model::{TxnRecord, Zxid};
 pub enum DiskRecord {
     /// A logged proposal.
     Txn(TxnRecord),
-    /// A snapshot of the applied tree (its `last_zxid()` is the snapshot's zxid).
-    Snapshot(Box<DataTree>),
+    /// A snapshot of the applied tree (its `last_zxid()` is the snapshot's zxid). Shared, so
+    /// that reading or backing up the file does not copy the tree.
+    Snapshot(Arc<DataTree>),
     /// The value of an epoch file.
     Epoch(u32),
 }
@@ -289,15 +291,19 @@ impl Storage {
         );
         for lf in self.logs.iter_mut() {
             let name = log_name(lf.seq);
-            let slots = self.disk.read(&name);
-            let keep = slots.iter().take_while(|s| matches!(s, Slot::Ok(DiskRecord::Txn(t)) if t.zxid <= to)).count();
-            if keep < slots.len() {
-                self.disk.truncate(&name, keep);
-                self.disk.fsync(&name).await;
-                lf.last = slots[..keep].iter().rev().find_map(|s| match s {
+            let (keep, len, last) = self.disk.inspect(&name, |slots| {
+                let keep =
+                    slots.iter().take_while(|s| matches!(s, Slot::Ok(DiskRecord::Txn(t)) if t.zxid <= to)).count();
+                let last = slots[..keep].iter().rev().find_map(|s| match s {
                     Slot::Ok(DiskRecord::Txn(t)) => Some(t.zxid),
                     _ => None,
                 });
+                (keep, slots.len(), last)
+            });
+            if keep < len {
+                self.disk.truncate(&name, keep);
+                self.disk.fsync(&name).await;
+                lf.last = last;
             }
         }
         self.last_logged =
@@ -314,7 +320,7 @@ impl Storage {
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = snap_name(seq);
-        self.disk.replace(&name, vec![DiskRecord::Snapshot(Box::new(tree.clone()))]);
+        self.disk.replace(&name, vec![DiskRecord::Snapshot(Arc::new(tree.clone()))]);
         self.disk.fsync(&name).await;
         self.snaps.push((seq, tree.last_zxid()));
         self.roll();
@@ -337,7 +343,7 @@ impl Storage {
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = snap_name(seq);
-        self.disk.replace(&name, vec![DiskRecord::Snapshot(Box::new(tree.clone()))]);
+        self.disk.replace(&name, vec![DiskRecord::Snapshot(Arc::new(tree.clone()))]);
         self.disk.fsync(&name).await;
         self.snaps.push((seq, tree.last_zxid()));
         self.last_logged = tree.last_zxid();
