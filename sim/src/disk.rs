@@ -93,6 +93,17 @@ struct Inner<R> {
     stats: DiskStats,
 }
 
+impl<R> Inner<R> {
+    /// The file named `file`, created empty if missing (allocating its name only then: appends
+    /// and fsyncs are per transaction).
+    fn file_mut(&mut self, file: &str) -> &mut File<R> {
+        if !self.files.contains_key(file) {
+            self.files.insert(file.to_string(), File::default());
+        }
+        self.files.get_mut(file).expect("just ensured")
+    }
+}
+
 /// A handle to one server's disk. Clones share the disk.
 pub struct Disk<R> {
     inner: Arc<Mutex<Inner<R>>>,
@@ -134,13 +145,13 @@ impl<R: Clone + Send + 'static> Disk<R> {
     pub fn append(&self, file: &str, record: R) {
         let mut inner = self.lock();
         inner.stats.appends += 1;
-        inner.files.entry(file.to_string()).or_default().records.push(Slot::Ok(record));
+        inner.file_mut(file).records.push(Slot::Ok(record));
     }
 
     /// Keeps only the first `len` records of `file` (not durable until fsync).
     pub fn truncate(&self, file: &str, len: usize) {
         let mut inner = self.lock();
-        let f = inner.files.entry(file.to_string()).or_default();
+        let f = inner.file_mut(file);
         if len >= f.records.len() {
             return;
         }
@@ -150,7 +161,7 @@ impl<R: Clone + Send + 'static> Disk<R> {
     /// Replaces the whole content of `file` (write-to-temp-then-rename; not durable until fsync).
     pub fn replace(&self, file: &str, records: Vec<R>) {
         let mut inner = self.lock();
-        let f = inner.files.entry(file.to_string()).or_default();
+        let f = inner.file_mut(file);
         f.drop_from(0);
         // Even an empty durable content is restored by a crash (no torn record in its place).
         f.backup.get_or_insert(Backup { keep: 0, tail: Vec::new() });
@@ -174,7 +185,7 @@ impl<R: Clone + Send + 'static> Disk<R> {
             return;
         }
         inner.stats.fsyncs += 1;
-        let f = inner.files.entry(file.to_string()).or_default();
+        let f = inner.file_mut(file);
         f.synced = f.records.len();
         f.backup = None;
     }

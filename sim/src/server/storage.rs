@@ -44,6 +44,8 @@ fn snap_name(seq: u64) -> String {
 #[derive(Clone, Debug)]
 struct LogFile {
     seq: u64,
+    /// `log_name(seq)`, kept so that an append does not format it again.
+    name: String,
     last: Option<Zxid>,
 }
 
@@ -180,7 +182,7 @@ impl Storage {
                     }
                 }
             }
-            self.logs.push(LogFile { seq, last: file_last });
+            self.logs.push(LogFile { seq, name, last: file_last });
         }
         self.last_logged = last.max(tree.last_zxid());
         self.dirty = false;
@@ -193,11 +195,11 @@ impl Storage {
     fn roll(&mut self) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.logs.push(LogFile { seq, last: None });
+        self.logs.push(LogFile { seq, name: log_name(seq), last: None });
     }
 
-    fn current_log(&self) -> String {
-        log_name(self.logs.last().expect("there is always a current log file").seq)
+    fn current_log(&self) -> &str {
+        &self.logs.last().expect("there is always a current log file").name
     }
 
     /// The epoch this server last accepted in discovery.
@@ -261,9 +263,9 @@ impl Storage {
             txn.zxid,
             self.last_logged
         );
-        let name = self.current_log();
-        self.disk.append(&name, DiskRecord::Txn(txn.clone()));
-        self.logs.last_mut().expect("current log").last = Some(txn.zxid);
+        let log = self.logs.last_mut().expect("there is always a current log file");
+        self.disk.append(&log.name, DiskRecord::Txn(txn.clone()));
+        log.last = Some(txn.zxid);
         self.last_logged = txn.zxid;
         self.dirty = true;
     }
@@ -276,9 +278,8 @@ impl Storage {
     /// Makes every appended proposal durable (one fsync for the whole batch).
     pub async fn fsync(&mut self) {
         if self.dirty {
-            let name = self.current_log();
             self.dirty = false;
-            self.disk.fsync(&name).await;
+            self.disk.fsync(self.current_log()).await;
         }
     }
 
