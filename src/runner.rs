@@ -424,18 +424,21 @@ async fn apply(nemesis: &Nemesis, fault: &FaultSpec, recorder: &Recorder) -> Res
                 return Err(NemesisError::Expiry(format!("{client} is not a client")));
             };
             // The client's current session: the last one it connected with and that has not ended.
-            let mut current = None;
-            for r in recorder.snapshot() {
-                if let Event::Session { client: who, session, state, .. } = r.event {
-                    if who == *c {
-                        match state {
-                            SessionState::SyncConnected => current = Some(session),
-                            SessionState::Expired | SessionState::Closed => current = None,
-                            SessionState::Disconnected => {}
+            let current = recorder.inspect(|records| {
+                let mut current = None;
+                for r in records {
+                    if let Event::Session { client: who, session, state, .. } = r.event {
+                        if who == *c {
+                            match state {
+                                SessionState::SyncConnected => current = Some(session),
+                                SessionState::Expired | SessionState::Closed => current = None,
+                                SessionState::Disconnected => {}
+                            }
                         }
                     }
                 }
-            }
+                current
+            });
             let session = current.ok_or_else(|| NemesisError::Expiry(format!("{client} has no live session")))?;
             nemesis.expire_session(session).await
         }

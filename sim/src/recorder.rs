@@ -81,6 +81,12 @@ impl Recorder {
         self.lock().records.clone()
     }
 
+    /// Lets `f` look at the records so far without copying them (a history of ~100k records
+    /// was copied whole at the end of every run). `f` must not use this recorder.
+    pub fn inspect<T>(&self, f: impl FnOnce(&[Record]) -> T) -> T {
+        f(&self.lock().records)
+    }
+
     /// Takes all records out.
     pub fn take(&self) -> Vec<Record> {
         std::mem::take(&mut self.lock().records)

@@ -496,18 +496,21 @@ fn shape(what: &str, got: &OpResult) -> ZkError {
 /// abandoned when the run ended), so the checker sees none dangling. Returns how many. Call it
 /// from the driver before it returns (it stamps simulated time).
 pub fn complete_unfinished(recorder: &Recorder) -> usize {
-    let mut open = BTreeSet::new();
-    for r in recorder.snapshot() {
-        match r.event {
-            Event::Invoke { op_id, .. } => {
-                assert!(open.insert(op_id), "op id {op_id:?} invoked twice");
+    let open = recorder.inspect(|records| {
+        let mut open = BTreeSet::new();
+        for r in records {
+            match r.event {
+                Event::Invoke { op_id, .. } => {
+                    assert!(open.insert(op_id), "op id {op_id:?} invoked twice");
+                }
+                Event::Complete { op_id, .. } => {
+                    assert!(open.remove(&op_id), "op id {op_id:?} completed without an open invocation");
+                }
+                _ => {}
             }
-            Event::Complete { op_id, .. } => {
-                assert!(open.remove(&op_id), "op id {op_id:?} completed without an open invocation");
-            }
-            _ => {}
         }
-    }
+        open
+    });
     for op_id in &open {
         recorder.record(Event::Complete {
             op_id: *op_id,

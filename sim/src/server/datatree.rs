@@ -12,6 +12,8 @@
 
 use super::path;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
 use zksim_model::history::{chain_digest, CloseReason, Txn, TxnRecord};
 use zksim_model::{
     CreateMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, SessionId, Stat, Zxid,
@@ -118,11 +120,75 @@ enum Undo {
     Set { path: String, data: Data, mzxid: Zxid, mtime: i64, version: i32 },
 }
 
+/// Every node by full path, shared copy-on-write between a tree and its clones: a snapshot
+/// (`DataTree::clone`, taken every `snapshot_every` txns on every server) copies only the map's
+/// skeleton, and a node is copied the first time it changes afterwards. Deep-copying every path,
+/// data buffer and child set per snapshot was the biggest cost of a simulation.
+#[derive(Clone, Default)]
+struct Nodes(BTreeMap<Arc<str>, Arc<Node>>);
+
+/// Prints as the plain map did, so that debug output does not change with the representation.
+impl std::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Nodes {
+    fn get(&self, path: &str) -> Option<&Node> {
+        self.0.get(path).map(|n| &**n)
+    }
+
+    /// The node, copied first if a snapshot still shares it.
+    fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
+        self.0.get_mut(path).map(Arc::make_mut)
+    }
+
+    fn contains_key(&self, path: &str) -> bool {
+        self.0.contains_key(path)
+    }
+
+    fn insert(&mut self, path: &str, node: Node) -> Option<Node> {
+        self.0.insert(Arc::from(path), Arc::new(node)).map(Arc::unwrap_or_clone)
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Node> {
+        self.0.remove(path).map(Arc::unwrap_or_clone)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.0.iter().map(|(p, n)| (&**p, &**n))
+    }
+
+    /// The nodes whose paths sort at or after `from`, in order.
+    fn from(&self, from: &str) -> impl Iterator<Item = (&str, &Node)> {
+        self.0.range::<str, _>((Bound::Included(from), Bound::Unbounded)).map(|(p, n)| (&**p, &**n))
+    }
+
+    fn for_each_mut(&mut self, mut f: impl FnMut(&mut Node)) {
+        for n in self.0.values_mut() {
+            f(Arc::make_mut(n));
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Nodes {
+    type Output = Node;
+
+    fn index(&self, path: &str) -> &Node {
+        self.get(path).unwrap_or_else(|| panic!("node {path} exists"))
+    }
+}
+
 /// The tree of nodes plus the open sessions. `Clone` is a snapshot.
 #[derive(Clone, Debug)]
 pub struct DataTree {
     /// Every node by full path; the root is `"/"`.
-    nodes: BTreeMap<String, Node>,
+    nodes: Nodes,
     /// Open sessions and their negotiated timeouts.
     sessions: BTreeMap<SessionId, u64>,
     /// Each open session's ephemerals (ZooKeeper's `ephemerals` map).
@@ -160,7 +226,7 @@ impl DataTree {
                 .children
                 .insert(path::name(p).to_string());
             assert!(inserted, "system node {p} inserted twice");
-            tree.nodes.insert(p.to_string(), Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
+            tree.nodes.insert(p, Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
         }
         tree.nodes.get_mut("/zookeeper/config").expect("just inserted").aversion = -1;
         tree.check_invariants();
@@ -169,8 +235,8 @@ impl DataTree {
 
     /// Only `/`, with an all-zero stat (a chroot's view of an empty node).
     pub fn empty() -> DataTree {
-        let mut nodes = BTreeMap::new();
-        nodes.insert(path::ROOT.to_string(), Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
+        let mut nodes = Nodes::default();
+        nodes.insert(path::ROOT, Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
         DataTree {
             nodes,
             sessions: BTreeMap::new(),
@@ -297,7 +363,7 @@ impl DataTree {
 
     /// Every node's path, sorted (the root is `/`).
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.nodes.keys().map(String::as_str)
+        self.nodes.iter().map(|(p, _)| p)
     }
 
     /// The sorted child names of the node at `path` (`""` is the root).
@@ -325,13 +391,7 @@ impl DataTree {
         let key = path::lookup_key(path);
         self.nodes.get(key)?;
         let prefix = if key == path::ROOT { "/".to_string() } else { format!("{key}/") };
-        Some(
-            self.nodes
-                .range(prefix.clone()..)
-                .take_while(|(p, _)| p.starts_with(&prefix))
-                .filter(|(p, _)| *p != key)
-                .count(),
-        )
+        Some(self.nodes.from(&prefix).take_while(|(p, _)| p.starts_with(&prefix)).filter(|(p, _)| *p != key).count())
     }
 
     /// Containers and their stat, for the reaper.
@@ -358,7 +418,7 @@ impl DataTree {
     pub fn check_invariants(&self) {
         assert!(self.nodes.contains_key(path::ROOT), "the root always exists");
         let mut ephemeral_count = 0;
-        for (p, n) in &self.nodes {
+        for (p, n) in self.nodes.iter() {
             for c in &n.children {
                 let child = path::join(p, c);
                 assert!(self.nodes.contains_key(&child), "child {child} listed by {p} exists");
@@ -370,7 +430,7 @@ impl DataTree {
                 let pn = self.nodes.get(parent).unwrap_or_else(|| panic!("parent {parent} of {p} exists"));
                 assert!(pn.children.contains(path::name(p)), "{parent} lists its child {p}");
                 assert!(!matches!(pn.kind, NodeKind::Ephemeral(_)), "ephemeral {parent} has no child {p}");
-                if !(self.system_nodes && path::SYSTEM_PATHS.contains(&p.as_str())) {
+                if !(self.system_nodes && path::SYSTEM_PATHS.contains(&p)) {
                     assert!(path::validate(p).is_ok(), "stored path {p:?} is valid");
                 }
             }
@@ -580,7 +640,7 @@ impl DataTree {
         assert!(inserted, "{full} was not yet a child of {parent_key}");
         parent.creates = parent.creates.wrapping_add(1);
         parent.pzxid = zxid;
-        self.nodes.insert(full.clone(), Node::new(data.clone(), zxid, time, kind));
+        self.nodes.insert(&full, Node::new(data.clone(), zxid, time, kind));
         self.index_insert(&full, kind);
         triggers.push(Trigger { kind: EventType::NodeCreated, path: full.clone() });
         triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: parent_key });
@@ -704,7 +764,7 @@ impl DataTree {
                 assert!(p.children.insert(path::name(&path).to_string()), "undo: {path} was gone from {parent}");
                 p.pzxid = parent_pzxid;
                 self.index_insert(&path, node.kind);
-                assert!(self.nodes.insert(path.clone(), node).is_none(), "undo: {path} was gone");
+                assert!(self.nodes.insert(&path, node).is_none(), "undo: {path} was gone");
             }
             Undo::Set { path, data, mzxid, mtime, version } => {
                 let n = self.nodes.get_mut(&path).unwrap_or_else(|| panic!("undo: set {path} exists"));
@@ -794,9 +854,7 @@ impl DataTree {
     /// next sequential suffix), keeping only what the children present imply, as a recovery
     /// that does not restore cversion does.
     pub fn forget_child_creates(&mut self) {
-        for n in self.nodes.values_mut() {
-            n.creates = n.children.len() as i32;
-        }
+        self.nodes.for_each_mut(|n| n.creates = n.children.len() as i32);
     }
 }
 

@@ -645,3 +645,29 @@ fn large_trees_stay_consistent() {
     assert_eq!(s.stat("/p").num_children, 0);
     assert_eq!(s.stat("/p").cversion, 40_000, "20k creates, 20k deletes");
 }
+
+#[test]
+fn a_snapshot_keeps_its_state_while_the_tree_moves_on() {
+    // Nodes are shared copy-on-write between a tree and its clones: every later change must
+    // copy, never reach into the snapshot.
+    let mut s = Server::new(DataTree::new());
+    s.create("/a", Persistent);
+    s.create("/a/b", Persistent);
+    s.exec(S1, set("/a/b", "one", -1));
+    let snap = s.tree.clone();
+    let (snap_stat_a, snap_digest) = (snap.node_stat("/a").unwrap(), snap.digest());
+    s.exec(S1, set("/a/b", "two", -1));
+    s.create("/a/c", Persistent);
+    assert_eq!(code(&s.exec(S1, delete("/a/b", -1))), None);
+    s.tree.forget_child_creates();
+    assert_eq!(snap.data("/a/b"), Some(&Data::text("one")), "the snapshot's data is its own");
+    assert_eq!(snap.children("/a"), Some(vec!["b".to_string()]), "the snapshot's children are its own");
+    assert_eq!(snap.node_stat("/a").unwrap(), snap_stat_a);
+    assert_eq!(snap.child_creates("/a"), Some(1));
+    assert_eq!(snap.digest(), snap_digest);
+    snap.check_invariants();
+    assert_eq!(s.tree.children("/a"), Some(vec!["c".to_string()]));
+    assert_eq!(s.tree.child_creates("/a"), Some(1), "forget_child_creates reached the live tree");
+    assert_eq!(s.tree.descendant_count("/a"), Some(1));
+    s.tree.check_invariants();
+}

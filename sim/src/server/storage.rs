@@ -14,6 +14,7 @@
 
 use crate::disk::{Disk, Slot};
 use crate::server::datatree::DataTree;
+use std::sync::Arc;
 use zksim_model::{TxnRecord, Zxid};
 
 /// One record of the server's disk.
@@ -21,8 +22,9 @@ use zksim_model::{TxnRecord, Zxid};
 pub enum DiskRecord {
     /// A logged proposal.
     Txn(TxnRecord),
-    /// A snapshot of the applied tree (its `last_zxid()` is the snapshot's zxid).
-    Snapshot(Box<DataTree>),
+    /// A snapshot of the applied tree (its `last_zxid()` is the snapshot's zxid). Shared, so
+    /// that reading or backing up the file does not copy the tree.
+    Snapshot(Arc<DataTree>),
     /// The value of an epoch file.
     Epoch(u32),
 }
@@ -42,6 +44,8 @@ fn snap_name(seq: u64) -> String {
 #[derive(Clone, Debug)]
 struct LogFile {
     seq: u64,
+    /// `log_name(seq)`, kept so that an append does not format it again.
+    name: String,
     last: Option<Zxid>,
 }
 
@@ -178,7 +182,7 @@ impl Storage {
                     }
                 }
             }
-            self.logs.push(LogFile { seq, last: file_last });
+            self.logs.push(LogFile { seq, name, last: file_last });
         }
         self.last_logged = last.max(tree.last_zxid());
         self.dirty = false;
@@ -191,11 +195,11 @@ impl Storage {
     fn roll(&mut self) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.logs.push(LogFile { seq, last: None });
+        self.logs.push(LogFile { seq, name: log_name(seq), last: None });
     }
 
-    fn current_log(&self) -> String {
-        log_name(self.logs.last().expect("there is always a current log file").seq)
+    fn current_log(&self) -> &str {
+        &self.logs.last().expect("there is always a current log file").name
     }
 
     /// The epoch this server last accepted in discovery.
@@ -267,9 +271,9 @@ impl Storage {
             txn.zxid,
             self.last_logged
         );
-        let name = self.current_log();
-        self.disk.append(&name, DiskRecord::Txn(txn.clone()));
-        self.logs.last_mut().expect("current log").last = Some(txn.zxid);
+        let log = self.logs.last_mut().expect("there is always a current log file");
+        self.disk.append(&log.name, DiskRecord::Txn(txn.clone()));
+        log.last = Some(txn.zxid);
         self.last_logged = txn.zxid;
         self.dirty = true;
     }
@@ -282,9 +286,8 @@ impl Storage {
     /// Makes every appended proposal durable (one fsync for the whole batch).
     pub async fn fsync(&mut self) {
         if self.dirty {
-            let name = self.current_log();
             self.dirty = false;
-            self.disk.fsync(&name).await;
+            self.disk.fsync(self.current_log()).await;
         }
     }
 
@@ -297,15 +300,19 @@ impl Storage {
         );
         for lf in self.logs.iter_mut() {
             let name = log_name(lf.seq);
-            let slots = self.disk.read(&name);
-            let keep = slots.iter().take_while(|s| matches!(s, Slot::Ok(DiskRecord::Txn(t)) if t.zxid <= to)).count();
-            if keep < slots.len() {
-                self.disk.truncate(&name, keep);
-                self.disk.fsync(&name).await;
-                lf.last = slots[..keep].iter().rev().find_map(|s| match s {
+            let (keep, len, last) = self.disk.inspect(&name, |slots| {
+                let keep =
+                    slots.iter().take_while(|s| matches!(s, Slot::Ok(DiskRecord::Txn(t)) if t.zxid <= to)).count();
+                let last = slots[..keep].iter().rev().find_map(|s| match s {
                     Slot::Ok(DiskRecord::Txn(t)) => Some(t.zxid),
                     _ => None,
                 });
+                (keep, slots.len(), last)
+            });
+            if keep < len {
+                self.disk.truncate(&name, keep);
+                self.disk.fsync(&name).await;
+                lf.last = last;
             }
         }
         self.last_logged =
@@ -322,7 +329,7 @@ impl Storage {
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = snap_name(seq);
-        self.disk.replace(&name, vec![DiskRecord::Snapshot(Box::new(tree.clone()))]);
+        self.disk.replace(&name, vec![DiskRecord::Snapshot(Arc::new(tree.clone()))]);
         self.disk.fsync(&name).await;
         self.snaps.push((seq, tree.last_zxid()));
         self.roll();
@@ -345,7 +352,7 @@ impl Storage {
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = snap_name(seq);
-        self.disk.replace(&name, vec![DiskRecord::Snapshot(Box::new(tree.clone()))]);
+        self.disk.replace(&name, vec![DiskRecord::Snapshot(Arc::new(tree.clone()))]);
         self.disk.fsync(&name).await;
         self.snaps.push((seq, tree.last_zxid()));
         self.last_logged = tree.last_zxid();
