@@ -128,6 +128,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                         Workload::Queue(p) => zksim_sim::recipes::queue::workload(rctx, p).await,
                         Workload::Rwlock(p) => zksim_sim::recipes::rwlock::workload(rctx, p).await,
                         Workload::Barrier(p) => zksim_sim::recipes::barrier::workload(rctx, p).await,
+                        Workload::TaskCoord(p) => zksim_sim::recipes::task_coord::workload(rctx, p).await,
                     }
                 }
             }),
@@ -244,6 +245,9 @@ fn judge(
             Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::barrier::check(&history, &p.path, p.needed))
             }
+            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => recipe_reports.extend(
+                zksim_model::recipes::task_coord::check(&history, &p.root, recipe_bound_ms(scenario)),
+            ),
             _ => {}
         }
     }
@@ -275,6 +279,9 @@ fn herd_figures(scenario: &Scenario, history: &History) -> BTreeMap<String, f64>
             }
             Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
                 herd.extend(zksim_model::recipes::barrier::herd_figures(history, &p.path))
+            }
+            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => {
+                herd.extend(zksim_model::recipes::task_coord::herd_figures(history, &p.root))
             }
             _ => {}
         }
