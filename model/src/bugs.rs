@@ -142,6 +142,9 @@ bugs! {
     /// A worker forgets the console commands it acted on when its session changes.
     TaskCommandReacted = ("task-command-reacted", Recipe, "task coordination (console scheduling)",
         "a worker keeps the commands it acted on per session, so after a new session it acts on old commands again"),
+    /// Task instances ordered by full node name (protected prefix included), not by sequence.
+    TaskSortByName = ("task-sort-by-name", Recipe, "Curator fixForSorting (protected-prefix ordering)",
+        "a task's instances are ordered by their full names, protected prefix included, so RUNNING is not the smallest sequence"),
 }
 
 impl Bug {

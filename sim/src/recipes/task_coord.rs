@@ -27,7 +27,9 @@
 //!
 //! Planted bugs: `task-resume-stale-progress` (a new RUNNING resumes from the value it last
 //! knew, writing unversioned), `task-command-reacted` (the acted-on commands are remembered per
-//! session, so a new session acts on them again).
+//! session, so a new session acts on them again), `task-sort-by-name` (instances ordered by
+//! their full names, protected prefix included: the instance acting RUNNING is not the one
+//! with the smallest sequence, and a handover can make two act at once).
 
 use super::coord_util::{ensure_path, retry};
 use super::RecipeCtx;
@@ -279,8 +281,13 @@ async fn step(
         // rejoins at once; anything else means the session is over.
         return Err(ZkError::SessionExpired);
     }
-    // Order by sequence number: names carry a protected prefix and the client's name.
-    let lowest = kids.iter().filter_map(|k| sequence_of(k).map(|s| (s, k))).min().map(|(_, k)| k.clone());
+    // Order by sequence number: names carry a protected prefix and the client's name. The
+    // planted bug orders by the whole name, so the session-unique prefix decides.
+    let lowest = if ctx.bugs.has(Bug::TaskSortByName) {
+        kids.iter().min().cloned()
+    } else {
+        kids.iter().filter_map(|k| sequence_of(k).map(|s| (s, k))).min().map(|(_, k)| k.clone())
+    };
     if lowest.as_deref() != Some(my_name.as_str()) {
         if inst.running || !inst.noted_standby {
             inst.running = false;
