@@ -228,7 +228,14 @@ fn judge(
                     p.sources,
                     p.dead_after_ms,
                     p.dead_after_ms + recipe_bound_ms(scenario),
-                ))
+                ));
+                if p.strategy == zksim_sim::recipes::log_collector::Strategy::Local {
+                    recipe_reports.push(zksim_model::recipes::log_collector::check_local_moves(
+                        &history,
+                        &p.root,
+                        p.dead_after_ms,
+                    ));
+                }
             }
             Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::locks::check_locks(&history))

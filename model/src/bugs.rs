@@ -136,6 +136,9 @@ bugs! {
     /// Log-collector assignments are kept under ephemeral collector nodes.
     LogAssignEphemeral = ("log-assign-ephemeral", Recipe, "log-collector use case",
         "task assignments live under ephemeral collector nodes, so a collector's death loses them"),
+    /// A newcomer takes its share from the collectors in name order, not from the most loaded.
+    LogRebalanceFromFirst = ("log-rebalance-from-first", Recipe, "log-collector use case (local reassignment)",
+        "a newcomer takes its share of sources from the collectors in name order instead of from the most loaded"),
     /// A new RUNNING task instance resumes from its own stale progress, not its predecessor's.
     TaskResumeStale = ("task-resume-stale-progress", Recipe, "task coordination (replication-bus hot standby)",
         "a new RUNNING instance resumes from the progress it last knew itself instead of reading the committed progress"),
