@@ -252,9 +252,8 @@ fn judge(
             Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::barrier::check(&history, &p.path, p.needed))
             }
-            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => recipe_reports.extend(
-                zksim_model::recipes::task_coord::check(&history, &p.root, recipe_bound_ms(scenario)),
-            ),
+            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => recipe_reports
+                .extend(zksim_model::recipes::task_coord::check(&history, &p.root, recipe_bound_ms(scenario))),
             _ => {}
         }
     }

@@ -23,7 +23,14 @@ fn plan(seed: u64, fault: FaultPlan) -> Plan {
                 7 => TaskRole::Cold,
                 _ => TaskRole::Hot,
             };
-            let p = TaskParams { role, tasks: 3, handover_ms: 1_000, commands: 4, command_every_ms: 600, ..TaskParams::default() };
+            let p = TaskParams {
+                role,
+                tasks: 3,
+                handover_ms: 1_000,
+                commands: 4,
+                command_every_ms: 600,
+                ..TaskParams::default()
+            };
             (c, workload(p, task_coord::workload))
         })
         .collect();
@@ -98,7 +105,9 @@ fn liveness_catches_a_task_that_stops_making_progress() {
     assert_pass("before doctoring", &checked(&h));
     let fault_at = h.records.iter().find(|r| matches!(r.event, Event::Fault { .. })).expect("a fault").time;
     let stalled = |op: &Op| match op {
-        Op::Multi { ops } => ops.iter().any(|o| matches!(o, MultiOp::SetData { path, .. } if path.ends_with("task-01/progress"))),
+        Op::Multi { ops } => {
+            ops.iter().any(|o| matches!(o, MultiOp::SetData { path, .. } if path.ends_with("task-01/progress")))
+        }
         _ => false,
     };
     h.records.retain(|r| match &r.event {

@@ -282,8 +282,7 @@ pub fn check_local_moves(history: &History, root: &str, dead_after_ms: u64) -> P
     let (changes, _) = committed_changes(history);
     let coll_prefix = format!("{root}/collectors/");
     let status_prefix = format!("{root}/status/");
-    let collector_of =
-        |path: &str| path.strip_prefix(&coll_prefix).filter(|h| !h.contains('/')).map(str::to_string);
+    let collector_of = |path: &str| path.strip_prefix(&coll_prefix).filter(|h| !h.contains('/')).map(str::to_string);
     let declared: Vec<(SimTime, &String)> = notes(history, &recipe)
         .iter()
         .filter_map(|n| match n.action {

@@ -103,6 +103,9 @@ struct Committed {
     session: Option<SessionId>,
 }
 
+/// One action on a command: when, the note's record, the session.
+type Acted = (SimTime, usize, SessionId);
+
 /// Every task-coordination property of the recipe rooted at `root`.
 pub fn check(history: &History, root: &str, bound_ms: u64) -> Vec<PropertyReport> {
     let recipe = recipe_name(root);
@@ -113,7 +116,9 @@ pub fn check(history: &History, root: &str, bound_ms: u64) -> Vec<PropertyReport
     if ns.is_empty() && !changes.iter().any(|c| c.path.starts_with(&groups)) {
         return PROPERTIES
             .iter()
-            .map(|n| super::coord_log::not_applicable(n, format!("no task-coordination recipe at {root} in the history")))
+            .map(|n| {
+                super::coord_log::not_applicable(n, format!("no task-coordination recipe at {root} in the history"))
+            })
             .collect();
     }
     let stop = stop_time(history);
@@ -209,7 +214,7 @@ pub fn check(history: &History, root: &str, bound_ms: u64) -> Vec<PropertyReport
 
     // Notes: RUNNING claims justified; resumes from fresh progress; commands acted once.
     let mut workers: BTreeMap<ClientId, SimTime> = BTreeMap::new();
-    let mut acted: BTreeMap<(ClientId, String), Vec<(SimTime, usize, SessionId)>> = BTreeMap::new();
+    let mut acted: BTreeMap<(ClientId, String), Vec<Acted>> = BTreeMap::new();
     let (mut claims, mut resumes) = (0u64, 0u64);
     let mut once = Vec::new();
     for n in &ns {
