@@ -20,7 +20,9 @@
 //!   within 10 ms; an overlap past that fails (it was told and ignored it: CURATOR-206);
 //!   (2) otherwise an overlap that a fault could explain (Pause, ExpireSession, Crash,
 //!   Partition, PartitionOneWay or Isolate between the earlier holder's acquisition and the
-//!   overlap's start: the holder could not yet know it lost the lock) is reported in the note
+//!   overlap's start: the holder could not yet know it lost the lock; or either belief held on
+//!   a session whose expiry had committed before the overlap, acquired from a server that had
+//!   not applied it yet) is reported in the note
 //!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
 //!   prevent it, fencing makes it harmless; (3) any other overlap fails.
 //! - `lock-liveness`: after the last fault, (a) no waiting episode (`Waiting` until `Acquired`,
@@ -312,6 +314,22 @@ fn belief_overlap(h: &History) -> PropertyReport {
         })
         .map(|r| r.time)
         .collect();
+    // Sessions the service expired, and when that committed: a belief held on such a session
+    // came from a server that had not yet applied the expiry (reads are served locally), which
+    // the client cannot know until it hears from the service.
+    let mut expired: BTreeMap<crate::types::SessionId, SimTime> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Commit { txn, .. } = &r.event {
+            if let crate::history::Txn::CloseSession { session, reason: crate::history::CloseReason::Expired } = &txn.txn
+            {
+                expired.entry(*session).or_insert(r.time);
+            }
+        }
+    }
+    let on_dead_session = |b: &Belief, at: SimTime| match &h.records[b.index].event {
+        Event::Recipe { session, .. } => expired.get(session).is_some_and(|t| *t <= at),
+        _ => false,
+    };
     // When each client was told its session was in doubt or gone.
     let mut told: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
     for r in &h.records {
@@ -353,7 +371,9 @@ fn belief_overlap(h: &History) -> PropertyReport {
                 );
                 continue;
             }
-            let excused = excuses.iter().any(|t| *t >= a.from && *t <= start);
+            let excused = excuses.iter().any(|t| *t >= a.from && *t <= start)
+                || on_dead_session(a, start)
+                || on_dead_session(b, start);
             if excused {
                 windows.push(format!("{} & {} on {}: {:.1} ms from {}", a.client, b.client, a.dir, ms, start));
             } else {
@@ -691,5 +711,33 @@ mod tests {
 
         let sequential = history(vec![acq(0, 1), rel(10, 1), acq(10, 2), rel(20, 2)]);
         assert_eq!(belief_overlap(&sequential).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_belief_on_an_already_expired_session_is_a_window_not_a_failure() {
+        // lock-herd-free-loss-oneway seed 75: c2's session expired (committed at 5 ms); a
+        // lagging server still listed c2's node first, so c2 acquired at 10 ms, overlapping c1
+        // (who rightly acquired after the expiry) until c2 heard of it 1 ms later.
+        let close = Record {
+            time: SimTime(5 * NS_PER_MS),
+            event: Event::Commit {
+                server: ServerId(1),
+                txn: crate::history::TxnRecord {
+                    zxid: Zxid(5),
+                    time_ms: 5,
+                    txn: crate::history::Txn::CloseSession {
+                        session: SessionId(2),
+                        reason: crate::history::CloseReason::Expired,
+                    },
+                },
+            },
+        };
+        let stale = history(vec![close.clone(), acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
+        let r = belief_overlap(&stale);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.note.as_deref().is_some_and(|n| n.contains("unfenced-overlap")), "reported as a window: {r:?}");
+        // Without the expiry it is unexplained.
+        let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
+        assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
     }
 }
