@@ -320,7 +320,8 @@ fn belief_overlap(h: &History) -> PropertyReport {
     let mut expired: BTreeMap<crate::types::SessionId, SimTime> = BTreeMap::new();
     for r in &h.records {
         if let Event::Commit { txn, .. } = &r.event {
-            if let crate::history::Txn::CloseSession { session, reason: crate::history::CloseReason::Expired } = &txn.txn
+            if let crate::history::Txn::CloseSession { session, reason: crate::history::CloseReason::Expired } =
+                &txn.txn
             {
                 expired.entry(*session).or_insert(r.time);
             }
