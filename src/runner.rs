@@ -128,6 +128,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                         Workload::Queue(p) => zksim_sim::recipes::queue::workload(rctx, p).await,
                         Workload::Rwlock(p) => zksim_sim::recipes::rwlock::workload(rctx, p).await,
                         Workload::Barrier(p) => zksim_sim::recipes::barrier::workload(rctx, p).await,
+                        Workload::TaskCoord(p) => zksim_sim::recipes::task_coord::workload(rctx, p).await,
                     }
                 }
             }),
@@ -227,7 +228,14 @@ fn judge(
                     p.sources,
                     p.dead_after_ms,
                     p.dead_after_ms + recipe_bound_ms(scenario),
-                ))
+                ));
+                if p.strategy == zksim_sim::recipes::log_collector::Strategy::Local {
+                    recipe_reports.push(zksim_model::recipes::log_collector::check_local_moves(
+                        &history,
+                        &p.root,
+                        p.dead_after_ms,
+                    ));
+                }
             }
             Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::locks::check_locks(&history))
@@ -244,6 +252,8 @@ fn judge(
             Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::barrier::check(&history, &p.path, p.needed))
             }
+            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => recipe_reports
+                .extend(zksim_model::recipes::task_coord::check(&history, &p.root, recipe_bound_ms(scenario))),
             _ => {}
         }
     }
@@ -275,6 +285,9 @@ fn herd_figures(scenario: &Scenario, history: &History) -> BTreeMap<String, f64>
             }
             Workload::Barrier(p) if seen.insert(format!("barrier:{}", p.path)) => {
                 herd.extend(zksim_model::recipes::barrier::herd_figures(history, &p.path))
+            }
+            Workload::TaskCoord(p) if seen.insert(format!("tasks:{}", p.root)) => {
+                herd.extend(zksim_model::recipes::task_coord::herd_figures(history, &p.root))
             }
             _ => {}
         }

@@ -144,6 +144,8 @@ pub enum Workload {
     Rwlock(zksim_sim::recipes::rwlock::RwLockParams),
     /// A double barrier for `needed` members (`sim/src/recipes/barrier.rs`).
     Barrier(zksim_sim::recipes::barrier::BarrierParams),
+    /// Task coordination: hot/cold standby per task, console commands (`sim/src/recipes/task_coord.rs`).
+    TaskCoord(zksim_sim::recipes::task_coord::TaskParams),
 }
 
 fn default_keys() -> u32 {

@@ -136,6 +136,18 @@ bugs! {
     /// Log-collector assignments are kept under ephemeral collector nodes.
     LogAssignEphemeral = ("log-assign-ephemeral", Recipe, "log-collector use case",
         "task assignments live under ephemeral collector nodes, so a collector's death loses them"),
+    /// A newcomer takes its share from the collectors in name order, not from the most loaded.
+    LogRebalanceFromFirst = ("log-rebalance-from-first", Recipe, "log-collector use case (local reassignment)",
+        "a newcomer takes its share of sources from the collectors in name order instead of from the most loaded"),
+    /// A new RUNNING task instance resumes from its own stale progress, not its predecessor's.
+    TaskResumeStale = ("task-resume-stale-progress", Recipe, "task coordination (replication-bus hot standby)",
+        "a new RUNNING instance resumes from the progress it last knew itself instead of reading the committed progress"),
+    /// A worker forgets the console commands it acted on when its session changes.
+    TaskCommandReacted = ("task-command-reacted", Recipe, "task coordination (console scheduling)",
+        "a worker keeps the commands it acted on per session, so after a new session it acts on old commands again"),
+    /// Task instances ordered by full node name (protected prefix included), not by sequence.
+    TaskSortByName = ("task-sort-by-name", Recipe, "Curator fixForSorting (protected-prefix ordering)",
+        "a task's instances are ordered by their full names, protected prefix included, so RUNNING is not the smallest sequence"),
 }
 
 impl Bug {

@@ -8,7 +8,7 @@ mod recipe_support;
 
 use recipe_support::{assert_pass, failures, named, run, run_with_bugs, workload, FaultPlan, Plan};
 use zksim_model::history::RecipeAction;
-use zksim_model::recipes::log_collector::check;
+use zksim_model::recipes::log_collector::{check, check_local_moves};
 use zksim_model::{Bug, BugSet, Event};
 use zksim_sim::recipes::log_collector::{self, LogCollectorParams, LogRole, Strategy};
 
@@ -64,6 +64,9 @@ fn local_reassignment_moves_a_paused_collectors_sources() {
         assert_pass(&format!("seed {seed}"), &r);
         assert!(declared_dead(&h, "c5"), "seed {seed}: the paused collector c5 was declared dead");
         assert!(named(&r, "logs-assign-durable").checked >= 5, "seed {seed}: {r:?}");
+        let minimal = check_local_moves(&h, "/logs", DEAD_AFTER_MS);
+        assert_pass(&format!("seed {seed} local moves"), std::slice::from_ref(&minimal));
+        assert!(minimal.checked >= 1, "seed {seed}: the returning c5 took sources from someone: {minimal:?}");
     }
 }
 
@@ -98,4 +101,21 @@ fn ephemeral_assignments_are_caught_losing_sources() {
     );
     assert!(!failures(named(&r, "logs-assign-liveness")).is_empty(), "lost sources are never reassigned: {r:#?}");
     assert!(failures(named(&r, "logs-assign-exclusive")).is_empty(), "{r:#?}");
+}
+
+#[test]
+fn a_newcomer_taking_from_the_first_collectors_is_caught() {
+    // c5 comes back from its pause empty-handed and takes its share from the first collectors
+    // in name order (c10 sorts first), emptying them, instead of from the most loaded.
+    let h = run_with_bugs(
+        plan(0, Strategy::Local, 0, FaultPlan::PauseClient(5)),
+        BugSet::of(&[Bug::LogRebalanceFromFirst]),
+    );
+    let r = check_local_moves(&h, "/logs", DEAD_AFTER_MS);
+    let f = failures(&r);
+    assert!(
+        f.iter().any(|s| s.contains("live collector c10 gave") && s.contains("to other collectors and kept 0")),
+        "the property names the live donor left below the most loaded: {r:#?}"
+    );
+    assert_pass("the assignment itself stays exclusive and durable", &checked(&h)[..2]);
 }

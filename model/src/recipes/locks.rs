@@ -21,7 +21,8 @@
 //!   (2) otherwise an overlap that a fault could explain (any fault active at a moment between
 //!   the earlier holder's acquisition and the overlap's start — a partition, pause, crash or
 //!   message loss in force, or an ordered expiry not yet committed (see [`super::disturbed`]),
-//!   or the earlier holder's session expired before the overlap began: the holder could not
+//!   or either belief held on a session whose expiry had committed before the overlap began,
+//!   acquired from a server that had not applied it yet: the holder could not
 //!   yet know it lost the lock) is reported in the note
 //!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
 //!   prevent it, fencing makes it harmless; (3) any other overlap fails.
@@ -354,7 +355,9 @@ fn belief_overlap(h: &History) -> PropertyReport {
                 );
                 continue;
             }
-            let excused = disturbed.any_in(a.from, start) || expired.get(&a.session).is_some_and(|t| *t <= start);
+            let excused = disturbed.any_in(a.from, start)
+                || expired.get(&a.session).is_some_and(|t| *t <= start)
+                || expired.get(&b.session).is_some_and(|t| *t <= start);
             if excused {
                 windows.push(format!("{} & {} on {}: {:.1} ms from {}", a.client, b.client, a.dir, ms, start));
             } else {
@@ -732,5 +735,33 @@ mod tests {
             matches!(belief_overlap(&other).verdict, Verdict::Fail { .. }),
             "someone else's expiry explains nothing"
         );
+    }
+
+    #[test]
+    fn a_belief_on_an_already_expired_session_is_a_window_not_a_failure() {
+        // lock-herd-free-loss-oneway seed 75: c2's session expired (committed at 5 ms); a
+        // lagging server still listed c2's node first, so c2 acquired at 10 ms, overlapping c1
+        // (who rightly acquired after the expiry) until c2 heard of it 1 ms later.
+        let close = Record {
+            time: SimTime(5 * NS_PER_MS),
+            event: Event::Commit {
+                server: ServerId(1),
+                txn: crate::history::TxnRecord {
+                    zxid: Zxid(5),
+                    time_ms: 5,
+                    txn: crate::history::Txn::CloseSession {
+                        session: SessionId(2),
+                        reason: crate::history::CloseReason::Expired,
+                    },
+                },
+            },
+        };
+        let stale = history(vec![close.clone(), acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
+        let r = belief_overlap(&stale);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.note.as_deref().is_some_and(|n| n.contains("unfenced-overlap")), "reported as a window: {r:?}");
+        // Without the expiry it is unexplained.
+        let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
+        assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
     }
 }

@@ -267,6 +267,103 @@ pub fn check(history: &History, root: &str, sources: u32, dead_after_ms: u64, bo
     ]
 }
 
+/// `logs-local-minimal-moves` (safety, `local` strategy only): local reassignment moves only
+/// what it must. In every committed transaction that moves sources between collectors, a
+/// collector not declared dead gives sources to another collector only as one of the most
+/// loaded: afterwards it holds at least as many as the most loaded live collector, minus one
+/// (the master's greedy step takes from the current maximum, so a donor never ends lower).
+/// Sources of collectors declared dead (and give-backs to the pool) may go anywhere. A
+/// collector counts as declared dead from a `DeclaredDead` note until its status changes again
+/// (changes within `dead_after_ms` before the move are ignored: the master may not have read
+/// them yet).
+pub fn check_local_moves(history: &History, root: &str, dead_after_ms: u64) -> PropertyReport {
+    let name = "logs-local-minimal-moves";
+    let recipe = format!("logs:{root}");
+    let (changes, _) = committed_changes(history);
+    let coll_prefix = format!("{root}/collectors/");
+    let status_prefix = format!("{root}/status/");
+    let collector_of = |path: &str| path.strip_prefix(&coll_prefix).filter(|h| !h.contains('/')).map(str::to_string);
+    let declared: Vec<(SimTime, &String)> = notes(history, &recipe)
+        .iter()
+        .filter_map(|n| match n.action {
+            RecipeAction::DeclaredDead { collector } => Some((n.time, collector)),
+            _ => None,
+        })
+        .collect();
+    if declared.is_empty() && !changes.iter().any(|c| collector_of(&c.path).is_some()) {
+        return super::coord_log::not_applicable(name, format!("no log-collector recipe at {root} in the history"));
+    }
+    let mut status_times: BTreeMap<String, Vec<SimTime>> = BTreeMap::new();
+    for c in &changes {
+        if let Some(h) = c.path.strip_prefix(&status_prefix) {
+            status_times.entry(h.to_string()).or_default().push(c.time);
+        }
+    }
+    let grace = dead_after_ms * 1_000_000;
+    let dead = |h: &String, t: SimTime| {
+        declared.iter().any(|(n, who)| {
+            *who == h
+                && *n <= t
+                && status_times.get(h).into_iter().flatten().all(|s| *s <= *n || *s > t || s.0 + grace > t.0)
+        })
+    };
+    let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut violations = Vec::new();
+    let mut moves_checked = 0u64;
+    let mut i = 0;
+    while i < changes.len() {
+        let (zxid, time, rec) = (changes[i].zxid, changes[i].time, changes[i].rec);
+        let before = held.clone();
+        while i < changes.len() && changes[i].zxid == zxid {
+            let c = &changes[i];
+            i += 1;
+            let Some(h) = collector_of(&c.path) else { continue };
+            let now = match (&c.kind, &c.data) {
+                (EventType::NodeDeleted, _) | (_, None) => BTreeSet::new(),
+                (_, Some(d)) => parse_sources(d),
+            };
+            held.insert(h, now);
+        }
+        // Sources that left one collector for another in this transaction.
+        let empty = BTreeSet::new();
+        let gained: BTreeSet<String> =
+            held.iter().flat_map(|(h, ss)| ss.difference(before.get(h).unwrap_or(&empty)).cloned()).collect();
+        let live: Vec<&String> = held.keys().filter(|h| !dead(h, time)).collect();
+        let max_after = live.iter().map(|h| held[*h].len()).max().unwrap_or(0);
+        for (h, was) in &before {
+            let now = held.get(h).cloned().unwrap_or_default();
+            let given: Vec<&String> = was.difference(&now).filter(|s| gained.contains(*s)).collect();
+            if given.is_empty() {
+                continue;
+            }
+            moves_checked += 1;
+            if dead(h, time) || now.len() + 1 >= max_after {
+                continue;
+            }
+            let most = live.iter().filter(|x| held[**x].len() == max_after).map(|x| x.as_str()).collect::<Vec<_>>();
+            violations.push(
+                Violation::new(format!(
+                    "at zxid {zxid} ({:.1} ms) live collector {h} gave {} of its {} sources ({}) to other collectors and \
+                     kept {}, while {} held {max_after}",
+                    ms(time),
+                    given.len(),
+                    was.len(),
+                    given.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    now.len(),
+                    most.join(", "),
+                ))
+                .at(zxid)
+                .record(rec_ref(history, rec))
+                .expected(
+                    "local reassignment moves only the dead collector's sources; a newcomer takes load only from the \
+                     most loaded (a donor keeps at least the maximum load minus one)",
+                ),
+            );
+        }
+    }
+    report(name, moves_checked, violations, Some(format!("{moves_checked} donations by collectors")))
+}
+
 /// How the change `c` to holder `h`'s node dropped a source (`closing`: the transaction was a
 /// session's end).
 fn lost_how(c: &Change, h: &str, closing: bool) -> String {
@@ -405,6 +502,30 @@ mod tests {
         assert!(violations[0].summary.contains("source src-00 was lost at zxid"), "{violations:#?}");
         let Verdict::Fail { violations, .. } = verdict(&r, "logs-assign-liveness") else { panic!("{r:#?}") };
         assert!(violations[0].summary.contains("source src-00 is held by nobody"), "{violations:#?}");
+    }
+
+    #[test]
+    fn a_live_donor_left_below_the_most_loaded_breaks_minimal_moves() {
+        // c3 holds both sources; c4 (a newcomer) takes one: minimal. Then c4 takes c3's last
+        // one while c3 is live: c3 ends with none while c4 holds two.
+        let give = |z, c3: &str, c4: &str| {
+            write(z, Op::Multi { ops: vec![set("/logs/collectors/c3", c3), set("/logs/collectors/c4", c4)] })
+        };
+        let mut recs = vec![
+            commit(1, Txn::CreateSession { session: SessionId(7), timeout_ms: 1000 }),
+            create(2, "/logs", ""),
+            create(3, "/logs/collectors", ""),
+            create(4, "/logs/collectors/c3", "src-00,src-01"),
+            create(5, "/logs/collectors/c4", ""),
+            give(6, "src-00", "src-01"),
+        ];
+        let h = history(recs.clone());
+        assert!(matches!(check_local_moves(&h, "/logs", 1_000).verdict, Verdict::Pass));
+        recs.push(give(7, "", "src-00,src-01"));
+        let r = check_local_moves(&history(recs), "/logs", 1_000);
+        let Verdict::Fail { violations, .. } = &r.verdict else { panic!("{r:#?}") };
+        assert!(violations[0].summary.contains("live collector c3 gave 1 of its 1 sources (src-00)"), "{r:#?}");
+        assert!(violations[0].summary.contains("kept 0, while c4 held 2"), "{r:#?}");
     }
 
     #[test]

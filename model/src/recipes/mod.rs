@@ -12,3 +12,4 @@ pub mod log_collector;
 pub mod naming;
 pub mod queue;
 pub mod rwlock;
+pub mod task_coord;

@@ -32,6 +32,10 @@
 //! Planted bug `log-assign-ephemeral`: collectors register EPHEMERAL nodes, so the assignment
 //! they hold vanishes with their session (crash, pause past the timeout, expiry); the master
 //! cannot see sources that are no longer written anywhere, so they are lost.
+//!
+//! Planted bug `log-rebalance-from-first`: with the `local` strategy a newcomer takes its share
+//! (sources / live collectors) from the collectors in name order, whatever their load, instead
+//! of from the most loaded (caught by `logs-local-minimal-moves`).
 
 use super::coord_util::{ensure_path, retry};
 use super::RecipeCtx;
@@ -328,7 +332,6 @@ async fn round(
     st: &mut MasterState,
     pool_path: &str,
 ) -> Result<(), ZkError> {
-    let _ = ctx;
     let dir = format!("{}/collectors", p.root);
     let (mut hosts, _) = retry(|| zk.get_children(&dir)).await?;
     hosts.sort();
@@ -404,7 +407,23 @@ async fn round(
             plan.entry(to).or_default().insert(s);
         }
         // A newcomer takes sources from the most loaded until loads differ by at most one.
-        if p.strategy == Strategy::Local {
+        if p.strategy == Strategy::Local && ctx.bugs.has(Bug::LogRebalanceFromFirst) {
+            // The planted bug: each empty collector takes its share from the first collectors
+            // by name, whatever their load.
+            let total: usize = live.iter().map(|h| plan.get(h).map_or(0, |s| s.len())).sum();
+            let share = total.div_ceil(live.len().max(1));
+            let newcomers: Vec<String> =
+                live.iter().filter(|h| plan.get(*h).is_none_or(|s| s.is_empty())).cloned().collect();
+            for n in newcomers {
+                for donor in live.iter().filter(|h| **h != n) {
+                    while plan.get(&n).map_or(0, |s| s.len()) < share {
+                        let Some(s) = plan.get(donor).and_then(|s| s.iter().next_back().cloned()) else { break };
+                        plan.get_mut(donor).expect("present").remove(&s);
+                        plan.entry(n.clone()).or_default().insert(s);
+                    }
+                }
+            }
+        } else if p.strategy == Strategy::Local {
             loop {
                 let most =
                     live.iter().max_by_key(|h| (plan.get(*h).map_or(0, |s| s.len()), std::cmp::Reverse((*h).clone())));

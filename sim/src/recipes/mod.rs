@@ -22,3 +22,4 @@ pub mod host_monitor;
 pub mod log_collector;
 pub mod naming;
 pub mod queue;
+pub mod task_coord;
