@@ -170,6 +170,16 @@ impl Frontend {
                         self.next_token += 1;
                         self.revalidating.insert(self.next_token, (conn, s, timeout_ms));
                         self.outbox.push(Forward::Revalidate { token: self.next_token, session: s });
+                        if self.cfg.bugs.has(zksim_model::Bug::AcceptClientAhead) {
+                            // The planted bug also answers at once from the local session table,
+                            // as ZooKeeper's follower effectively does while its CommitProcessor
+                            // lags behind what it has received: the client is served before
+                            // this server has caught up with what the client has seen. (Without
+                            // that, the leader's answer — queued behind every commit on the
+                            // in-order link — would hide the missing check.)
+                            let me = self.cfg.id;
+                            self.revalidated(self.next_token, true, tree, me);
+                        }
                     }
                 }
             }
