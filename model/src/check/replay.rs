@@ -327,9 +327,10 @@ fn forget_recreated(op: &Op, closed: &mut BTreeMap<String, (SessionId, Zxid)>) {
 fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {
     let o = &ix.ops[n];
     let Some(observed) = o.definite() else { return };
-    let expected = model.read(o.session, o.op);
+    let view = model.read_view(o.session, o.op);
     out.reads_checked += 1;
-    if !outcome_matches(&expected, observed) {
+    if !view.matches(observed) {
+        let expected = view.to_outcome();
         let z = o.reply_zxid().unwrap_or(Zxid::ZERO);
         if let (Op::GetChildren { path, .. }, Outcome::Ok { value: OpResult::Children { children, .. } }) =
             (o.op, observed)

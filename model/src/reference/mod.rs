@@ -14,6 +14,7 @@ mod node;
 pub mod path;
 #[cfg(test)]
 mod prop_tests;
+mod read;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -21,7 +22,8 @@ mod tree;
 mod watches;
 mod write;
 
-pub use node::NodeKind;
+pub use node::{Children, NodeKind};
+pub use read::ReadView;
 pub use write::MAX_TTL_MS;
 
 use crate::history::{Txn, TxnRecord};
@@ -175,17 +177,24 @@ impl ZkModel {
     /// never syntax-checked; `""` reads as the root (watches register under the path as given).
     /// A session that is not open gets SessionExpired; a write op gets MarshallingError.
     pub fn read(&mut self, session: SessionId, op: &Op) -> Outcome {
+        self.read_view(session, op).to_outcome()
+    }
+
+    /// [`Self::read`] as a view borrowing the node's data and child names, for comparing an
+    /// answer in place; registers the same watches.
+    pub fn read_view(&mut self, session: SessionId, op: &Op) -> ReadView<'_> {
         if !self.sessions.contains(&session) {
-            return Outcome::Err { code: ErrorCode::SessionExpired };
+            return ReadView::Owned(Outcome::Err { code: ErrorCode::SessionExpired });
         }
         let value = match op {
             Op::GetData { path, watch } => {
-                let Some(node) = self.tree.get(path) else { return Outcome::Err { code: ErrorCode::NoNode } };
-                let value = OpResult::GetData { data: node.meta.data.clone(), stat: node.stat() };
+                let Some(node) = self.tree.get(path) else {
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode });
+                };
                 if *watch {
                     self.watches.add_data(session, path);
                 }
-                value
+                return ReadView::GetData { data: &node.meta.data, stat: node.stat() };
             }
             Op::Exists { path, watch } => {
                 let stat = self.tree.get(path).map(ZNode::stat);
@@ -195,12 +204,13 @@ impl ZkModel {
                 OpResult::Exists { stat }
             }
             Op::GetChildren { path, watch } => {
-                let Some(node) = self.tree.get(path) else { return Outcome::Err { code: ErrorCode::NoNode } };
-                let value = OpResult::Children { children: node.children.names(), stat: node.stat() };
+                let Some(node) = self.tree.get(path) else {
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode });
+                };
                 if *watch {
                     self.watches.add_child(session, path);
                 }
-                value
+                return ReadView::Children { children: &node.children, stat: node.stat() };
             }
             Op::Sync { path } => OpResult::Synced { path: path.clone() },
             Op::AddWatch { path, mode } => {
@@ -209,7 +219,7 @@ impl ZkModel {
             }
             Op::RemoveWatches { path, kind } => {
                 if !self.watches.remove(session, path, *kind) {
-                    return Outcome::Err { code: ErrorCode::NoWatcher };
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoWatcher });
                 }
                 OpResult::Done
             }
@@ -218,14 +228,14 @@ impl ZkModel {
             },
             Op::GetAllChildrenNumber { path } => match self.descendant_count(path) {
                 Some(number) => OpResult::ChildrenNumber { number },
-                None => return Outcome::Err { code: ErrorCode::NoNode },
+                None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
             },
             // A write; or a multi holding a read, which ZooKeeper 3.8 refuses as a whole.
             Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession => {
-                return Outcome::Err { code: ErrorCode::MarshallingError }
+                return ReadView::Owned(Outcome::Err { code: ErrorCode::MarshallingError })
             }
         };
-        Outcome::Ok { value }
+        ReadView::Owned(Outcome::Ok { value })
     }
 
     /// The zxid of the last applied transaction.

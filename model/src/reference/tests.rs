@@ -268,3 +268,35 @@ fn a_write_multi_holding_a_read_is_refused_whole() {
     assert_eq!(d.write(S1, multi).outcome, err(ErrorCode::MarshallingError), "a log holding one changes nothing");
     assert!(d.m.stat("/b").is_none());
 }
+
+/// The in-place comparison the replay uses agrees with building the answer, and rejects an
+/// answer that differs in data, Stat, or any child name (missing, extra, reordered).
+#[test]
+fn read_view_matches_exactly_what_read_builds() {
+    let mut d = Driver::new();
+    d.create("/a", CreateMode::Persistent);
+    d.create("/a/x", CreateMode::Persistent);
+    d.create("/a/y", CreateMode::Persistent);
+    let children = Op::GetChildren { path: "/a".into(), watch: false };
+    let get = Op::GetData { path: "/a/x".into(), watch: false };
+    let missing = Op::GetData { path: "/nope".into(), watch: false };
+    for op in [&children, &get, &missing] {
+        let built = d.m.read(S1, op);
+        assert!(d.m.read_view(S1, op).matches(&built), "{op:?}");
+    }
+    let with_kids = |kids: &[&str], d: &mut Driver| {
+        let Outcome::Ok { value: OpResult::Children { stat, .. } } = d.m.read(S1, &children) else { panic!() };
+        Outcome::Ok { value: OpResult::Children { children: kids.iter().map(|k| k.to_string()).collect(), stat } }
+    };
+    for kids in [&["x"][..], &["x", "y", "z"], &["y", "x"], &["x", "z"]] {
+        let wrong = with_kids(kids, &mut d);
+        assert!(!d.m.read_view(S1, &children).matches(&wrong), "{kids:?}");
+    }
+    let Outcome::Ok { value: OpResult::GetData { stat, .. } } = d.m.read(S1, &get) else { panic!() };
+    let other_data = Outcome::Ok { value: OpResult::GetData { data: Data::text("z"), stat } };
+    assert!(!d.m.read_view(S1, &get).matches(&other_data));
+    let other_stat =
+        Outcome::Ok { value: OpResult::GetData { data: Data::text(""), stat: Stat { version: 1, ..stat } } };
+    assert!(!d.m.read_view(S1, &get).matches(&other_stat));
+    assert!(!d.m.read_view(S1, &missing).matches(&other_data));
+}

@@ -4,7 +4,7 @@
 
 use super::node::{Meta, NodeKind, ZNode};
 use super::path;
-use crate::types::{Data, SessionId, Zxid};
+use crate::types::{Data, SessionId, Stat, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How to reverse one mutation.
@@ -123,15 +123,16 @@ impl Tree {
     }
 
     /// Replaces the data of the existing node at `path`, bumping its version (even for
-    /// identical data) and mzxid/mtime.
-    pub fn set_data(&mut self, path: &str, data: Data, zxid: Zxid, time_ms: i64) -> Undo {
+    /// identical data) and mzxid/mtime. Also returns the node's new Stat (saving the caller a
+    /// second walk to it).
+    pub fn set_data(&mut self, path: &str, data: Data, zxid: Zxid, time_ms: i64) -> (Undo, Stat) {
         let node = self.get_mut(path).expect("set_data: the node exists");
         let meta = node.meta.clone();
         node.meta.data = data;
         node.meta.version = node.meta.version.wrapping_add(1);
         node.meta.mzxid = zxid;
         node.meta.mtime = time_ms;
-        Undo::SetData { path: path::key(path).to_string(), meta }
+        (Undo::SetData { path: path::key(path).to_string(), meta }, node.stat())
     }
 
     /// Reverses one mutation; undos must be applied newest first.

@@ -54,7 +54,10 @@ impl<'a> TxnCtx<'a> {
         if !path::is_valid(&actual) {
             return Err(ErrorCode::BadArguments);
         }
-        if self.tree.get(&actual).is_some() {
+        // The new name's last '/' is the one `parent_path` ends before (a sequence suffix holds
+        // none), so the node exists iff the parent we hold has that name — except "/", which
+        // has no name and always exists.
+        if actual == "/" || parent.children.get(path::name(&actual)).is_some() {
             return Err(ErrorCode::NodeExists);
         }
         if parent.owner().is_some() {
@@ -109,9 +112,10 @@ impl<'a> TxnCtx<'a> {
         }
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node, version)?;
-        self.undo.push(self.tree.set_data(path, data.clone(), self.zxid, self.time_ms));
+        let (undo, stat) = self.tree.set_data(path, data.clone(), self.zxid, self.time_ms);
+        self.undo.push(undo);
         self.triggers.push(Trigger { kind: EventType::NodeDataChanged, path: path.to_string() });
-        Ok(self.tree.get(path).expect("exists").stat())
+        Ok(stat)
     }
 
     /// check (multi only): syntax, existence, version.
