@@ -13,8 +13,9 @@
 //! Planted bugs (switched on by the run's [`zksim_model::BugSet`], each shown failing a property
 //! by a test and a `scenarios/bugs/` scenario): `lock-watch-parent` and `lock-watch-first` (a
 //! herd-free lock's waiters herd), `lock-no-relist` (two holders), `curator-206-ignore-expiry`,
-//! `curator-45-unprotected-create` (orphan node), and, when run as an election,
-//! `curator-696-leader-old-node`.
+//! `curator-45-unprotected-create` (orphan node), `curator-498-adopt-expired-node` (a create
+//! given up client-side continues on a new session and adopts the old session's doomed node:
+//! two holders; scenario only), and, when run as an election, `curator-696-leader-old-node`.
 
 use super::protected::{create_protected, create_with_id, protected_id, sequence_of, stat_of, Attempt};
 use super::RecipeCtx;
