@@ -13,10 +13,11 @@
 //! Planted bugs (switched on by the run's [`zksim_model::BugSet`], each shown failing a property
 //! by a test and a `scenarios/bugs/` scenario): `lock-watch-parent` and `lock-watch-first` (a
 //! herd-free lock's waiters herd), `lock-no-relist` (two holders), `curator-206-ignore-expiry`,
-//! `curator-45-unprotected-create` (orphan node), and, when run as an election,
-//! `curator-696-leader-old-node`.
+//! `curator-45-unprotected-create` (orphan node), `curator-498-adopt-expired-node` (a create
+//! given up client-side continues on a new session and adopts the old session's doomed node:
+//! two holders; scenario only), and, when run as an election, `curator-696-leader-old-node`.
 
-use super::protected::{create_protected, sequence_of, stat_of};
+use super::protected::{create_protected, create_with_id, protected_id, sequence_of, stat_of, Attempt};
 use super::RecipeCtx;
 use crate::client::{SessionEvents, ZkClient, ZkError};
 use rand::Rng;
@@ -101,6 +102,9 @@ struct Locker<'a> {
     /// Run as master election: notes say Leading/Abdicated, no fenced writes, and the winner
     /// checks the lowest node's ephemeralOwner is its own session (CURATOR-696).
     election: bool,
+    /// Planted bug CURATOR-498: the protected id of a create attempt that did not finish,
+    /// kept across sessions so the next session continues that attempt.
+    carried: &'a mut Option<String>,
 }
 
 impl Locker<'_> {
@@ -228,16 +232,38 @@ impl Locker<'_> {
         // curator-45-unprotected-create: a create retried after ConnectionLoss without the lookup.
         let protected = !self.bug(Bug::UnprotectedCreate);
         let want = format!("{}/lock-", self.p.path);
-        let (node, stat) = create_protected(
-            &self.zk,
-            &mut self.ctx.rng,
-            &want,
-            Data::null(),
-            CreateMode::EphemeralSequential,
-            protected,
-        )
-        .await
-        .map_err(map)?;
+        let (node, stat) = if self.bug(Bug::AdoptExpiredNode) {
+            // curator-498-adopt-expired-node: the id outlives the session that drew it, and a
+            // continued attempt adopts the node carrying it without asking who owns it.
+            let (id, attempt) = match self.carried.take() {
+                Some(id) => (id, Attempt::CarriedOver),
+                None => (protected_id(&mut self.ctx.rng), Attempt::Fresh),
+            };
+            *self.carried = Some(id.clone());
+            // Curator 3 simulates expiry client-side: a create that cannot finish for most of
+            // the session timeout gives the session up (the service may still hold it) and
+            // goes on with a new one.
+            let patience = Duration::from_millis(self.ctx.session_timeout_ms * 2 / 3);
+            let create =
+                create_with_id(&self.zk, &id, &want, Data::null(), CreateMode::EphemeralSequential, protected, attempt);
+            let r = match madsim::time::timeout(patience, create).await {
+                Ok(r) => r.map_err(map)?,
+                Err(_) => return Err(Stop::SessionOver),
+            };
+            *self.carried = None;
+            r
+        } else {
+            create_protected(
+                &self.zk,
+                &mut self.ctx.rng,
+                &want,
+                Data::null(),
+                CreateMode::EphemeralSequential,
+                protected,
+            )
+            .await
+            .map_err(map)?
+        };
         let token = stat.czxid;
         let me = node.rsplit('/').next().expect("a created path has a name").to_string();
         let mut woken = false;
@@ -460,10 +486,19 @@ pub async fn workload(ctx: RecipeCtx, params: LockParams) {
 /// The lock (or, with `election`, master election) loop: new session on expiry, until stop.
 pub(crate) async fn run(mut ctx: RecipeCtx, params: LockParams, recipe: String, election: bool) {
     assert!(params.path.starts_with('/') && !params.path.ends_with('/'), "lock path is absolute: {}", params.path);
+    let mut carried = None;
     loop {
         let Some(zk) = ctx.new_session().await else { return };
         let events = zk.session_events();
-        let mut l = Locker { ctx: &mut ctx, p: &params, recipe: recipe.clone(), zk: zk.clone(), events, election };
+        let mut l = Locker {
+            ctx: &mut ctx,
+            p: &params,
+            recipe: recipe.clone(),
+            zk: zk.clone(),
+            events,
+            election,
+            carried: &mut carried,
+        };
         if l.setup().await.is_err() {
             zk.abandon();
             continue;

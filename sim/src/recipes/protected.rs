@@ -56,25 +56,55 @@ pub async fn create_protected(
     mode: CreateMode,
     protected: bool,
 ) -> Result<(String, Stat), ZkError> {
+    let id = protected_id(rng);
+    create_with_id(zk, &id, path, data, mode, protected, Attempt::Fresh).await
+}
+
+/// How a protected create with a given id starts, and whom its lookup may adopt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// A new id: create first, on ConnectionLoss adopt only this session's ephemeral.
+    Fresh,
+    /// Planted bug CURATOR-498: the id of an attempt begun on an earlier session. It looks for
+    /// its node first, as a retry does, and adopts whatever carries the id, whoever owns it.
+    CarriedOver,
+}
+
+/// [`create_protected`] with the caller's id (see [`Attempt`]).
+pub async fn create_with_id(
+    zk: &ZkClient,
+    id: &str,
+    path: &str,
+    data: Data,
+    mode: CreateMode,
+    protected: bool,
+    attempt: Attempt,
+) -> Result<(String, Stat), ZkError> {
     let (parent, name) = split(path)?;
-    let prefix = protected_prefix(&protected_id(rng));
+    let prefix = protected_prefix(id);
     let full = join(&parent, &format!("{prefix}{name}"));
     let session = zk.session_id();
+    let check_owner = attempt == Attempt::Fresh;
+    let mut look_first = attempt == Attempt::CarriedOver;
     loop {
-        match zk.create(&full, data.clone(), mode).await {
-            Err(ZkError::ConnectionLoss) => {}
-            // The service's plain create reports no Stat (ZooKeeper 3.8): read it back, for the
-            // czxid that is the fencing token.
-            Ok(created) => {
-                return match stat_of(zk, &created).await? {
-                    Some(s) => Ok((created, s)),
-                    None => Err(ZkError::Api(ErrorCode::NoNode)),
-                };
+        if look_first {
+            look_first = false;
+        } else {
+            match zk.create(&full, data.clone(), mode).await {
+                Err(ZkError::ConnectionLoss) => {}
+                // The service's plain create reports no Stat (ZooKeeper 3.8): read it back, for
+                // the czxid that is the fencing token.
+                Ok(created) => {
+                    return match stat_of(zk, &created).await? {
+                        Some(s) => Ok((created, s)),
+                        None => Err(ZkError::Api(ErrorCode::NoNode)),
+                    };
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        }
-        if !protected {
-            continue;
+            if !protected {
+                continue;
+            }
         }
         // Did the lost create take effect? Look for our prefix until a definite answer. Sync
         // first, so a lagging follower cannot hide our own create (and make us create twice).
@@ -91,7 +121,9 @@ pub async fn create_protected(
         let Some(kid) = found else { continue };
         let candidate = join(&parent, &kid);
         match stat_of(zk, &candidate).await? {
-            Some(s) if !mode.is_ephemeral() || s.ephemeral_owner == session => return Ok((candidate, s)),
+            Some(s) if !check_owner || !mode.is_ephemeral() || s.ephemeral_owner == session => {
+                return Ok((candidate, s))
+            }
             // Deleted meanwhile, or an ephemeral of another session (CURATOR-498): create again.
             _ => continue,
         }
