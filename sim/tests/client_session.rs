@@ -390,7 +390,9 @@ fn out_of_order_reply_drops_the_connection() {
                 let zk = connect(1, &s, &r, seed).await;
                 ens.reorder_next_replies();
                 let (a, b) = tokio::join!(zk.exists("/"), zk.exists("/x"));
-                assert_eq!((a, b), (Err(ZkError::ConnectionLoss), Err(ZkError::ConnectionLoss)));
+                // The overtaking reply (for /x) is delivered and recorded before the client
+                // drops the connection; the request it overtook is left indeterminate.
+                assert_eq!((a, b), (Err(ZkError::ConnectionLoss), Ok(None)));
                 wait_for("reconnection", || zk.state() == SessionState::SyncConnected).await;
                 assert_eq!(zk.exists("/").await.map(|s| s.is_some()), Ok(true));
                 zk.stats()
