@@ -276,3 +276,20 @@ pub mod ops {
         Op::Sync { path: path.into() }
     }
 }
+
+/// A one-server history of hand-made `records` for the recipe checkers' unit tests (tick 100 ms,
+/// the given clients): the header those tests shared, written once.
+pub fn recipe_history(clients: &[u32], records: Vec<Record>) -> History {
+    History {
+        header: Header {
+            format: HISTORY_FORMAT,
+            scenario: "t".into(),
+            seed: 0,
+            config_hash: String::new(),
+            servers: vec![ServerId(1)],
+            clients: clients.iter().map(|&c| ClientId(c)).collect(),
+            tick_ms: 100,
+        },
+        records,
+    }
+}

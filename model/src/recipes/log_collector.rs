@@ -381,7 +381,7 @@ fn lost_how(c: &Change, h: &str, closing: bool) -> String {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::history::{Header, RecipeNote, Record, TxnRecord, HISTORY_FORMAT};
+    use crate::history::{RecipeNote, Record, TxnRecord};
     use crate::op::{MultiOp, Op};
     use crate::types::{ClientId, CreateMode, ServerId, SessionId};
 
@@ -419,18 +419,7 @@ mod tests {
     }
 
     fn history(records: Vec<Record>) -> History {
-        History {
-            header: Header {
-                format: HISTORY_FORMAT,
-                scenario: "t".into(),
-                seed: 0,
-                config_hash: String::new(),
-                servers: vec![ServerId(1)],
-                clients: vec![ClientId(1)],
-                tick_ms: 100,
-            },
-            records,
-        }
+        crate::testkit::recipe_history(&[1], records)
     }
 
     fn verdict<'a>(r: &'a [PropertyReport], name: &str) -> &'a Verdict {

@@ -193,7 +193,7 @@ pub fn herd_figures(history: &History, path: &str) -> BTreeMap<String, f64> {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::history::{Event, Header, RecipeNote, Record, Txn, TxnRecord, HISTORY_FORMAT};
+    use crate::history::{Event, RecipeNote, Record, Txn, TxnRecord};
     use crate::op::Op;
     use crate::types::{ClientId, CreateMode, Data, ServerId, SessionId};
 
@@ -223,18 +223,7 @@ mod tests {
     }
 
     fn history(records: Vec<Record>) -> History {
-        History {
-            header: Header {
-                format: HISTORY_FORMAT,
-                scenario: "t".into(),
-                seed: 0,
-                config_hash: String::new(),
-                servers: vec![ServerId(1)],
-                clients: vec![ClientId(1)],
-                tick_ms: 100,
-            },
-            records,
-        }
+        crate::testkit::recipe_history(&[1], records)
     }
 
     fn create(z: u64, path: &str, mode: CreateMode) -> Record {

@@ -381,7 +381,7 @@ pub fn herd_figures(history: &History, root: &str) -> BTreeMap<String, f64> {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::history::{Header, RecipeNote, Record, TxnRecord, HISTORY_FORMAT};
+    use crate::history::{RecipeNote, Record, TxnRecord};
     use crate::op::{MultiOp, Op};
     use crate::types::{CreateMode, ServerId};
 
@@ -453,18 +453,7 @@ mod tests {
     }
 
     fn history(records: Vec<Record>) -> History {
-        History {
-            header: Header {
-                format: HISTORY_FORMAT,
-                scenario: "t".into(),
-                seed: 0,
-                config_hash: String::new(),
-                servers: vec![ServerId(1)],
-                clients: vec![ClientId(1), ClientId(2)],
-                tick_ms: 100,
-            },
-            records,
-        }
+        crate::testkit::recipe_history(&[1, 2], records)
     }
 
     fn verdict<'a>(r: &'a [PropertyReport], name: &str) -> &'a Verdict {
