@@ -7,6 +7,13 @@ use std::process::ExitCode;
 mod cli;
 mod trace_logs;
 
+// The simulation allocates and frees a small box per simulated message, timer and task wake;
+// glibc malloc spent ~17% of a standard-scenario seed's instructions on that (callgrind).
+// mimalloc's thread-local free lists make it cheap and return memory between seeds of a sweep.
+// No behaviour depends on addresses, so histories are unchanged.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "zksim", about = "Deterministic simulation testing for ZooKeeper-style services and recipes")]
 struct Cli {
