@@ -6,6 +6,7 @@
 //! - [`nemesis`]: the faults, each recorded in the history.
 //! - [`recorder`]: the history being written.
 //! - [`rng`]: one root seed, one ChaCha stream per component.
+//! - [`deadline`]: a resettable deadline that registers one madsim timer per deadline, not per poll.
 //!
 //! Everything here runs only on madsim's deterministic runtime (`--cfg madsim`, set in
 //! `.cargo/config.toml`).
@@ -14,6 +15,7 @@
 compile_error!("zksim-sim runs only on madsim: build with --cfg madsim (the repository's .cargo/config.toml sets it)");
 
 pub mod client;
+pub mod deadline;
 pub mod disk;
 pub mod nemesis;
 pub mod net;

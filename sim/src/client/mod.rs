@@ -71,6 +71,7 @@ pub use error::{ConnectError, ZkError};
 pub use session::ClientStats;
 pub use watch::{Watch, WatchResult, WatchStream};
 
+use crate::deadline::Deadline;
 use crate::recorder::Recorder;
 use crate::rng::SimRng;
 use hosts::HostProvider;
@@ -195,6 +196,8 @@ impl ZkClient {
             core.submit(op, arm, tx);
             Duration::from_millis(core.cfg.request_wait_ms)
         };
+        // One timer per wait, however often the calling task is polled (crate::deadline).
+        let mut waited = Deadline::after(wait);
         loop {
             tokio::select! {
                 // `biased`: fixed polling order, so the schedule depends on the seed alone.
@@ -202,7 +205,10 @@ impl ZkClient {
                 c = &mut rx => return c.expect("every request is completed before it is dropped"),
                 // A queued request gives up waiting for a connection here, even while the
                 // connection task is busy in a long connection attempt.
-                _ = madsim::time::sleep(wait) => self.shared.lock().expire_unsent(session::now()),
+                _ = &mut waited => {
+                    self.shared.lock().expire_unsent(session::now());
+                    waited.reset_after(wait);
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ use super::config::ClientConfig;
 use super::error::ZkError;
 use super::hosts::HostProvider;
 use super::watch::{OneShotKind, WatchArm, WatchTable};
+use crate::deadline::Deadline;
 use crate::net::{self, ConnReceiver, ConnSender, CLIENT_PORT};
 use crate::proto::{ClientMsg, Refusal, ServerMsg};
 use crate::recorder::Recorder;
@@ -640,8 +641,12 @@ async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
     let Attached { server, mut inbox, _guard } = attached;
     let read_timeout = shared.lock().read_timeout();
     let mut last_recv = now();
+    // Kept across iterations: one timer per deadline, not one per message (crate::deadline).
+    let mut silent = Deadline::at(last_recv + read_timeout);
+    let mut ping = Deadline::never();
     loop {
-        let ping_at = shared.lock().ping_due();
+        silent.reset(last_recv + read_timeout);
+        ping.reset(shared.lock().ping_due());
         tokio::select! {
             biased;
             msg = inbox.recv() => match msg {
@@ -659,10 +664,10 @@ async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
                 Some(Err(e)) => return format!("connection to {server} broke: {e}"),
                 None => return format!("reader of the connection to {server} ended"),
             },
-            _ = madsim::time::sleep_until(last_recv + read_timeout) => {
+            _ = &mut silent => {
                 return format!("nothing from {server} for {read_timeout:?}");
             }
-            _ = madsim::time::sleep_until(ping_at) => {
+            _ = &mut ping => {
                 let mut core = shared.lock();
                 if now() >= core.ping_due() {
                     core.stats.pings_sent += 1;

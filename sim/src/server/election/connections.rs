@@ -15,6 +15,7 @@
 
 use super::notification::Notification;
 use super::Inner;
+use crate::deadline::Deadline;
 use crate::net::{self, ConnReceiver, ConnSender, Listener, ELECTION_PORT};
 use std::net::SocketAddr;
 use std::sync::Weak;
@@ -58,6 +59,7 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
         let mut unacked: u64 = 0;
         // Since when unacknowledged notifications have waited without progress.
         let mut waiting_since: Option<madsim::time::Instant> = None;
+        let mut stall = Deadline::never();
         loop {
             if let Some(msg) = next.take() {
                 assert_eq!(msg.from, me, "{me} sends only its own notifications");
@@ -68,12 +70,11 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                 unacked += 1;
                 waiting_since.get_or_insert_with(|| madsim::time::TimeHandle::current().now_instant());
             }
-            let stall = async {
-                match waiting_since {
-                    Some(since) => madsim::time::sleep_until(since + STALL_TIMEOUT).await,
-                    None => std::future::pending().await,
-                }
-            };
+            // Kept across iterations: one timer per stall deadline (crate::deadline).
+            match waiting_since {
+                Some(since) => stall.reset(since + STALL_TIMEOUT),
+                None => stall.clear(),
+            }
             // `biased`: poll in a fixed order, so the schedule depends on the seed alone.
             tokio::select! {
                 biased;
@@ -93,7 +94,7 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                     }
                     next = *outbox.borrow_and_update();
                 }
-                _ = stall => {
+                _ = &mut stall => {
                     tracing::debug!(%me, %peer, unacked, "election connection stalled; reconnecting");
                     break;
                 }

@@ -45,6 +45,7 @@ pub use notification::Notification;
 pub use peer_state::PeerState;
 pub use vote::{compare_votes, total_order_predicate, Vote};
 
+use crate::deadline::Deadline;
 use crate::net::{Listener, ELECTION_PORT};
 use ballot::{Ballot, BallotBox};
 use madsim::task::AbortHandle;
@@ -91,6 +92,9 @@ struct Inbox {
     rx: mpsc::UnboundedReceiver<Notification>,
     /// Notifications taken out of `rx` and put back (the finalize wait's "a better vote came").
     put_back: VecDeque<Notification>,
+    /// The wait of `next` (created on first use, inside the simulation): kept across calls, so
+    /// the `select!` polling the election on every server input registers no timer per poll.
+    wait: Option<Deadline>,
 }
 
 impl Drop for Election {
@@ -149,7 +153,11 @@ impl Election {
         for (peer, rx) in receivers {
             tasks.push(madsim::task::spawn(connections::send_loop(me, peer, rx)).abort_handle());
         }
-        Ok(Election { inner, inbox: tokio::sync::Mutex::new(Inbox { rx: inbox_rx, put_back: VecDeque::new() }), tasks })
+        Ok(Election {
+            inner,
+            inbox: tokio::sync::Mutex::new(Inbox { rx: inbox_rx, put_back: VecDeque::new(), wait: None }),
+            tasks,
+        })
     }
 
     /// This server's configuration.
@@ -326,11 +334,17 @@ impl Inbox {
         if let Some(n) = self.put_back.pop_front() {
             return Some(n);
         }
-        match madsim::time::timeout(wait, self.rx.recv()).await {
-            Ok(Some(n)) => Some(n),
-            // The sending half lives in `Inner`, which the `Election` being polled keeps alive.
-            Ok(None) => unreachable!("the election inbox closed while its election runs"),
-            Err(_elapsed) => None,
+        let deadline = self.wait.get_or_insert_with(Deadline::never);
+        deadline.reset_after(wait);
+        tokio::select! {
+            // `biased`: a notification first, as `madsim::time::timeout` polled it.
+            biased;
+            n = self.rx.recv() => match n {
+                Some(n) => Some(n),
+                // The sending half lives in `Inner`, which the `Election` being polled keeps alive.
+                None => unreachable!("the election inbox closed while its election runs"),
+            },
+            _ = deadline => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! SNAP), persists the synced transactions THEN currentEpoch THEN acks NEWLEADER, and from
 //! UPTODATE on logs proposals (acking after fsync), applies commits in order and serves clients.
 
+use crate::deadline::Deadline;
 use crate::net::{self, PEER_PORT};
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::Input;
@@ -51,12 +52,15 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
     let mut acked = Zxid::ZERO;
     let tick = Duration::from_millis(rep.cfg.tick_ms);
     let mut next_tick = crate::server::task::now() + tick;
+    // One timer per tick, however many messages arrive in between (crate::deadline).
+    let mut tick_timer = Deadline::at(next_tick);
     loop {
+        tick_timer.reset(next_tick);
         let input = tokio::select! {
             // `biased`: fixed polling order, so the schedule depends on the seed alone.
             biased;
             i = rep.inputs.recv() => i,
-            _ = madsim::time::sleep_until(next_tick) => None,
+            _ = &mut tick_timer => None,
         };
         let mut batch: Vec<Input> = input.into_iter().collect();
         while let Ok(i) = rep.inputs.try_recv() {

@@ -2,6 +2,7 @@
 //! each learner, establishment once a quorum acked NEWLEADER, then broadcast until it loses
 //! its quorum.
 
+use crate::deadline::Deadline;
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::{ConnId, Input, Link};
 use crate::server::reaper::reap_candidates;
@@ -264,6 +265,8 @@ pub async fn lead(rep: &mut Replica) -> String {
     let mut backlog: VecDeque<Input> = parked.into();
     let tick = Duration::from_millis(rep.cfg.tick_ms);
     let mut next_tick = crate::server::task::now() + tick;
+    // One timer per tick, however many messages arrive in between (crate::deadline).
+    let mut tick_timer = Deadline::at(next_tick);
     loop {
         // Discovery: propose a new epoch once a quorum (us included) reported.
         if l.epoch.is_none() && rep.cfg.is_quorum(l.accepted.keys()) {
@@ -313,11 +316,12 @@ pub async fn lead(rep: &mut Replica) -> String {
         let input = if let Some(i) = backlog.pop_front() {
             Some(i)
         } else {
+            tick_timer.reset(next_tick);
             tokio::select! {
                 // `biased`: fixed polling order, so the schedule depends on the seed alone.
                 biased;
                 i = rep.inputs.recv() => i,
-                _ = madsim::time::sleep_until(next_tick) => None,
+                _ = &mut tick_timer => None,
             }
         };
         let mut batch: Vec<Input> = input.into_iter().collect();
