@@ -14,6 +14,7 @@
 //! [`super::locks`] on the election notes read as lock notes (Leading = Acquired with the term
 //! as token, Abdicated = Released).
 
+use super::coord_log::CommittedLog;
 use super::locks::{exclusive_overlap_liveness, notes_with, LockCheckConfig, Note};
 use crate::check::{PropertyReport, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
@@ -59,6 +60,12 @@ fn one_session_per_term(h: &History) -> Vec<Violation> {
 
 /// Every election property with its default configuration.
 pub fn check_election(h: &History) -> Vec<PropertyReport> {
+    check_election_on(h, &CommittedLog::of(h))
+}
+
+/// Every election property with its default configuration, given `h`'s committed log (shared
+/// with other checkers).
+pub fn check_election_on(h: &History, log: &CommittedLog) -> Vec<PropertyReport> {
     let notes = as_lock_notes(h);
     if notes.is_empty() {
         return ["election-unique", "election-liveness"]
@@ -71,7 +78,7 @@ pub fn check_election(h: &History) -> Vec<PropertyReport> {
             })
             .collect();
     }
-    let [exclusive, overlap, liveness] = exclusive_overlap_liveness(h, &notes, &LockCheckConfig::default());
+    let [exclusive, overlap, liveness] = exclusive_overlap_liveness(h, log, &notes, &LockCheckConfig::default());
     let mut violations = one_session_per_term(h);
     let mut notes = Vec::new();
     for r in [&exclusive, &overlap] {

@@ -34,12 +34,12 @@
 //!   waiters in vain per release (see there for why); waiters that watch the lock directory's
 //!   children or the lowest node (the herd) fail. The naive lock herds by design: not judged.
 
+use super::coord_log::CommittedLog;
 use super::disturbed::Disturbed;
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
 use crate::op::Op;
-use crate::types::{ClientId, SessionId, SessionState, SimTime, Zxid};
-use crate::ZkModel;
+use crate::types::{ClientId, EventType, SessionId, SessionState, SimTime, Zxid};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,7 +83,7 @@ struct Owner {
     zxid: Zxid,
 }
 
-/// What one replay of the committed log tells the lock checks.
+/// What the committed log tells the lock checks.
 struct Committed {
     /// Committed ownership of each lock dir over time.
     owners: BTreeMap<String, Vec<Owner>>,
@@ -94,65 +94,77 @@ struct Committed {
     resource_writes: Vec<(Zxid, String, u64)>,
 }
 
-/// The committed log replayed once in zxid order (each zxid once, at the time its first Commit
-/// record was written): the ownership of each lock dir over time, and the fenced resources'
-/// writes. A dir's owner is looked up again only after a transaction that changed the dir's
-/// children (the model reports every change as a trigger, `NodeChildrenChanged` on the dir
-/// for each child created or deleted); an owner node's session cannot change while it exists.
-fn replay(h: &History, dirs: &BTreeSet<String>) -> Committed {
-    let mut txns: BTreeMap<Zxid, (SimTime, &crate::TxnRecord)> = BTreeMap::new();
-    for r in &h.records {
-        if let Event::Commit { txn, .. } = &r.event {
-            txns.entry(txn.zxid).or_insert((r.time, txn));
-        }
-    }
+/// The ownership of each lock dir over time and the fenced resources' writes, from the
+/// committed log's node changes (each zxid once, at the time its first Commit record was
+/// written). Each dir's children are followed change by change; after a transaction that
+/// changed them, the owner is looked up again: `<dir>/lock` if present, else the lowest
+/// sequential child (its ephemeral owner is the session that holds it).
+fn committed(h: &History, log: &CommittedLog, dirs: &BTreeSet<String>) -> Committed {
     let resources: BTreeSet<String> = dirs.iter().map(|d| format!("{d}-resource")).collect();
-    let mut model = ZkModel::new();
-    let mut owners: BTreeMap<String, Vec<Owner>> = dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+    // Each dir's children (name -> ephemeral owner) as the log has left them so far.
+    let mut children: BTreeMap<&str, BTreeMap<&str, SessionId>> =
+        dirs.iter().map(|d| (d.as_str(), BTreeMap::new())).collect();
     let mut current: BTreeMap<&str, Option<(String, SessionId)>> = dirs.iter().map(|d| (d.as_str(), None)).collect();
+    let mut owners: BTreeMap<String, Vec<Owner>> = dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
     let mut resource_writes = Vec::new();
-    for (zxid, (time, txn)) in &txns {
-        let applied = model.apply(txn);
-        for dir in dirs {
-            if !applied.triggers.iter().any(|t| t.path == *dir) {
-                continue;
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    for (i, c) in log.changes.iter().enumerate() {
+        if let Some((parent, name)) = c.path.rsplit_once('/') {
+            if let Some(kids) = children.get_mut(parent) {
+                match c.kind {
+                    EventType::NodeCreated => {
+                        kids.insert(name, c.owner.unwrap_or(SessionId(0)));
+                        touched.insert(parent);
+                    }
+                    EventType::NodeDeleted => {
+                        kids.remove(name);
+                        touched.insert(parent);
+                    }
+                    _ => {}
+                }
             }
-            let owner = owner_of(&model, dir);
-            let prev = current.get_mut(dir.as_str()).expect("every dir has an entry");
+        }
+        if c.kind == EventType::NodeDataChanged && resources.contains(&c.path) {
+            // A resource's setData (a failed one changes nothing, so it is not in the log).
+            let Event::Commit { txn, .. } = &h.records[c.rec].event else {
+                unreachable!("changes cite Commit records")
+            };
+            if let crate::Txn::Client { op: Op::SetData { path, data, .. }, .. } = &txn.txn {
+                let token: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
+                resource_writes.push((c.zxid, path.clone(), token));
+            }
+        }
+        // After the transaction's last change, the owners of the dirs it touched.
+        if log.changes.get(i + 1).is_some_and(|next| next.zxid == c.zxid) {
+            continue;
+        }
+        for dir in std::mem::take(&mut touched) {
+            let owner = owner_in(dir, &children[dir]);
+            let prev = current.get_mut(dir).expect("every dir has an entry");
             if *prev != owner {
                 if let Some((node, session)) = &owner {
                     owners.get_mut(dir).expect("every dir has a list").push(Owner {
                         node: node.clone(),
                         session: *session,
-                        from: *time,
-                        zxid: *zxid,
+                        from: c.time,
+                        zxid: c.zxid,
                     });
                 }
                 *prev = owner;
             }
         }
-        let crate::Txn::Client { op: Op::SetData { path, data, .. }, .. } = &txn.txn else { continue };
-        // A failed (BadVersion) setData is committed too but changes nothing: the replay tells.
-        if resources.contains(path) && matches!(applied.outcome, crate::Outcome::Ok { .. }) {
-            let token: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
-            resource_writes.push((*zxid, path.clone(), token));
-        }
     }
-    Committed { owners, txns: txns.len() as u64, resource_writes }
+    Committed { owners, txns: log.txns, resource_writes }
 }
 
-/// The owner of `dir`'s lock in `model`: `<dir>/lock` if present, else the lowest sequential
-/// child.
-fn owner_of(model: &ZkModel, dir: &str) -> Option<(String, SessionId)> {
-    let kids = model.children(dir)?;
-    let name = if kids.iter().any(|k| k == "lock") {
-        "lock".to_string()
-    } else {
-        kids.iter().filter_map(|k| sequence_of(k).map(|s| (s, k.clone()))).min()?.1
+/// The owner of `dir`'s lock given its children (name -> ephemeral owner): `<dir>/lock` if
+/// present, else the lowest sequential child.
+fn owner_in(dir: &str, kids: &BTreeMap<&str, SessionId>) -> Option<(String, SessionId)> {
+    let (name, session) = match kids.get_key_value("lock") {
+        Some((name, session)) => (*name, *session),
+        None => kids.iter().filter_map(|(k, s)| sequence_of(k).map(|q| (q, *k, *s))).min().map(|(_, k, s)| (k, s))?,
     };
-    let path = format!("{dir}/{name}");
-    let stat = model.stat(&path)?;
-    Some((path, stat.ephemeral_owner))
+    Some((format!("{dir}/{name}"), session))
 }
 
 fn rref(h: &History, index: usize, what: impl Into<String>) -> RecordRef {
@@ -633,6 +645,11 @@ pub fn check_locks(h: &History) -> Vec<PropertyReport> {
 
 /// Every lock property.
 pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
+    check_locks_on(h, &CommittedLog::of(h), cfg)
+}
+
+/// Every lock property, given `h`'s committed log (shared with other checkers).
+pub fn check_locks_on(h: &History, log: &CommittedLog, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
     let notes = notes(h);
     if notes.is_empty() {
         return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness", "lock-herd"]
@@ -640,7 +657,7 @@ pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyRepor
             .map(|n| not_applicable(n))
             .collect();
     }
-    let committed = replay(h, &lock_dirs(&notes));
+    let committed = committed(h, log, &lock_dirs(&notes));
     vec![
         exclusive(h, &notes, &committed),
         fencing(h, &notes, &committed),
@@ -664,13 +681,14 @@ fn not_applicable(name: &str) -> PropertyReport {
 /// `lock-liveness`, as [`check_locks_with`] would report them.
 pub(super) fn exclusive_overlap_liveness(
     h: &History,
+    log: &CommittedLog,
     notes: &[Note<'_>],
     cfg: &LockCheckConfig,
 ) -> [PropertyReport; 3] {
     if notes.is_empty() {
         return ["lock-exclusive", "lock-belief-overlap", "lock-liveness"].map(not_applicable);
     }
-    let committed = replay(h, &lock_dirs(notes));
+    let committed = committed(h, log, &lock_dirs(notes));
     [exclusive(h, notes, &committed), belief_overlap(h, notes), liveness(h, notes, cfg)]
 }
 
@@ -828,5 +846,70 @@ mod tests {
         // Without the expiry it is unexplained.
         let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
         assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
+    }
+
+    /// Two clients take a sequential lock in turn and write the fenced resource; with `bad`, the
+    /// second believes it acquired while the first's node is still the lowest, the resource
+    /// accepts a stale token, and a client claims a token no write holds.
+    fn turns(bad: bool) -> History {
+        use crate::testkit::{ops, HistoryBuilder};
+        use crate::types::{CreateMode, Data};
+        let seq =
+            || Op::Create { path: "/l/lock-".into(), data: Data::text(""), mode: CreateMode::EphemeralSequential };
+        let note = |b: &mut HistoryBuilder, c: u32, action: RecipeAction| {
+            b.push(Event::Recipe {
+                client: ClientId(c),
+                session: SessionId(c as u64),
+                note: RecipeNote { recipe: "lock:/l".into(), action },
+            });
+        };
+        let acquired = |seq: u64, node: &str| RecipeAction::Acquired { token: Zxid(seq), node: node.into() };
+        let (first, second) = ("/l/lock-0000000000", "/l/lock-0000000001");
+        let mut b = HistoryBuilder::new();
+        b.open_session(1, 1, 1, 4000);
+        b.open_session(2, 2, 1, 4000);
+        b.write(1, 1, ops::create("/l", ""));
+        b.write(1, 1, ops::create("/l-resource", "0"));
+        b.write(1, 1, seq());
+        b.write(2, 2, seq());
+        note(&mut b, 1, acquired(0, first));
+        b.write(1, 1, ops::set("/l-resource", "5"));
+        note(&mut b, 1, RecipeAction::Fenced { token: Zxid(5), accepted: true });
+        if bad {
+            note(&mut b, 2, acquired(1, second));
+        }
+        b.write(1, 1, ops::delete(first));
+        note(&mut b, 1, RecipeAction::Released { node: first.into() });
+        if !bad {
+            note(&mut b, 2, acquired(1, second));
+        }
+        b.write(2, 2, ops::set("/l-resource", if bad { "3" } else { "7" }));
+        note(&mut b, 2, RecipeAction::Fenced { token: Zxid(if bad { 9 } else { 7 }), accepted: true });
+        note(&mut b, 2, RecipeAction::Released { node: second.into() });
+        b.build("t")
+    }
+
+    #[test]
+    fn exclusive_and_fencing_are_judged_from_the_committed_log() {
+        let verdict_of = |h: &History, name: &str| {
+            check_locks(h).into_iter().find(|r| r.name == name).expect("every property is reported").verdict
+        };
+        let good = turns(false);
+        assert_eq!(verdict_of(&good, "lock-exclusive"), Verdict::Pass);
+        assert_eq!(verdict_of(&good, "lock-fencing"), Verdict::Pass);
+
+        let bad = turns(true);
+        let Verdict::Fail { violations, .. } = verdict_of(&bad, "lock-exclusive") else {
+            panic!("an early belief fails")
+        };
+        assert!(
+            violations[0].summary.contains("acquired /l/lock-0000000001 (token 0x1) but that node was never"),
+            "{violations:?}"
+        );
+        let Verdict::Fail { violations, .. } = verdict_of(&bad, "lock-fencing") else { panic!("stale tokens fail") };
+        let summaries: Vec<&str> = violations.iter().map(|v| v.summary.as_str()).collect();
+        assert_eq!(summaries.len(), 2, "{summaries:?}");
+        assert!(summaries[0].contains("accepted stale token 3 after 5"), "{summaries:?}");
+        assert!(summaries[1].contains("accepted token 0x9 but no committed write holds it"), "{summaries:?}");
     }
 }
