@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use zksim_model::check::{check_history, CheckConfig, CheckReport, Verdict as CheckVerdict};
 use zksim_model::history::HISTORY_FORMAT;
+use zksim_model::recipes::coord_log::CommittedLog;
+use zksim_model::recipes::locks::LockCheckConfig;
 use zksim_model::{ClientId, ErrorCode, Event, Header, History, Node, Outcome, ServerId, SessionState};
 use zksim_sim::nemesis::NemesisError;
 use zksim_sim::recipes::{RecipeCtx, StopSignal};
@@ -212,7 +214,10 @@ fn judge(
     if wanted("clients-make-progress") && scenario.clients.iter().all(|g| matches!(g.run, Workload::Kv { .. })) {
         properties.push(progress_after_heal(scenario, &history));
     }
-    // Recipe properties, once per distinct recipe instance in the scenario.
+    // Recipe properties, once per distinct recipe instance in the scenario. The committed log
+    // is replayed once for the recipe checkers that take it.
+    let log = std::cell::OnceCell::new();
+    let log = || log.get_or_init(|| CommittedLog::of(&history));
     let mut recipe_reports: Vec<zksim_model::check::PropertyReport> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for g in &scenario.clients {
@@ -237,14 +242,13 @@ fn judge(
                     ));
                 }
             }
-            Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => {
-                recipe_reports.extend(zksim_model::recipes::locks::check_locks(&history))
-            }
+            Workload::Lock(p) if seen.insert(format!("lock:{}", p.path)) => recipe_reports
+                .extend(zksim_model::recipes::locks::check_locks_on(&history, log(), &LockCheckConfig::default())),
             Workload::Election(p) if seen.insert(format!("election:{}", p.path)) => {
-                recipe_reports.extend(zksim_model::recipes::election::check_election(&history))
+                recipe_reports.extend(zksim_model::recipes::election::check_election_on(&history, log()))
             }
             Workload::Queue(p) if seen.insert(format!("queue:{}", p.path)) => {
-                recipe_reports.extend(zksim_model::recipes::queue::check(&history, &p.path))
+                recipe_reports.extend(zksim_model::recipes::queue::check_on(&history, log(), &p.path))
             }
             Workload::Rwlock(p) if seen.insert(format!("rwlock:{}", p.path)) => {
                 recipe_reports.extend(zksim_model::recipes::rwlock::check_rwlock(&history))

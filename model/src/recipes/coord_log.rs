@@ -29,56 +29,79 @@ pub struct Change {
 }
 
 /// The committed log (first transaction per zxid, in zxid order) replayed through the reference
-/// model: every node creation, deletion and data change, in order, plus each session close
-/// (as `(zxid, time, session)`).
+/// model once: every node creation, deletion and data change, in order, each session close, and
+/// how many transactions there were. One run's recipe checkers can share it (the runner builds
+/// it once); each `check` function without `_on` builds its own.
+#[derive(Clone, Debug)]
+pub struct CommittedLog {
+    /// Every node creation, deletion and data change, in zxid order (a transaction's changes in
+    /// the order it made them).
+    pub changes: Vec<Change>,
+    /// Each session close, as `(zxid, time, session)`.
+    pub closes: Vec<(Zxid, SimTime, SessionId)>,
+    /// Distinct zxids replayed.
+    pub txns: u64,
+}
+
+/// The committed log replayed through the reference model: its node changes and session closes
+/// (see [`CommittedLog`]).
 pub fn committed_changes(history: &History) -> (Vec<Change>, Vec<(Zxid, SimTime, SessionId)>) {
-    let mut commits: Vec<(Zxid, usize)> = history
-        .records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match &r.event {
-            Event::Commit { txn, .. } => Some((txn.zxid, i)),
-            _ => None,
-        })
-        .collect();
-    commits.sort();
-    commits.dedup_by_key(|c| c.0);
-    let mut model = ZkModel::new();
-    let mut out = Vec::new();
-    let mut closes = Vec::new();
-    for (zxid, rec) in commits {
-        let Event::Commit { txn, .. } = &history.records[rec].event else { unreachable!("filtered above") };
-        let session = match &txn.txn {
-            Txn::Client { session, .. } => Some(*session),
-            Txn::CloseSession { session, .. } => {
-                closes.push((zxid, history.records[rec].time, *session));
-                Some(*session)
-            }
-            _ => None,
-        };
-        let applied = model.apply(txn);
-        for t in applied.triggers {
-            if !matches!(t.kind, EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged) {
-                continue;
-            }
-            let (data, owner) = if t.kind == EventType::NodeDeleted {
-                (None, None)
-            } else {
-                (model.data(&t.path).cloned(), model.stat(&t.path).map(|s| s.ephemeral_owner))
+    let log = CommittedLog::of(history);
+    (log.changes, log.closes)
+}
+
+impl CommittedLog {
+    /// Replays `history`'s committed log.
+    pub fn of(history: &History) -> CommittedLog {
+        let mut commits: Vec<(Zxid, usize)> = history
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.event {
+                Event::Commit { txn, .. } => Some((txn.zxid, i)),
+                _ => None,
+            })
+            .collect();
+        commits.sort();
+        commits.dedup_by_key(|c| c.0);
+        let txns = commits.len() as u64;
+        let mut model = ZkModel::new();
+        let mut out = Vec::new();
+        let mut closes = Vec::new();
+        for (zxid, rec) in commits {
+            let Event::Commit { txn, .. } = &history.records[rec].event else { unreachable!("filtered above") };
+            let session = match &txn.txn {
+                Txn::Client { session, .. } => Some(*session),
+                Txn::CloseSession { session, .. } => {
+                    closes.push((zxid, history.records[rec].time, *session));
+                    Some(*session)
+                }
+                _ => None,
             };
-            out.push(Change {
-                rec,
-                zxid,
-                time: history.records[rec].time,
-                session,
-                kind: t.kind,
-                path: t.path,
-                data,
-                owner,
-            });
+            let applied = model.apply(txn);
+            for t in applied.triggers {
+                if !matches!(t.kind, EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged) {
+                    continue;
+                }
+                let (data, owner) = if t.kind == EventType::NodeDeleted {
+                    (None, None)
+                } else {
+                    (model.data(&t.path).cloned(), model.stat(&t.path).map(|s| s.ephemeral_owner))
+                };
+                out.push(Change {
+                    rec,
+                    zxid,
+                    time: history.records[rec].time,
+                    session,
+                    kind: t.kind,
+                    path: t.path,
+                    data,
+                    owner,
+                });
+            }
         }
+        CommittedLog { changes: out, closes, txns }
     }
-    (out, closes)
 }
 
 /// One recipe note of an instance, with where and by whom it was recorded.

@@ -14,33 +14,22 @@
 //! [`super::locks`] on the election notes read as lock notes (Leading = Acquired with the term
 //! as token, Abdicated = Released).
 
-use super::locks::{check_locks_with, LockCheckConfig};
+use super::coord_log::CommittedLog;
+use super::locks::{exclusive_overlap_liveness, notes_with, LockCheckConfig, Note};
 use crate::check::{PropertyReport, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
 use crate::types::{SessionId, Zxid};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// The history with election notes turned into lock notes (and lock notes dropped).
-fn as_lock_history(h: &History) -> History {
-    let mut out = History { header: h.header.clone(), records: Vec::with_capacity(h.records.len()) };
-    for r in &h.records {
-        let mut r = r.clone();
-        if let Event::Recipe { note, .. } = &mut r.event {
-            if note.recipe.starts_with("lock:") {
-                // Keep indices aligned with `h` (violations cite record indices): neutral note.
-                note.recipe = format!("other:{}", note.recipe);
-            } else if let Some(dir) = note.recipe.strip_prefix("election:") {
-                note.recipe = format!("lock:{dir}");
-                note.action = match &note.action {
-                    RecipeAction::Leading { term, node } => RecipeAction::Acquired { token: *term, node: node.clone() },
-                    RecipeAction::Abdicated => RecipeAction::Released { node: String::new() },
-                    a => a.clone(),
-                };
-            }
-        }
-        out.records.push(r);
-    }
-    out
+/// The election notes read as lock notes: `Leading { term, node }` is `Acquired` with the term
+/// as token, `Abdicated` is `Released`; the history's own lock notes are not among them.
+fn as_lock_notes(h: &History) -> Vec<Note<'_>> {
+    notes_with(h, "election:", |action| match action {
+        RecipeAction::Leading { term, node } => Cow::Owned(RecipeAction::Acquired { token: *term, node: node.clone() }),
+        RecipeAction::Abdicated => Cow::Owned(RecipeAction::Released { node: String::new() }),
+        a => Cow::Borrowed(a),
+    })
 }
 
 fn rename(mut r: PropertyReport, name: &str) -> PropertyReport {
@@ -71,11 +60,14 @@ fn one_session_per_term(h: &History) -> Vec<Violation> {
 
 /// Every election property with its default configuration.
 pub fn check_election(h: &History) -> Vec<PropertyReport> {
-    let any = h
-        .records
-        .iter()
-        .any(|r| matches!(&r.event, Event::Recipe { note, .. } if note.recipe.starts_with("election:")));
-    if !any {
+    check_election_on(h, &CommittedLog::of(h))
+}
+
+/// Every election property with its default configuration, given `h`'s committed log (shared
+/// with other checkers).
+pub fn check_election_on(h: &History, log: &CommittedLog) -> Vec<PropertyReport> {
+    let notes = as_lock_notes(h);
+    if notes.is_empty() {
         return ["election-unique", "election-liveness"]
             .iter()
             .map(|n| PropertyReport {
@@ -86,10 +78,7 @@ pub fn check_election(h: &History) -> Vec<PropertyReport> {
             })
             .collect();
     }
-    let lh = as_lock_history(h);
-    let reports = check_locks_with(&lh, &LockCheckConfig::default());
-    let get = |n: &str| reports.iter().find(|r| r.name == n).cloned().expect("lock checks report every property");
-    let (exclusive, overlap, liveness) = (get("lock-exclusive"), get("lock-belief-overlap"), get("lock-liveness"));
+    let [exclusive, overlap, liveness] = exclusive_overlap_liveness(h, log, &notes, &LockCheckConfig::default());
     let mut violations = one_session_per_term(h);
     let mut notes = Vec::new();
     for r in [&exclusive, &overlap] {

@@ -34,12 +34,13 @@
 //!   waiters in vain per release (see there for why); waiters that watch the lock directory's
 //!   children or the lowest node (the herd) fail. The naive lock herds by design: not judged.
 
+use super::coord_log::CommittedLog;
 use super::disturbed::Disturbed;
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
 use crate::op::Op;
-use crate::types::{ClientId, SessionId, SessionState, SimTime, Zxid};
-use crate::ZkModel;
+use crate::types::{ClientId, EventType, SessionId, SessionState, SimTime, Zxid};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Tunables of the lock checks.
@@ -60,15 +61,9 @@ const NS_PER_MS: u64 = 1_000_000;
 /// How soon after Disconnected/Expired a holder must have dropped its belief.
 const GRACE_NS: u64 = 10 * NS_PER_MS;
 
-/// The lock directories the history's recipes used (`lock:<dir>`).
-fn lock_dirs(h: &History) -> BTreeSet<String> {
-    h.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Recipe { note, .. } => note.recipe.strip_prefix("lock:").map(str::to_string),
-            _ => None,
-        })
-        .collect()
+/// The lock directories the notes name.
+fn lock_dirs(notes: &[Note<'_>]) -> BTreeSet<String> {
+    notes.iter().map(|n| n.dir.to_string()).collect()
 }
 
 /// The sequence a sequential node's name ends with.
@@ -88,51 +83,88 @@ struct Owner {
     zxid: Zxid,
 }
 
-/// Committed ownership of each lock dir over time, from the committed log replayed in zxid
-/// order (each zxid once, at the time its first Commit record was written).
-fn ownership(h: &History, dirs: &BTreeSet<String>) -> (BTreeMap<String, Vec<Owner>>, u64) {
-    let mut txns: BTreeMap<Zxid, (SimTime, &crate::TxnRecord)> = BTreeMap::new();
-    for r in &h.records {
-        if let Event::Commit { txn, .. } = &r.event {
-            txns.entry(txn.zxid).or_insert((r.time, txn));
+/// What the committed log tells the lock checks.
+struct Committed {
+    /// Committed ownership of each lock dir over time.
+    owners: BTreeMap<String, Vec<Owner>>,
+    /// Distinct zxids replayed.
+    txns: u64,
+    /// The successful setData transactions of the fenced resources (`<dir>-resource`), in zxid
+    /// order: (zxid, resource path, the token written).
+    resource_writes: Vec<(Zxid, String, u64)>,
+}
+
+/// The ownership of each lock dir over time and the fenced resources' writes, from the
+/// committed log's node changes (each zxid once, at the time its first Commit record was
+/// written). Each dir's children are followed change by change; after a transaction that
+/// changed them, the owner is looked up again: `<dir>/lock` if present, else the lowest
+/// sequential child (its ephemeral owner is the session that holds it).
+fn committed(h: &History, log: &CommittedLog, dirs: &BTreeSet<String>) -> Committed {
+    let resources: BTreeSet<String> = dirs.iter().map(|d| format!("{d}-resource")).collect();
+    // Each dir's children (name -> ephemeral owner) as the log has left them so far.
+    let mut children: BTreeMap<&str, BTreeMap<&str, SessionId>> =
+        dirs.iter().map(|d| (d.as_str(), BTreeMap::new())).collect();
+    let mut current: BTreeMap<&str, Option<(String, SessionId)>> = dirs.iter().map(|d| (d.as_str(), None)).collect();
+    let mut owners: BTreeMap<String, Vec<Owner>> = dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+    let mut resource_writes = Vec::new();
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    for (i, c) in log.changes.iter().enumerate() {
+        if let Some((parent, name)) = c.path.rsplit_once('/') {
+            if let Some(kids) = children.get_mut(parent) {
+                match c.kind {
+                    EventType::NodeCreated => {
+                        kids.insert(name, c.owner.unwrap_or(SessionId(0)));
+                        touched.insert(parent);
+                    }
+                    EventType::NodeDeleted => {
+                        kids.remove(name);
+                        touched.insert(parent);
+                    }
+                    _ => {}
+                }
+            }
         }
-    }
-    let mut model = ZkModel::new();
-    let mut out: BTreeMap<String, Vec<Owner>> = dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
-    let mut current: BTreeMap<String, Option<(String, SessionId)>> = BTreeMap::new();
-    for (zxid, (time, txn)) in &txns {
-        model.apply(txn);
-        for dir in dirs {
-            let owner = owner_of(&model, dir);
-            let prev = current.entry(dir.clone()).or_insert(None);
+        if c.kind == EventType::NodeDataChanged && resources.contains(&c.path) {
+            // A resource's setData (a failed one changes nothing, so it is not in the log).
+            let Event::Commit { txn, .. } = &h.records[c.rec].event else {
+                unreachable!("changes cite Commit records")
+            };
+            if let crate::Txn::Client { op: Op::SetData { path, data, .. }, .. } = &txn.txn {
+                let token: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
+                resource_writes.push((c.zxid, path.clone(), token));
+            }
+        }
+        // After the transaction's last change, the owners of the dirs it touched.
+        if log.changes.get(i + 1).is_some_and(|next| next.zxid == c.zxid) {
+            continue;
+        }
+        for dir in std::mem::take(&mut touched) {
+            let owner = owner_in(dir, &children[dir]);
+            let prev = current.get_mut(dir).expect("every dir has an entry");
             if *prev != owner {
                 if let Some((node, session)) = &owner {
-                    out.get_mut(dir).expect("every dir has a list").push(Owner {
+                    owners.get_mut(dir).expect("every dir has a list").push(Owner {
                         node: node.clone(),
                         session: *session,
-                        from: *time,
-                        zxid: *zxid,
+                        from: c.time,
+                        zxid: c.zxid,
                     });
                 }
                 *prev = owner;
             }
         }
     }
-    (out, txns.len() as u64)
+    Committed { owners, txns: log.txns, resource_writes }
 }
 
-/// The owner of `dir`'s lock in `model`: `<dir>/lock` if present, else the lowest sequential
-/// child.
-fn owner_of(model: &ZkModel, dir: &str) -> Option<(String, SessionId)> {
-    let kids = model.children(dir)?;
-    let name = if kids.iter().any(|k| k == "lock") {
-        "lock".to_string()
-    } else {
-        kids.iter().filter_map(|k| sequence_of(k).map(|s| (s, k.clone()))).min()?.1
+/// The owner of `dir`'s lock given its children (name -> ephemeral owner): `<dir>/lock` if
+/// present, else the lowest sequential child.
+fn owner_in(dir: &str, kids: &BTreeMap<&str, SessionId>) -> Option<(String, SessionId)> {
+    let (name, session) = match kids.get_key_value("lock") {
+        Some((name, session)) => (*name, *session),
+        None => kids.iter().filter_map(|(k, s)| sequence_of(k).map(|q| (q, *k, *s))).min().map(|(_, k, s)| (k, s))?,
     };
-    let path = format!("{dir}/{name}");
-    let stat = model.stat(&path)?;
-    Some((path, stat.ephemeral_owner))
+    Some((format!("{dir}/{name}"), session))
 }
 
 fn rref(h: &History, index: usize, what: impl Into<String>) -> RecordRef {
@@ -147,43 +179,64 @@ fn verdict(violations: Vec<Violation>) -> Verdict {
     }
 }
 
-/// A lock note with where it is.
-struct Note<'a> {
-    index: usize,
-    time: SimTime,
-    client: ClientId,
-    session: SessionId,
-    dir: &'a str,
-    action: &'a RecipeAction,
+/// A lock note with where it is. Election and the read/write lock reuse the lock checks on
+/// their own notes read as lock notes, hence an action that may be a translated copy.
+pub(super) struct Note<'a> {
+    pub index: usize,
+    pub time: SimTime,
+    pub client: ClientId,
+    pub session: SessionId,
+    pub dir: &'a str,
+    pub action: Cow<'a, RecipeAction>,
 }
 
-fn notes(h: &History) -> Vec<Note<'_>> {
+/// The notes of the recipes whose instance is named `<prefix><dir>` (`lock:`, `election:`,
+/// `rwlock:`), in history order, each action read through `translate`.
+pub(super) fn notes_with<'a>(
+    h: &'a History,
+    prefix: &str,
+    translate: impl Fn(&'a RecipeAction) -> Cow<'a, RecipeAction>,
+) -> Vec<Note<'a>> {
     h.records
         .iter()
         .enumerate()
         .filter_map(|(index, r)| match &r.event {
-            Event::Recipe { client, session, note } => note.recipe.strip_prefix("lock:").map(|dir| Note {
+            Event::Recipe { client, session, note } => note.recipe.strip_prefix(prefix).map(|dir| Note {
                 index,
                 time: r.time,
                 client: *client,
                 session: *session,
                 dir,
-                action: &note.action,
+                action: translate(&note.action),
             }),
             _ => None,
         })
         .collect()
 }
 
-fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64) -> PropertyReport {
+/// The `lock:<dir>` notes.
+fn notes(h: &History) -> Vec<Note<'_>> {
+    notes_with(h, "lock:", Cow::Borrowed)
+}
+
+fn exclusive(h: &History, notes: &[Note<'_>], committed: &Committed) -> PropertyReport {
+    // The earliest time each (node, session) became the committed owner: a belief is justified
+    // when that is no later than the belief.
+    let mut first_owned: BTreeMap<(&str, &str, SessionId), SimTime> = BTreeMap::new();
+    for (dir, spans) in &committed.owners {
+        for o in spans {
+            let t = first_owned.entry((dir.as_str(), o.node.as_str(), o.session)).or_insert(o.from);
+            *t = (*t).min(o.from);
+        }
+    }
     let mut violations = Vec::new();
-    let mut checked = txns;
-    for n in notes(h) {
-        let RecipeAction::Acquired { node, token } = n.action else { continue };
+    let mut checked = committed.txns;
+    for n in notes {
+        let RecipeAction::Acquired { node, token } = &*n.action else { continue };
         checked += 1;
-        let spans = &owners[n.dir];
-        let justified = spans.iter().any(|o| o.node == *node && o.session == n.session && o.from <= n.time);
+        let justified = first_owned.get(&(n.dir, node.as_str(), n.session)).is_some_and(|from| *from <= n.time);
         if !justified {
+            let spans = &committed.owners[n.dir];
             let at = spans.iter().rev().find(|o| o.from <= n.time);
             let observed = match at {
                 Some(o) => format!("committed owner then: {} of session {} (since zxid {})", o.node, o.session, o.zxid),
@@ -205,30 +258,13 @@ fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64) -> P
     PropertyReport { name: "lock-exclusive".into(), verdict: verdict(violations), checked, note: None }
 }
 
-fn fencing(h: &History, dirs: &BTreeSet<String>) -> PropertyReport {
-    let mut txns: BTreeMap<Zxid, &crate::TxnRecord> = BTreeMap::new();
-    for r in &h.records {
-        if let Event::Commit { txn, .. } = &r.event {
-            txns.entry(txn.zxid).or_insert(txn);
-        }
-    }
-    let resources: BTreeSet<String> = dirs.iter().map(|d| format!("{d}-resource")).collect();
+fn fencing(h: &History, notes: &[Note<'_>], committed: &Committed) -> PropertyReport {
     let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut accepted: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut accepted: BTreeSet<(&str, u64)> = BTreeSet::new();
     let mut violations = Vec::new();
     let mut checked = 0;
-    let mut model = ZkModel::new();
-    for (zxid, txn) in &txns {
-        let applied = model.apply(txn);
-        let crate::Txn::Client { op: Op::SetData { path, data, .. }, .. } = &txn.txn else { continue };
-        if !resources.contains(path) {
-            continue;
-        }
-        // A failed (BadVersion) setData is committed too but changes nothing: the replay tells.
-        if !matches!(applied.outcome, crate::Outcome::Ok { .. }) {
-            continue;
-        }
-        let token: u64 = String::from_utf8_lossy(data.0.as_deref().unwrap_or(&[])).parse().unwrap_or(0);
+    for (zxid, path, token) in &committed.resource_writes {
+        let token = *token;
         checked += 1;
         let hi = highest.entry(path.as_str()).or_insert(0);
         if token < *hi {
@@ -240,13 +276,13 @@ fn fencing(h: &History, dirs: &BTreeSet<String>) -> PropertyReport {
             );
         }
         *hi = (*hi).max(token);
-        accepted.insert((path.clone(), token));
+        accepted.insert((path.as_str(), token));
     }
-    for n in notes(h) {
-        if let RecipeAction::Fenced { token, accepted: true } = n.action {
+    for n in notes {
+        if let RecipeAction::Fenced { token, accepted: true } = &*n.action {
             checked += 1;
             let res = format!("{}-resource", n.dir);
-            if !accepted.contains(&(res.clone(), token.0)) {
+            if !accepted.contains(&(res.as_str(), token.0)) {
                 violations.push(
                     Violation::new(format!(
                         "client {} says {res} accepted token {} but no committed write holds it",
@@ -261,30 +297,31 @@ fn fencing(h: &History, dirs: &BTreeSet<String>) -> PropertyReport {
 }
 
 /// A client's belief that it holds a lock.
-struct Belief {
+struct Belief<'a> {
     client: ClientId,
     session: SessionId,
-    dir: String,
+    dir: &'a str,
     from: SimTime,
     to: SimTime,
     index: usize,
 }
 
-fn beliefs(h: &History) -> Vec<Belief> {
+/// Holding intervals, sorted by start (then record index).
+fn beliefs<'a>(h: &History, notes: &[Note<'a>]) -> Vec<Belief<'a>> {
     let end = h.records.last().map(|r| r.time).unwrap_or(SimTime(0));
-    let mut open: BTreeMap<(ClientId, String), (SimTime, usize, SessionId)> = BTreeMap::new();
+    let mut open: BTreeMap<(ClientId, &str), (SimTime, usize, SessionId)> = BTreeMap::new();
     let mut out = Vec::new();
-    for n in notes(h) {
-        let key = (n.client, n.dir.to_string());
-        match n.action {
+    for n in notes {
+        let key = (n.client, n.dir);
+        match &*n.action {
             RecipeAction::Acquired { .. } => {
                 if let Some((from, index, session)) = open.insert(key, (n.time, n.index, n.session)) {
-                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to: n.time, index });
+                    out.push(Belief { client: n.client, session, dir: n.dir, from, to: n.time, index });
                 }
             }
             RecipeAction::Released { .. } | RecipeAction::Suspended | RecipeAction::Lost => {
                 if let Some((from, index, session)) = open.remove(&key) {
-                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to: n.time, index });
+                    out.push(Belief { client: n.client, session, dir: n.dir, from, to: n.time, index });
                 }
             }
             _ => {}
@@ -297,8 +334,8 @@ fn beliefs(h: &History) -> Vec<Belief> {
     out
 }
 
-fn belief_overlap(h: &History) -> PropertyReport {
-    let bs = beliefs(h);
+fn belief_overlap(h: &History, notes: &[Note<'_>]) -> PropertyReport {
+    let bs = beliefs(h, notes);
     let disturbed = Disturbed::of(h);
     // When each session was expired. A holder whose session the service expired (the
     // session-expiry property judges whether rightly) learns it only when its server applies
@@ -326,7 +363,8 @@ fn belief_overlap(h: &History) -> PropertyReport {
     for (i, a) in bs.iter().enumerate() {
         for b in &bs[i + 1..] {
             if b.from >= a.to {
-                continue;
+                // Sorted by start: no later belief overlaps `a` either.
+                break;
             }
             if a.dir != b.dir || a.client == b.client {
                 continue;
@@ -377,11 +415,10 @@ fn belief_overlap(h: &History) -> PropertyReport {
     PropertyReport { name: "lock-belief-overlap".into(), verdict: verdict(violations), checked: bs.len() as u64, note }
 }
 
-fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
+fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyReport {
     let bound = cfg.liveness_bound_ms * NS_PER_MS;
     let healed =
         h.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).max().unwrap_or(SimTime(0));
-    let ns = notes(h);
     let Some(end) = ns.iter().map(|n| n.time).max() else {
         return PropertyReport {
             name: "lock-liveness".into(),
@@ -395,9 +432,9 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
     // Waiting episodes [start, end) and acquisitions, per dir.
     let mut episodes: Vec<(&str, ClientId, SimTime, SimTime, usize)> = Vec::new();
     let mut acquisitions: BTreeMap<&str, Vec<SimTime>> = BTreeMap::new();
-    for n in &ns {
+    for n in ns {
         let key = (n.client, n.dir);
-        match n.action {
+        match &*n.action {
             RecipeAction::Waiting => {
                 waiting.insert(key, (n.time, n.index));
             }
@@ -405,7 +442,7 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
             | RecipeAction::Released { .. }
             | RecipeAction::Lost
             | RecipeAction::Suspended => {
-                if matches!(n.action, RecipeAction::Acquired { .. }) {
+                if matches!(&*n.action, RecipeAction::Acquired { .. }) {
                     acquisitions.entry(n.dir).or_default().push(n.time);
                 }
                 if let Some((from, index)) = waiting.remove(&key) {
@@ -469,8 +506,9 @@ struct HerdCounts {
 }
 
 fn herd_counts(h: &History, dir_ok: impl Fn(&str) -> bool) -> HerdCounts {
-    let dirs: BTreeSet<String> = lock_dirs(h).into_iter().filter(|d| dir_ok(d)).collect();
-    let under = |p: &str| dirs.iter().any(|d| p.starts_with(&format!("{d}/")));
+    let dirs: BTreeSet<&str> = notes(h).into_iter().map(|n| n.dir).filter(|d| dir_ok(d)).collect();
+    let prefixes: Vec<String> = dirs.iter().map(|d| format!("{d}/")).collect();
+    let under = |p: &str| prefixes.iter().any(|d| p.starts_with(d.as_str()));
     let mut c = HerdCounts::default();
     let mut holding: BTreeSet<(ClientId, String)> = BTreeSet::new();
     let mut reacting: BTreeSet<ClientId> = BTreeSet::new();
@@ -544,11 +582,11 @@ pub const HERD_FUTILE_PER_RELEASE: f64 = 1.0;
 
 /// `lock-herd`: a herd-free (sequential) lock wakes at most [`HERD_FUTILE_PER_RELEASE`] waiters
 /// in vain per release. A naive lock (`<dir>/lock`) herds by design and is not judged.
-fn herd(h: &History) -> PropertyReport {
+fn herd(h: &History, notes: &[Note<'_>]) -> PropertyReport {
     // A lock is herd-free when its grants are sequential nodes (`.../lock-NNNNNNNNNN`).
     let mut sequential: BTreeMap<&str, bool> = BTreeMap::new();
-    for n in notes(h) {
-        if let RecipeAction::Acquired { node, .. } = n.action {
+    for n in notes {
+        if let RecipeAction::Acquired { node, .. } = &*n.action {
             let name = node.rsplit('/').next().unwrap_or(node);
             *sequential.entry(n.dir).or_insert(true) &= sequence_of(name).is_some();
         }
@@ -607,20 +645,60 @@ pub fn check_locks(h: &History) -> Vec<PropertyReport> {
 
 /// Every lock property.
 pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
-    let dirs = lock_dirs(h);
-    if dirs.is_empty() {
+    check_locks_on(h, &CommittedLog::of(h), cfg)
+}
+
+/// Every lock property, given `h`'s committed log (shared with other checkers).
+pub fn check_locks_on(h: &History, log: &CommittedLog, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
+    let notes = notes(h);
+    if notes.is_empty() {
         return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness", "lock-herd"]
             .iter()
-            .map(|n| PropertyReport {
-                name: n.to_string(),
-                verdict: Verdict::NotApplicable { reason: "no lock recipe in the history".into() },
-                checked: 0,
-                note: None,
-            })
+            .map(|n| not_applicable(n))
             .collect();
     }
-    let (owners, txns) = ownership(h, &dirs);
-    vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg), herd(h)]
+    let committed = committed(h, log, &lock_dirs(&notes));
+    vec![
+        exclusive(h, &notes, &committed),
+        fencing(h, &notes, &committed),
+        belief_overlap(h, &notes),
+        liveness(h, &notes, cfg),
+        herd(h, &notes),
+    ]
+}
+
+fn not_applicable(name: &str) -> PropertyReport {
+    PropertyReport {
+        name: name.to_string(),
+        verdict: Verdict::NotApplicable { reason: "no lock recipe in the history".into() },
+        checked: 0,
+        note: None,
+    }
+}
+
+/// What election checks with the lock's rules, on its notes read as lock notes (`Leading` as
+/// `Acquired`, `Abdicated` as `Released`): `lock-exclusive`, `lock-belief-overlap` and
+/// `lock-liveness`, as [`check_locks_with`] would report them.
+pub(super) fn exclusive_overlap_liveness(
+    h: &History,
+    log: &CommittedLog,
+    notes: &[Note<'_>],
+    cfg: &LockCheckConfig,
+) -> [PropertyReport; 3] {
+    if notes.is_empty() {
+        return ["lock-exclusive", "lock-belief-overlap", "lock-liveness"].map(not_applicable);
+    }
+    let committed = committed(h, log, &lock_dirs(notes));
+    [exclusive(h, notes, &committed), belief_overlap(h, notes), liveness(h, notes, cfg)]
+}
+
+/// `lock-liveness` over `notes` (the read/write lock's notes read as lock notes), as
+/// [`check_locks_with`] would report it.
+pub(super) fn liveness_of(h: &History, notes: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyReport {
+    if notes.is_empty() {
+        return not_applicable("lock-liveness");
+    }
+    liveness(h, notes, cfg)
 }
 
 #[cfg(test)]
@@ -628,6 +706,11 @@ mod tests {
     use super::*;
     use crate::history::{Fault, Header, RecipeNote, Record};
     use crate::types::ServerId;
+
+    /// `lock-belief-overlap` of a whole history's lock notes.
+    fn belief_overlap(h: &History) -> PropertyReport {
+        super::belief_overlap(h, &notes(h))
+    }
 
     fn note(t_ms: u64, client: u32, action: RecipeAction) -> Record {
         Record {
@@ -763,5 +846,70 @@ mod tests {
         // Without the expiry it is unexplained.
         let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
         assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
+    }
+
+    /// Two clients take a sequential lock in turn and write the fenced resource; with `bad`, the
+    /// second believes it acquired while the first's node is still the lowest, the resource
+    /// accepts a stale token, and a client claims a token no write holds.
+    fn turns(bad: bool) -> History {
+        use crate::testkit::{ops, HistoryBuilder};
+        use crate::types::{CreateMode, Data};
+        let seq =
+            || Op::Create { path: "/l/lock-".into(), data: Data::text(""), mode: CreateMode::EphemeralSequential };
+        let note = |b: &mut HistoryBuilder, c: u32, action: RecipeAction| {
+            b.push(Event::Recipe {
+                client: ClientId(c),
+                session: SessionId(c as u64),
+                note: RecipeNote { recipe: "lock:/l".into(), action },
+            });
+        };
+        let acquired = |seq: u64, node: &str| RecipeAction::Acquired { token: Zxid(seq), node: node.into() };
+        let (first, second) = ("/l/lock-0000000000", "/l/lock-0000000001");
+        let mut b = HistoryBuilder::new();
+        b.open_session(1, 1, 1, 4000);
+        b.open_session(2, 2, 1, 4000);
+        b.write(1, 1, ops::create("/l", ""));
+        b.write(1, 1, ops::create("/l-resource", "0"));
+        b.write(1, 1, seq());
+        b.write(2, 2, seq());
+        note(&mut b, 1, acquired(0, first));
+        b.write(1, 1, ops::set("/l-resource", "5"));
+        note(&mut b, 1, RecipeAction::Fenced { token: Zxid(5), accepted: true });
+        if bad {
+            note(&mut b, 2, acquired(1, second));
+        }
+        b.write(1, 1, ops::delete(first));
+        note(&mut b, 1, RecipeAction::Released { node: first.into() });
+        if !bad {
+            note(&mut b, 2, acquired(1, second));
+        }
+        b.write(2, 2, ops::set("/l-resource", if bad { "3" } else { "7" }));
+        note(&mut b, 2, RecipeAction::Fenced { token: Zxid(if bad { 9 } else { 7 }), accepted: true });
+        note(&mut b, 2, RecipeAction::Released { node: second.into() });
+        b.build("t")
+    }
+
+    #[test]
+    fn exclusive_and_fencing_are_judged_from_the_committed_log() {
+        let verdict_of = |h: &History, name: &str| {
+            check_locks(h).into_iter().find(|r| r.name == name).expect("every property is reported").verdict
+        };
+        let good = turns(false);
+        assert_eq!(verdict_of(&good, "lock-exclusive"), Verdict::Pass);
+        assert_eq!(verdict_of(&good, "lock-fencing"), Verdict::Pass);
+
+        let bad = turns(true);
+        let Verdict::Fail { violations, .. } = verdict_of(&bad, "lock-exclusive") else {
+            panic!("an early belief fails")
+        };
+        assert!(
+            violations[0].summary.contains("acquired /l/lock-0000000001 (token 0x1) but that node was never"),
+            "{violations:?}"
+        );
+        let Verdict::Fail { violations, .. } = verdict_of(&bad, "lock-fencing") else { panic!("stale tokens fail") };
+        let summaries: Vec<&str> = violations.iter().map(|v| v.summary.as_str()).collect();
+        assert_eq!(summaries.len(), 2, "{summaries:?}");
+        assert!(summaries[0].contains("accepted stale token 3 after 5"), "{summaries:?}");
+        assert!(summaries[1].contains("accepted token 0x9 but no committed write holds it"), "{summaries:?}");
     }
 }

@@ -11,7 +11,7 @@
 //! - `queue-no-duplicate`: exactly-once processing: each item id is enqueued at most once and
 //!   processed (`Consumed`) by at most one consumer, once.
 
-use super::coord_log::{committed_changes, ms, notes, rec_ref, report, sequence_of};
+use super::coord_log::{ms, notes, rec_ref, report, sequence_of, CommittedLog};
 use crate::check::{PropertyReport, Violation};
 use crate::history::{History, RecipeAction};
 use crate::types::{EventType, SimTime, Zxid};
@@ -34,15 +34,21 @@ struct Item {
 
 /// Every queue property for the queue at `path`.
 pub fn check(history: &History, path: &str) -> Vec<PropertyReport> {
+    check_on(history, &CommittedLog::of(history), path)
+}
+
+/// Every queue property for the queue at `path`, given `history`'s committed log (shared with
+/// other checkers).
+pub fn check_on(history: &History, log: &CommittedLog, path: &str) -> Vec<PropertyReport> {
     let recipe = format!("queue:{path}");
     let prefix = format!("{path}/");
-    let (changes, _) = committed_changes(history);
+    let changes = &log.changes;
     // seq → item, in sequence order.
     let mut items: BTreeMap<u64, Item> = BTreeMap::new();
     let mut by_node: BTreeMap<String, u64> = BTreeMap::new();
     let mut fifo = Vec::new();
     let mut live: BTreeMap<u64, ()> = BTreeMap::new();
-    for c in &changes {
+    for c in changes {
         let Some(name) = c.path.strip_prefix(&prefix) else { continue };
         if name.contains('/') {
             continue;

@@ -9,10 +9,11 @@
 //!   that waits on a LATER writer (kazoo #649) deadlocks and fails it.
 
 use super::disturbed::Disturbed;
-use super::locks::{check_locks_with, LockCheckConfig};
+use super::locks::{liveness_of, notes_with, LockCheckConfig};
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
 use crate::types::{ClientId, SimTime};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 struct Hold {
@@ -64,7 +65,11 @@ fn exclusive(h: &History) -> PropertyReport {
     let mut windows = Vec::new();
     for (i, a) in hs.iter().enumerate() {
         for b in &hs[i + 1..] {
-            if b.from >= a.to || a.dir != b.dir || a.client == b.client || !(a.write || b.write) {
+            if b.from >= a.to {
+                // Sorted by start: no later hold overlaps `a` either.
+                break;
+            }
+            if a.dir != b.dir || a.client == b.client || !(a.write || b.write) {
                 continue;
             }
             let (start, end) = (b.from, a.to.min(b.to));
@@ -109,19 +114,8 @@ pub fn check_rwlock(h: &History) -> Vec<PropertyReport> {
 /// Every read/write lock property.
 pub fn check_rwlock_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
     // Liveness is the lock's rule on the rwlock notes read as lock notes.
-    let mut lh = History { header: h.header.clone(), records: h.records.clone() };
-    for r in &mut lh.records {
-        if let Event::Recipe { note, .. } = &mut r.event {
-            note.recipe = match note.recipe.strip_prefix("rwlock:") {
-                Some(dir) => format!("lock:{dir}"),
-                None => format!("other:{}", note.recipe),
-            };
-        }
-    }
-    let mut liveness = check_locks_with(&lh, cfg)
-        .into_iter()
-        .find(|r| r.name == "lock-liveness")
-        .expect("the lock checks report liveness");
+    let notes = notes_with(h, "rwlock:", Cow::Borrowed);
+    let mut liveness = liveness_of(h, &notes, cfg);
     liveness.name = "rwlock-liveness".into();
     vec![exclusive(h), liveness]
 }
