@@ -113,8 +113,17 @@ impl<'h> HistoryIndex<'h> {
         let mut commits: Vec<Committed<'h>> = Vec::with_capacity(n_commits);
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
-        // A set, not a sorted list: millions of records name a few thousand sessions.
+        // A set, not a sorted list: millions of records name a few thousand sessions. A small
+        // direct-mapped table of sessions already added skips the set's search for nearly all.
         let mut session_ids: BTreeSet<SessionId> = BTreeSet::new();
+        let mut added: Vec<Option<SessionId>> = vec![None; 4096];
+        let mut note_session = |s: SessionId| {
+            let slot = (s.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize;
+            if added[slot] != Some(s) {
+                session_ids.insert(s);
+                added[slot] = Some(s);
+            }
+        };
         for (i, r) in history.records.iter().enumerate() {
             if r.time < last_time {
                 ix.problems.push(
@@ -146,7 +155,7 @@ impl<'h> HistoryIndex<'h> {
                         );
                         continue;
                     }
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.ops.push(OpView {
                         op_id: *op_id,
                         sidx: 0,
@@ -196,11 +205,11 @@ impl<'h> HistoryIndex<'h> {
                 }
                 Event::Final { server, last_zxid, digest } => ix.finals.push((i, *server, *last_zxid, *digest)),
                 Event::Watch { client, session, event } => {
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.watches.push((i, *client, *session, event))
                 }
                 Event::Session { client, session, state, timeout_ms, .. } => {
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.sessions.push((i, *client, *session, *state, *timeout_ms))
                 }
                 Event::Fault { .. } | Event::Role { .. } | Event::Recipe { .. } => {}

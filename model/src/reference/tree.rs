@@ -128,7 +128,8 @@ impl Tree {
     ) -> Result<(String, Undo), E> {
         let parent = walk_mut(&mut self.root, parent_path).ok_or(missing)?;
         let (path, node) = make(parent)?;
-        assert!(path != "/" && path::is_valid(&path), "insert: {path:?} must be a valid non-root path");
+        // `make` validated the path (create's syntax check): not checked twice in release builds.
+        debug_assert!(path != "/" && path::is_valid(&path), "insert: {path:?} must be a valid non-root path");
         assert_eq!(path::parent(&path), path::key(parent_path), "insert: {path:?} is a child of {parent_path:?}");
         assert!(node.children.is_empty(), "insert: a new node has no children");
         assert!(parent.owner().is_none(), "insert: ephemeral {path:?}'s parent cannot have children");

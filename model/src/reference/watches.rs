@@ -157,9 +157,11 @@ impl Watches {
         match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
-                for up in path::ancestors(p).filter(|_| self.recursive > 0) {
-                    if let Some(per_session) = self.data.get(&Key::new(up)) {
-                        to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
+                if self.recursive > 0 {
+                    for up in path::ancestors(p) {
+                        if let Some(per_session) = self.data.get(&Key::new(up)) {
+                            to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
+                        }
                     }
                 }
                 if trigger.kind == EventType::NodeDeleted {
