@@ -43,7 +43,8 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
 pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
     let mut v = Vec::new();
     // Rule 1 and 5.
-    let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(ix.ops.len());
+    // Writes positioned by a reply zxid the log does not hold (acknowledged, yet missing).
+    let mut claimed_by_reply: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
         if !o.op.is_write() {
             continue;
@@ -59,8 +60,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 );
             }
         }
-        if let (Some(z), Some(_)) = (pos[n], o.definite()) {
-            claimed.push((z, n));
+        if let (Some(z), Some(_), None) = (pos[n], o.definite(), r.write_zxid[n]) {
+            claimed_by_reply.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
         if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
@@ -75,7 +76,25 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             );
         }
     }
-    claimed.sort_unstable();
+    // Every positioned write with a definite outcome, by (zxid, op): the replay lists those
+    // positioned by the log in zxid order already; merge in the few positioned by their reply.
+    claimed_by_reply.sort_unstable();
+    let by_log = r
+        .committed_ops
+        .iter()
+        .map(|&n| n as usize)
+        .filter(|&n| ix.ops[n].op.is_write() && ix.ops[n].definite().is_some());
+    let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
+    let mut by_reply = claimed_by_reply.into_iter().peekable();
+    for n in by_log {
+        let e = (r.write_zxid[n].expect("committed ops have a zxid"), n);
+        while let Some(&b) = by_reply.peek().filter(|&&b| b < e) {
+            claimed.push(b);
+            by_reply.next();
+        }
+        claimed.push(e);
+    }
+    claimed.extend(by_reply);
     for pair in claimed.windows(2) {
         let ((za, m), (zb, n)) = (pair[0], pair[1]);
         if za == zb {
