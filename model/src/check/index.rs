@@ -58,7 +58,8 @@ pub struct HistoryIndex<'h> {
     pub history: &'h History,
     /// In invocation order.
     pub ops: Vec<OpView<'h>>,
-    /// (session, xid, op index), sorted: the first op of each (session, xid).
+    /// (session, xid, op index), sorted: the first op of each (session, xid) whose xid is too
+    /// large for the session's table in `xid_tables`.
     by_session_xid: Vec<(SessionId, u64, usize)>,
     /// Per session (dense index), when its xids are small: xid → op index + 1 (0: none).
     xid_tables: Vec<Vec<u32>>,
@@ -101,11 +102,28 @@ impl<'h> HistoryIndex<'h> {
         let dense_limit = history.records.len() as u64 * 2 + 16;
         let mut by_id_dense: Vec<u32> = Vec::new();
         let mut by_id_sparse: BTreeMap<OpId, usize> = BTreeMap::new();
-        let mut commits: Vec<Committed<'h>> = Vec::new();
+        // Sized up front: growing these tables a doubling at a time costs more than a counting
+        // pass (fresh pages are the dearest part of indexing a large history).
+        let (n_invokes, n_commits) = history.records.iter().fold((0, 0), |(i, c), r| match r.event {
+            Event::Invoke { .. } => (i + 1, c),
+            Event::Commit { .. } => (i, c + 1),
+            _ => (i, c),
+        });
+        ix.ops.reserve_exact(n_invokes);
+        let mut commits: Vec<Committed<'h>> = Vec::with_capacity(n_commits);
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
-        // A set, not a sorted list: millions of records name a few thousand sessions.
+        // A set, not a sorted list: millions of records name a few thousand sessions. A small
+        // direct-mapped table of sessions already added skips the set's search for nearly all.
         let mut session_ids: BTreeSet<SessionId> = BTreeSet::new();
+        let mut added: Vec<Option<SessionId>> = vec![None; 4096];
+        let mut note_session = |s: SessionId| {
+            let slot = (s.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize;
+            if added[slot] != Some(s) {
+                session_ids.insert(s);
+                added[slot] = Some(s);
+            }
+        };
         for (i, r) in history.records.iter().enumerate() {
             if r.time < last_time {
                 ix.problems.push(
@@ -137,10 +155,7 @@ impl<'h> HistoryIndex<'h> {
                         );
                         continue;
                     }
-                    if session.0 != 0 {
-                        ix.by_session_xid.push((*session, *xid, n));
-                    }
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.ops.push(OpView {
                         op_id: *op_id,
                         sidx: 0,
@@ -190,11 +205,11 @@ impl<'h> HistoryIndex<'h> {
                 }
                 Event::Final { server, last_zxid, digest } => ix.finals.push((i, *server, *last_zxid, *digest)),
                 Event::Watch { client, session, event } => {
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.watches.push((i, *client, *session, event))
                 }
                 Event::Session { client, session, state, timeout_ms, .. } => {
-                    session_ids.insert(*session);
+                    note_session(*session);
                     ix.sessions.push((i, *client, *session, *state, *timeout_ms))
                 }
                 Event::Fault { .. } | Event::Role { .. } | Event::Recipe { .. } => {}
@@ -203,54 +218,61 @@ impl<'h> HistoryIndex<'h> {
         // The committed log: the first transaction recorded at each zxid (stable sort keeps
         // record order among equal zxids); a different one at the same zxid is a conflict.
         commits.sort_by_key(|c| c.txn.zxid);
-        for c in commits {
-            match ix.log.last() {
-                Some(first) if first.txn.zxid == c.txn.zxid => {
-                    let first = *ix.log.iter().rev().find(|f| f.txn.zxid == c.txn.zxid).expect("just matched");
-                    if first.txn != c.txn {
-                        ix.conflicts.push((first, c));
-                    }
-                }
-                _ => ix.log.push(c),
+        let conflicts = &mut ix.conflicts;
+        commits.dedup_by(|c, first| {
+            let same_zxid = first.txn.zxid == c.txn.zxid;
+            if same_zxid && first.txn != c.txn {
+                conflicts.push((*first, *c));
             }
-        }
-        // (session, xid) → op: keep the first; a reused xid is malformed.
-        ix.by_session_xid.sort_unstable();
-        let mut dedup: Vec<(SessionId, u64, usize)> = Vec::with_capacity(ix.by_session_xid.len());
-        for e in std::mem::take(&mut ix.by_session_xid) {
-            match dedup.last() {
-                Some(&(s, x, prev)) if s == e.0 && x == e.1 => {
-                    let (p, o) = (&ix.ops[prev], &ix.ops[e.2]);
-                    ix.problems.push(Violation::new(format!(
-                        "session {s} uses xid {x} twice (ops {} and {}); the log cannot tell them apart",
-                        p.op_id.0, o.op_id.0
-                    )));
-                }
-                _ => dedup.push(e),
-            }
-        }
-        ix.by_session_xid = dedup;
+            same_zxid
+        });
+        ix.log = commits;
         let session_ids: Vec<SessionId> = session_ids.into_iter().collect();
+        let mut per_session = vec![0usize; session_ids.len()];
         for o in &mut ix.ops {
-            o.sidx = session_ids.binary_search(&o.session).expect("every op's session was collected") as u32;
+            let k = session_ids.binary_search(&o.session).expect("every op's session was collected");
+            o.sidx = k as u32;
+            per_session[k] += 1;
         }
         ix.sessions_seen = session_ids;
-        // Clients number their requests 1, 2, 3…: a table per session makes the lookup O(1).
-        // Sessions with sparse xids keep using the sorted table (bounded memory).
+        // (session, xid) → op: keep the first; a reused xid is malformed. Clients number their
+        // requests 1, 2, 3…: a table per session makes the lookup O(1). Sessions with sparse
+        // xids keep the rest in a sorted list (bounded memory).
         ix.xid_tables = vec![Vec::new(); ix.sessions_seen.len()];
-        let mut per_session = vec![0usize; ix.sessions_seen.len()];
-        for o in &ix.ops {
-            per_session[o.sidx as usize] += 1;
-        }
-        for &(s, x, n) in &ix.by_session_xid {
-            let k = ix.sessions_seen.binary_search(&s).expect("op sessions are indexed");
+        let mut reused: Vec<(SessionId, u64, usize, usize)> = Vec::new();
+        for (n, o) in ix.ops.iter().enumerate() {
+            if o.session.0 == 0 {
+                continue;
+            }
+            let (k, x) = (o.sidx as usize, o.xid);
             if x as usize <= per_session[k] * 4 + 16 {
                 let t = &mut ix.xid_tables[k];
                 if t.len() <= x as usize {
                     t.resize(x as usize + 1, 0);
                 }
-                t[x as usize] = n as u32 + 1;
+                match t[x as usize] {
+                    0 => t[x as usize] = n as u32 + 1,
+                    first => reused.push((o.session, x, first as usize - 1, n)),
+                }
+            } else {
+                ix.by_session_xid.push((o.session, x, n));
             }
+        }
+        ix.by_session_xid.sort_unstable();
+        ix.by_session_xid.dedup_by(|e, first| {
+            let same = (e.0, e.1) == (first.0, first.1);
+            if same {
+                reused.push((e.0, e.1, first.2, e.2));
+            }
+            same
+        });
+        reused.sort_unstable_by_key(|&(s, x, _, n)| (s, x, n));
+        for (s, x, prev, n) in reused {
+            let (p, o) = (&ix.ops[prev], &ix.ops[n]);
+            ix.problems.push(Violation::new(format!(
+                "session {s} uses xid {x} twice (ops {} and {}); the log cannot tell them apart",
+                p.op_id.0, o.op_id.0
+            )));
         }
         ix
     }

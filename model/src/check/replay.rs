@@ -27,6 +27,8 @@ pub struct Replay {
     /// An operation the leader refused with an error txn ([`Txn::Error`]) has none: it did not
     /// take effect, so it has no place in the write order (its zxid is in `refused_zxid`).
     pub write_zxid: Vec<Option<Zxid>>,
+    /// The operations given a `write_zxid`, in log order (so by ascending zxid).
+    pub committed_ops: Vec<u32>,
     /// Per operation: the zxid of the error txn that refused it, if any.
     pub refused_zxid: Vec<Option<Zxid>>,
     /// Results, ops or zxids that disagree with the log (linearizable-writes).
@@ -70,6 +72,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
     let mut out = Replay {
         write_zxid: vec![None; ix.ops.len()],
+        committed_ops: Vec::with_capacity(ix.log.len()),
         refused_zxid: vec![None; ix.ops.len()],
         write_violations: Vec::new(),
         writes_checked: 0,
@@ -207,6 +210,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 continue;
             }
             out.write_zxid[n] = Some(z);
+            out.committed_ops.push(u32::try_from(n).expect("fewer than 2^32 operations"));
             out.writes_checked += 1;
             if let Some(observed) = o.definite() {
                 if !outcome_matches(&applied.outcome, observed) {

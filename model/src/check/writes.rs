@@ -43,7 +43,8 @@ pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
 pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
     let mut v = Vec::new();
     // Rule 1 and 5.
-    let mut claimed: Vec<(Zxid, usize)> = Vec::new();
+    // Writes positioned by a reply zxid the log does not hold (acknowledged, yet missing).
+    let mut claimed_by_reply: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
         if !o.op.is_write() {
             continue;
@@ -59,8 +60,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 );
             }
         }
-        if let (Some(z), Some(_)) = (pos[n], o.definite()) {
-            claimed.push((z, n));
+        if let (Some(z), Some(_), None) = (pos[n], o.definite(), r.write_zxid[n]) {
+            claimed_by_reply.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
         if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
@@ -75,7 +76,25 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             );
         }
     }
-    claimed.sort_unstable();
+    // Every positioned write with a definite outcome, by (zxid, op): the replay lists those
+    // positioned by the log in zxid order already; merge in the few positioned by their reply.
+    claimed_by_reply.sort_unstable();
+    let by_log = r
+        .committed_ops
+        .iter()
+        .map(|&n| n as usize)
+        .filter(|&n| ix.ops[n].op.is_write() && ix.ops[n].definite().is_some());
+    let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
+    let mut by_reply = claimed_by_reply.into_iter().peekable();
+    for n in by_log {
+        let e = (r.write_zxid[n].expect("committed ops have a zxid"), n);
+        while let Some(&b) = by_reply.peek().filter(|&&b| b < e) {
+            claimed.push(b);
+            by_reply.next();
+        }
+        claimed.push(e);
+    }
+    claimed.extend(by_reply);
     for pair in claimed.windows(2) {
         let ((za, m), (zb, n)) = (pair[0], pair[1]);
         if za == zb {
@@ -90,8 +109,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     }
     // Rule 2: sweep invocations in time order against completions in time order, keeping the
     // largest zxid among writes completed strictly before the current invocation.
-    let mut done: Vec<(u64, usize)> = Vec::new();
-    let mut started: Vec<(u64, usize)> = Vec::new();
+    let mut done: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
+    let mut started: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
     for (n, o) in ix.ops.iter().enumerate() {
         if pos[n].is_none() {
             continue;
@@ -136,10 +155,11 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     }
     // Rule 3, replies: per session in xid order, the latest completion record so far must
     // precede every later reply.
-    let mut all: Vec<(u32, u64, usize)> = ix.ops.iter().enumerate().map(|(n, o)| (o.sidx, o.xid, n)).collect();
-    all.sort_unstable();
+    let order = session_xid_order(ix);
     let mut latest: Option<(u32, usize, usize)> = None;
-    for &(sidx, _, n) in &all {
+    for &n in &order {
+        let n = n as usize;
+        let sidx = ix.ops[n].sidx;
         let Some(c) = ix.ops[n].complete else {
             continue;
         };
@@ -163,33 +183,59 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             latest = Some((sidx, c.rec, n));
         }
     }
-    // Rule 3, commits.
-    let mut w: Vec<(u32, u64, usize)> =
-        ix.ops.iter().enumerate().filter(|&(n, _)| pos[n].is_some()).map(|(n, o)| (o.sidx, o.xid, n)).collect();
-    w.sort_unstable();
-    {
-        for pair in w.windows(2) {
-            if pair[0].0 != pair[1].0 {
-                continue;
-            }
-            let session = ix.ops[pair[0].2].session;
-            let pair = [(pair[0].1, pair[0].2), (pair[1].1, pair[1].2)];
-            let (a, b) = (pair[0].1, pair[1].1);
-            let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
-            if za >= zb {
-                v.push(
-                    Violation::new(format!(
-                        "session {session} sent op {} (xid {}) before op {} (xid {}), but they committed in the other order",
-                        ix.ops[a].op_id.0, ix.ops[a].xid, ix.ops[b].op_id.0, ix.ops[b].xid
-                    ))
-                    .at(zb)
-                    .op(ix.op_ref(a))
-                    .op(ix.op_ref(b))
-                    .expected(format!("zxid of op {} > {za}", ix.ops[b].op_id.0))
-                    .observed(format!("{zb}")),
-                );
-            }
+    // Rule 3, commits: consecutive positioned writes of a session, in xid order.
+    let mut prev: Option<usize> = None;
+    for &b in &order {
+        let b = b as usize;
+        if pos[b].is_none() {
+            continue;
+        }
+        let a = match prev.replace(b) {
+            Some(a) if ix.ops[a].sidx == ix.ops[b].sidx => a,
+            _ => continue,
+        };
+        let session = ix.ops[a].session;
+        let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
+        if za >= zb {
+            v.push(
+                Violation::new(format!(
+                    "session {session} sent op {} (xid {}) before op {} (xid {}), but they committed in the other order",
+                    ix.ops[a].op_id.0, ix.ops[a].xid, ix.ops[b].op_id.0, ix.ops[b].xid
+                ))
+                .at(zb)
+                .op(ix.op_ref(a))
+                .op(ix.op_ref(b))
+                .expected(format!("zxid of op {} > {za}", ix.ops[b].op_id.0))
+                .observed(format!("{zb}")),
+            );
         }
     }
     v
+}
+
+/// The op indices in (session, xid, op index) order — what sorting `(sidx, xid, n)` gives — by
+/// a counting pass over the sessions: ops are in invocation order and a session's xids rise with
+/// it, so only a session whose xids do not is sorted.
+fn session_xid_order(ix: &HistoryIndex<'_>) -> Vec<u32> {
+    let mut start = vec![0usize; ix.sessions_seen.len() + 1];
+    for o in &ix.ops {
+        start[o.sidx as usize + 1] += 1;
+    }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0u32; ix.ops.len()];
+    for (n, o) in ix.ops.iter().enumerate() {
+        let slot = &mut next[o.sidx as usize];
+        order[*slot] = u32::try_from(n).expect("fewer than 2^32 operations");
+        *slot += 1;
+    }
+    for k in 0..ix.sessions_seen.len() {
+        let group = &mut order[start[k]..start[k + 1]];
+        if !group.is_sorted_by_key(|&n| ix.ops[n as usize].xid) {
+            group.sort_unstable_by_key(|&n| (ix.ops[n as usize].xid, n));
+        }
+    }
+    order
 }

@@ -65,6 +65,7 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
+    #[inline]
     fn cmp(&self, other: &Key) -> Ordering {
         match (self, other) {
             // Zero-padded big-endian words order as the bytes do; on a tie the shorter string
@@ -84,6 +85,7 @@ impl std::hash::Hash for Key {
 }
 
 /// An inline key's bytes as big-endian words, zero-padded.
+#[inline]
 fn words(b: &[u8; INLINE]) -> [u64; 3] {
     let mut padded = [0u8; 24];
     padded[..INLINE].copy_from_slice(b);

@@ -65,6 +65,12 @@ impl Children {
         self.0.len()
     }
 
+    /// True when `names` is exactly the sorted names (compared as bytes, without re-validating
+    /// each stored name as UTF-8 the way [`Self::iter`] does).
+    pub fn same_names(&self, names: &[String]) -> bool {
+        self.0.len() == names.len() && self.0.keys().zip(names).all(|(k, n)| k.as_bytes() == n.as_bytes())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

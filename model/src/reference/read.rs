@@ -45,7 +45,7 @@ impl ReadView<'_> {
             (
                 ReadView::Children { children, stat },
                 Outcome::Ok { value: OpResult::Children { children: c, stat: s } },
-            ) => s == stat && c.len() == children.len() && children.iter().zip(c).all(|(a, b)| a == b),
+            ) => s == stat && children.same_names(c),
             (ReadView::Owned(o), _) => o == observed,
             _ => false,
         }

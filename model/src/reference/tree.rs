@@ -2,17 +2,19 @@
 //! owner. Only three mutations exist (insert a leaf, remove a leaf, set data); each returns the
 //! [`Undo`] that reverses it exactly, which is how a failed multi rolls back without copying the tree.
 
-use super::node::{Meta, NodeKind, ZNode};
+use super::node::{NodeKind, ZNode};
 use super::path;
 use crate::types::{Data, SessionId, Stat, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// How to reverse one mutation.
+/// How to reverse one mutation. Holds only what the mutation changed (the parent's create
+/// counter and pzxid, the removed node, the replaced data and its bookkeeping), never a copy of
+/// unchanged data.
 #[derive(Clone, Debug)]
 pub enum Undo {
-    Inserted { path: String, parent_meta: Meta },
-    Removed { path: String, node: ZNode, parent_meta: Meta },
-    SetData { path: String, meta: Meta },
+    Inserted { path: String, parent_creates: i32, parent_pzxid: Zxid },
+    Removed { path: String, node: ZNode, parent_pzxid: Zxid },
+    SetData { path: String, data: Data, version: i32, mzxid: Zxid, mtime: i64 },
 }
 
 /// The nodes of the tree, nested from the root (each node owns its children by name).
@@ -27,6 +29,18 @@ pub struct Tree {
 /// `/a/`) find nothing, exactly as they never matched a stored path.
 fn names(p: &str) -> Option<std::str::Split<'_, char>> {
     p.strip_prefix('/').map(|rest| rest.split('/'))
+}
+
+/// The node at `path` below `root` (`""` is the root), mutably.
+fn walk_mut<'t>(root: &'t mut ZNode, path: &str) -> Option<&'t mut ZNode> {
+    let p = path::key(path);
+    let mut node = root;
+    if p != "/" {
+        for name in names(p)? {
+            node = node.children.get_mut(name)?;
+        }
+    }
+    Some(node)
 }
 
 impl Tree {
@@ -49,14 +63,7 @@ impl Tree {
 
     /// Mutable access for the few places that build special trees (the fresh server's).
     pub fn get_mut(&mut self, path: &str) -> Option<&mut ZNode> {
-        let p = path::key(path);
-        let mut node = &mut self.root;
-        if p != "/" {
-            for name in names(p)? {
-                node = node.children.get_mut(name)?;
-            }
-        }
-        Some(node)
+        walk_mut(&mut self.root, path)
     }
 
     /// All nodes with their paths, in path order. Builds every path: for scans, not hot paths.
@@ -97,7 +104,7 @@ impl Tree {
         let owner = node.owner();
         let parent = self.get_mut(path::parent(path)).expect("insert: the parent exists");
         assert!(parent.owner().is_none(), "insert: ephemeral {path:?}'s parent cannot have children");
-        let parent_meta = parent.meta.clone();
+        let (parent_creates, parent_pzxid) = (parent.meta.creates, parent.meta.pzxid);
         parent.meta.creates = parent.meta.creates.wrapping_add(1);
         parent.meta.pzxid = parent.meta.pzxid.max(zxid);
         let fresh = parent.children.insert(path::name(path), node);
@@ -105,7 +112,38 @@ impl Tree {
         if let Some(s) = owner {
             self.ephemerals.entry(s).or_default().insert(path.to_string());
         }
-        Undo::Inserted { path: path.to_string(), parent_meta }
+        Undo::Inserted { path: path.to_string(), parent_creates, parent_pzxid }
+    }
+
+    /// [`Self::insert`] in one walk for a caller that checks the parent first (create): finds
+    /// the node at `parent_path` (`missing` when absent), lets `make` look at it and either refuse
+    /// (its error is returned and nothing changes) or give the new leaf's full path (a child of
+    /// that parent) and the leaf, then inserts it exactly as `insert` would.
+    pub fn insert_under<E>(
+        &mut self,
+        parent_path: &str,
+        zxid: Zxid,
+        missing: E,
+        make: impl FnOnce(&ZNode) -> Result<(String, ZNode), E>,
+    ) -> Result<(String, Undo), E> {
+        let parent = walk_mut(&mut self.root, parent_path).ok_or(missing)?;
+        let (path, node) = make(parent)?;
+        // `make` validated the path (create's syntax check): not checked twice in release builds.
+        debug_assert!(path != "/" && path::is_valid(&path), "insert: {path:?} must be a valid non-root path");
+        assert_eq!(path::parent(&path), path::key(parent_path), "insert: {path:?} is a child of {parent_path:?}");
+        assert!(node.children.is_empty(), "insert: a new node has no children");
+        assert!(parent.owner().is_none(), "insert: ephemeral {path:?}'s parent cannot have children");
+        let owner = node.owner();
+        let (parent_creates, parent_pzxid) = (parent.meta.creates, parent.meta.pzxid);
+        parent.meta.creates = parent.meta.creates.wrapping_add(1);
+        parent.meta.pzxid = parent.meta.pzxid.max(zxid);
+        let fresh = parent.children.insert(path::name(&path), node);
+        assert!(fresh, "insert: {path:?} already exists");
+        if let Some(s) = owner {
+            self.ephemerals.entry(s).or_default().insert(path.clone());
+        }
+        let undo = Undo::Inserted { path: path.clone(), parent_creates, parent_pzxid };
+        Ok((path, undo))
     }
 
     /// Removes the existing childless, non-root node at `path`; the parent takes `zxid` as pzxid.
@@ -114,12 +152,12 @@ impl Tree {
         let parent = self.get_mut(path::parent(path)).expect("remove: the parent exists");
         let node = parent.children.remove(path::name(path)).expect("remove: the node exists");
         assert!(node.children.is_empty(), "remove: {path:?} must be childless");
-        let parent_meta = parent.meta.clone();
+        let parent_pzxid = parent.meta.pzxid;
         parent.meta.pzxid = parent.meta.pzxid.max(zxid);
         if let Some(s) = node.owner() {
             self.forget_ephemeral(s, path);
         }
-        Undo::Removed { path: path.to_string(), node, parent_meta }
+        Undo::Removed { path: path.to_string(), node, parent_pzxid }
     }
 
     /// Replaces the data of the existing node at `path`, bumping its version (even for
@@ -127,38 +165,46 @@ impl Tree {
     /// second walk to it).
     pub fn set_data(&mut self, path: &str, data: Data, zxid: Zxid, time_ms: i64) -> (Undo, Stat) {
         let node = self.get_mut(path).expect("set_data: the node exists");
-        let meta = node.meta.clone();
-        node.meta.data = data;
-        node.meta.version = node.meta.version.wrapping_add(1);
-        node.meta.mzxid = zxid;
-        node.meta.mtime = time_ms;
-        (Undo::SetData { path: path::key(path).to_string(), meta }, node.stat())
+        let m = &mut node.meta;
+        let undo = Undo::SetData {
+            path: path::key(path).to_string(),
+            data: std::mem::replace(&mut m.data, data),
+            version: m.version,
+            mzxid: m.mzxid,
+            mtime: m.mtime,
+        };
+        m.version = m.version.wrapping_add(1);
+        m.mzxid = zxid;
+        m.mtime = time_ms;
+        (undo, node.stat())
     }
 
     /// Reverses one mutation; undos must be applied newest first.
     pub fn undo(&mut self, undo: Undo) {
         match undo {
-            Undo::Inserted { path, parent_meta } => {
+            Undo::Inserted { path, parent_creates, parent_pzxid } => {
                 let parent = self.get_mut(path::parent(&path)).expect("undo insert: parent exists");
-                parent.meta = parent_meta;
+                parent.meta.creates = parent_creates;
+                parent.meta.pzxid = parent_pzxid;
                 let node = parent.children.remove(path::name(&path)).expect("undo insert: the node exists");
                 assert!(node.children.is_empty(), "undo insert: {path:?} is still a leaf");
                 if let Some(s) = node.owner() {
                     self.forget_ephemeral(s, &path);
                 }
             }
-            Undo::Removed { path, node, parent_meta } => {
+            Undo::Removed { path, node, parent_pzxid } => {
                 let owner = node.owner();
                 let parent = self.get_mut(path::parent(&path)).expect("undo remove: parent exists");
-                parent.meta = parent_meta;
+                parent.meta.pzxid = parent_pzxid;
                 let fresh = parent.children.insert(path::name(&path), node);
                 assert!(fresh, "undo remove: {path:?} is absent");
                 if let Some(s) = owner {
                     self.ephemerals.entry(s).or_default().insert(path);
                 }
             }
-            Undo::SetData { path, meta } => {
-                self.get_mut(&path).expect("undo set: node exists").meta = meta;
+            Undo::SetData { path, data, version, mzxid, mtime } => {
+                let m = &mut self.get_mut(&path).expect("undo set: node exists").meta;
+                (m.data, m.version, m.mzxid, m.mtime) = (data, version, mzxid, mtime);
             }
         }
     }

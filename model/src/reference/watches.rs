@@ -157,9 +157,11 @@ impl Watches {
         match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                 to.extend(self.consume(Which::Data, p));
-                for up in path::ancestors(p).filter(|_| self.recursive > 0) {
-                    if let Some(per_session) = self.data.get(&Key::new(up)) {
-                        to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
+                if self.recursive > 0 {
+                    for up in path::ancestors(p) {
+                        if let Some(per_session) = self.data.get(&Key::new(up)) {
+                            to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
+                        }
                     }
                 }
                 if trigger.kind == EventType::NodeDeleted {
@@ -172,23 +174,44 @@ impl Watches {
         to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
     }
 
-    /// The sessions with any watch on `p` in `which`, consuming their one-shot watches.
+    /// The sessions with any watch on `p` in `which`, consuming their one-shot watches. One
+    /// search of the table: the entry's modes are changed in place.
     fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
-        let sessions: Vec<SessionId> = match self.table(which).get(&Key::new(p)) {
-            Some(per_session) => per_session.keys().copied().collect(),
-            None => return Vec::new(),
+        let key = Key::new(p);
+        let (table, other) = match which {
+            Which::Data => (&mut self.data, &self.child),
+            Which::Child => (&mut self.child, &self.data),
         };
-        for s in &sessions {
-            self.update(which, *s, p, |m| m.one_shot = false);
+        let Some(per_session) = table.get_mut(&key) else {
+            return Vec::new();
+        };
+        let sessions: Vec<SessionId> = per_session.keys().copied().collect();
+        // Clearing a one-shot leaves recursive watches as they were; an entry left empty held
+        // no recursive watch, so the count stands.
+        let mut emptied = Vec::new();
+        per_session.retain(|s, m| {
+            m.one_shot = false;
+            if m.is_empty() {
+                emptied.push(*s);
+            }
+            !m.is_empty()
+        });
+        if per_session.is_empty() {
+            table.remove(&key);
+        }
+        let in_other = other.get(&key);
+        for s in emptied {
+            if in_other.is_some_and(|m| m.contains_key(&s)) {
+                continue;
+            }
+            if let Some(paths) = self.by_session.get_mut(&s) {
+                paths.remove(p);
+                if paths.is_empty() {
+                    self.by_session.remove(&s);
+                }
+            }
         }
         sessions
-    }
-
-    fn table(&self, which: Which) -> &Table {
-        match which {
-            Which::Data => &self.data,
-            Which::Child => &self.child,
-        }
     }
 
     /// Changes one entry, keeping the tables free of empty entries and `by_session` exact.

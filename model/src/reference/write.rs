@@ -44,40 +44,49 @@ impl<'a> TxnCtx<'a> {
             }
         }
         let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
-        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        let actual = if mode.is_sequential() {
-            // Signed %010d of the stored create counter, as Java formats it.
-            format!("{path}{:010}", parent.meta.creates)
-        } else {
-            path.to_string()
-        };
-        if !path::is_valid(&actual) {
-            return Err(ErrorCode::BadArguments);
-        }
-        // The new name's last '/' is the one `parent_path` ends before (a sequence suffix holds
-        // none), so the node exists iff the parent we hold has that name — except "/", which
-        // has no name and always exists.
-        if actual == "/" || parent.children.get(path::name(&actual)).is_some() {
-            return Err(ErrorCode::NodeExists);
-        }
-        if parent.owner().is_some() {
-            return Err(ErrorCode::NoChildrenForEphemerals);
-        }
-        let kind = match mode {
-            CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential => NodeKind::Ephemeral(self.session),
-            CreateMode::Container => NodeKind::Container,
-            CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
-                NodeKind::Ttl { ttl_ms }
+        let (session, zxid, time_ms) = (self.session, self.zxid, self.time_ms);
+        let mut stat = None;
+        // One walk: the parent's checks, then the insert under it.
+        let (actual, undo) = self.tree.insert_under(parent_path, zxid, ErrorCode::NoNode, |parent| {
+            let actual = if mode.is_sequential() {
+                // Signed %010d of the stored create counter, as Java formats it.
+                format!("{path}{:010}", parent.meta.creates)
+            } else {
+                path.to_string()
+            };
+            if !path::is_valid(&actual) {
+                return Err(ErrorCode::BadArguments);
             }
-        };
-        assert!(!matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)), "an ephemeral needs an owning session");
-        let node = ZNode::new(data.clone(), kind, self.zxid, self.time_ms);
-        // Inserting a leaf changes nothing of its own Stat: take it now, saving a lookup.
-        let stat = node.stat();
-        self.undo.push(self.tree.insert(&actual, node, self.zxid));
+            // The new name's last '/' is the one `parent_path` ends before (a sequence suffix
+            // holds none), so the node exists iff the parent we hold has that name — except "/",
+            // which has no name and always exists.
+            if actual == "/" || parent.children.get(path::name(&actual)).is_some() {
+                return Err(ErrorCode::NodeExists);
+            }
+            if parent.owner().is_some() {
+                return Err(ErrorCode::NoChildrenForEphemerals);
+            }
+            let kind = match mode {
+                CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
+                CreateMode::Ephemeral | CreateMode::EphemeralSequential => NodeKind::Ephemeral(session),
+                CreateMode::Container => NodeKind::Container,
+                CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
+                    NodeKind::Ttl { ttl_ms }
+                }
+            };
+            assert!(
+                !matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)),
+                "an ephemeral needs an owning session"
+            );
+            let node = ZNode::new(data.clone(), kind, zxid, time_ms);
+            // Inserting a leaf changes nothing of its own Stat: take it now, saving a lookup.
+            stat = Some(node.stat());
+            Ok((actual, node))
+        })?;
+        self.undo.push(undo);
         self.triggers.push(Trigger { kind: EventType::NodeCreated, path: actual.clone() });
         self.triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: path::parent(&actual).to_string() });
+        let stat = stat.expect("an inserted node had its Stat taken");
         Ok((actual, stat))
     }
 
