@@ -188,6 +188,11 @@ impl<R: Clone + Send + 'static> Disk<R> {
         let f = inner.file_mut(file);
         f.synced = f.records.len();
         f.backup = None;
+        if f.records.is_empty() {
+            // An empty, durable file is what a missing one reads as: forget it, so the map
+            // holds only live files (deleted logs and snapshots made every lookup slower).
+            inner.files.remove(file);
+        }
     }
 
     /// Everything a reader finds in `file` now (durable or not: the OS page cache).
