@@ -120,6 +120,31 @@ enum Undo {
     Set { path: String, data: Data, mzxid: Zxid, mtime: i64, version: i32 },
 }
 
+/// Where a multi records how to take back its changes. A single op (most transactions) records
+/// nothing: building undo entries it never uses cost two path copies per write.
+struct UndoLog(Option<Vec<Undo>>);
+
+impl UndoLog {
+    fn off() -> UndoLog {
+        UndoLog(None)
+    }
+
+    fn recording() -> UndoLog {
+        UndoLog(Some(Vec::new()))
+    }
+
+    /// Records the entry `u` builds, if recording.
+    fn push(&mut self, u: impl FnOnce() -> Undo) {
+        if let Some(log) = &mut self.0 {
+            log.push(u());
+        }
+    }
+
+    fn pop(&mut self) -> Option<Undo> {
+        self.0.as_mut()?.pop()
+    }
+}
+
 /// Every node by full path, shared copy-on-write between a tree and its clones: a snapshot
 /// (`DataTree::clone`, taken every `snapshot_every` txns on every server) copies only the map's
 /// skeleton, and a node is copied the first time it changes afterwards. Deep-copying every path,
@@ -492,7 +517,7 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Outcome {
-        let mut undo = Vec::new();
+        let mut undo = UndoLog::off();
         match op {
             Op::Create { path, data, mode } => {
                 match self.create(session, path, data, *mode, zxid, time, triggers, &mut undo) {
@@ -540,7 +565,7 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Outcome {
-        let mut undo = Vec::new();
+        let mut undo = UndoLog::recording();
         let mut results = Vec::with_capacity(ops.len());
         let mut multi_triggers = Vec::new();
         for (i, op) in ops.iter().enumerate() {
@@ -597,7 +622,7 @@ impl DataTree {
         zxid: Zxid,
         time: i64,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<String, ErrorCode> {
         if let Some(ttl) = mode.ttl_ms() {
             if !(1..=MAX_TTL_MS).contains(&ttl) {
@@ -630,12 +655,8 @@ impl DataTree {
             }
         };
         let parent = self.nodes.get_mut(&parent_key).expect("looked up above");
-        undo.push(Undo::Created {
-            path: full.clone(),
-            parent: parent_key.clone(),
-            parent_creates: parent.creates,
-            parent_pzxid: parent.pzxid,
-        });
+        let (parent_creates, parent_pzxid) = (parent.creates, parent.pzxid);
+        undo.push(|| Undo::Created { path: full.clone(), parent: parent_key.clone(), parent_creates, parent_pzxid });
         let inserted = parent.children.insert(path::name(&full).to_string());
         assert!(inserted, "{full} was not yet a child of {parent_key}");
         parent.creates = parent.creates.wrapping_add(1);
@@ -655,7 +676,7 @@ impl DataTree {
         version: i32,
         zxid: Zxid,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<(), ErrorCode> {
         if path.contains('\0') || self.is_reserved(path) {
             return Err(ErrorCode::BadArguments);
@@ -672,7 +693,7 @@ impl DataTree {
         let parent_key = parent_key.to_string();
         let parent_pzxid = self.nodes[&parent_key].pzxid;
         let node = self.remove_node(path, zxid, triggers);
-        undo.push(Undo::Deleted { path: path.to_string(), parent: parent_key, node, parent_pzxid });
+        undo.push(|| Undo::Deleted { path: path.to_string(), parent: parent_key, node, parent_pzxid });
         Ok(())
     }
 
@@ -685,18 +706,14 @@ impl DataTree {
         zxid: Zxid,
         time: i64,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<Stat, ErrorCode> {
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.version, version)?;
-        undo.push(Undo::Set {
-            path: path.to_string(),
-            data: std::mem::replace(&mut node.data, data.clone()),
-            mzxid: node.mzxid,
-            mtime: node.mtime,
-            version: node.version,
-        });
+        let old = std::mem::replace(&mut node.data, data.clone());
+        let (mzxid, mtime, old_version) = (node.mzxid, node.mtime, node.version);
+        undo.push(|| Undo::Set { path: path.to_string(), data: old, mzxid, mtime, version: old_version });
         node.mzxid = zxid;
         node.mtime = time;
         node.version = node.version.wrapping_add(1);

@@ -171,13 +171,14 @@ impl Replica {
             self.history.push(txn.clone());
         }
         let events = self.front.watches.on_commit(txn, &applied);
+        let outcome = applied.outcome;
         if self.cfg.bugs.has(Bug::WatchAfterData) {
             // Planted bug: replies (which make the change readable) go out before the events.
-            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+            self.front.on_commit(txn, outcome, &self.tree, self.cfg.id);
             self.front.notify(events);
         } else {
             self.front.notify(events);
-            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+            self.front.on_commit(txn, outcome, &self.tree, self.cfg.id);
         }
         self.applied_since_snapshot += 1;
         if self.applied_since_snapshot >= self.cfg.snapshot_every {
