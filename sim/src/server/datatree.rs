@@ -69,8 +69,9 @@ struct Node {
     creates: i32,
     aversion: i32,
     kind: NodeKind,
-    /// Child names (not full paths), sorted.
-    children: BTreeSet<String>,
+    /// Child names (not full paths), sorted. Shared strings: the first change of a node after a
+    /// snapshot copies this set, which then costs a count increment per name, not an allocation.
+    children: BTreeSet<Arc<str>>,
 }
 
 impl Node {
@@ -249,7 +250,7 @@ impl DataTree {
                 .get_mut(parent)
                 .expect("system parents come first")
                 .children
-                .insert(path::name(p).to_string());
+                .insert(Arc::from(path::name(p)));
             assert!(inserted, "system node {p} inserted twice");
             tree.nodes.insert(p, Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
         }
@@ -326,7 +327,10 @@ impl DataTree {
             },
             Op::Exists { path, .. } => ok(OpResult::Exists { stat: self.node_stat(path) }),
             Op::GetChildren { path, .. } => match self.nodes.get(path::lookup_key(path)) {
-                Some(n) => ok(OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
+                Some(n) => ok(OpResult::Children {
+                    children: n.children.iter().map(|c| c.to_string()).collect(),
+                    stat: n.stat(),
+                }),
                 None => err(ErrorCode::NoNode),
             },
             // sync succeeds on any path, even a missing one, and echoes it as sent.
@@ -393,7 +397,7 @@ impl DataTree {
 
     /// The sorted child names of the node at `path` (`""` is the root).
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path::lookup_key(path)).map(|n| n.children.iter().cloned().collect())
+        self.nodes.get(path::lookup_key(path)).map(|n| n.children.iter().map(|c| c.to_string()).collect())
     }
 
     /// The data of the node at `path` (`""` is the root).
@@ -657,7 +661,7 @@ impl DataTree {
         let parent = self.nodes.get_mut(&parent_key).expect("looked up above");
         let (parent_creates, parent_pzxid) = (parent.creates, parent.pzxid);
         undo.push(|| Undo::Created { path: full.clone(), parent: parent_key.clone(), parent_creates, parent_pzxid });
-        let inserted = parent.children.insert(path::name(&full).to_string());
+        let inserted = parent.children.insert(Arc::from(path::name(&full)));
         assert!(inserted, "{full} was not yet a child of {parent_key}");
         parent.creates = parent.creates.wrapping_add(1);
         parent.pzxid = zxid;
@@ -778,7 +782,7 @@ impl DataTree {
             }
             Undo::Deleted { path, parent, node, parent_pzxid } => {
                 let p = self.nodes.get_mut(&parent).unwrap_or_else(|| panic!("undo: parent {parent} exists"));
-                assert!(p.children.insert(path::name(&path).to_string()), "undo: {path} was gone from {parent}");
+                assert!(p.children.insert(Arc::from(path::name(&path))), "undo: {path} was gone from {parent}");
                 p.pzxid = parent_pzxid;
                 self.index_insert(&path, node.kind);
                 assert!(self.nodes.insert(&path, node).is_none(), "undo: {path} was gone");
