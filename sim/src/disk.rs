@@ -145,7 +145,11 @@ impl<R: Clone + Send + 'static> Disk<R> {
     pub fn append(&self, file: &str, record: R) {
         let mut inner = self.lock();
         inner.stats.appends += 1;
-        inner.file_mut(file).records.push(Slot::Ok(record));
+        // One search in the common case (the file exists): appends are per transaction.
+        match inner.files.get_mut(file) {
+            Some(f) => f.records.push(Slot::Ok(record)),
+            None => inner.file_mut(file).records.push(Slot::Ok(record)),
+        }
     }
 
     /// Keeps only the first `len` records of `file` (not durable until fsync).
@@ -185,9 +189,15 @@ impl<R: Clone + Send + 'static> Disk<R> {
             return;
         }
         inner.stats.fsyncs += 1;
-        let f = inner.file_mut(file);
+        // A missing file is empty and durable already: nothing to do (one search per fsync).
+        let Some(f) = inner.files.get_mut(file) else { return };
         f.synced = f.records.len();
         f.backup = None;
+        if f.records.is_empty() {
+            // An empty, durable file is what a missing one reads as: forget it, so the map
+            // holds only live files (deleted logs and snapshots made every lookup slower).
+            inner.files.remove(file);
+        }
     }
 
     /// Everything a reader finds in `file` now (durable or not: the OS page cache).

@@ -9,7 +9,9 @@
 //! partition are refused.
 //!
 //! Messages are Rust values moved over the simulated network (no serialization): each is owned
-//! by exactly one side at a time, so nothing is shared between processes through memory.
+//! by exactly one side at a time, so nothing mutable is shared between processes through memory.
+//! (A ZAB proposal carries an `Arc` of its transaction, which is immutable: sharing it instead of
+//! copying it per learner is invisible to every process.)
 
 use madsim::net::Endpoint;
 use std::any::Any;

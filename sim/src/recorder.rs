@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use zksim_model::history::chain_digest;
 use zksim_model::{Event, OpId, Record, ServerId, SimTime, TxnRecord, Zxid};
 
 #[derive(Default)]
 struct Inner {
     records: Vec<Record>,
     next_op: u64,
-    /// The digest of the transaction committed at each zxid, to record each commit once.
-    commits: BTreeMap<Zxid, u64>,
+    /// The transaction first committed at each zxid (shared with the server), to record each
+    /// commit once.
+    commits: BTreeMap<Zxid, Arc<TxnRecord>>,
 }
 
 /// A shared, append-only log of [`Record`]s. Clones share it.
@@ -52,16 +52,15 @@ impl Recorder {
     /// Records that `server`, as leader, committed `txn`. The same transaction committed again
     /// at the same zxid (a new leader re-committing the history it synced) is recorded once; a
     /// different one is recorded too, so the checker sees the divergence.
-    pub fn commit(&self, server: ServerId, txn: &TxnRecord) {
-        let digest = chain_digest(0, txn);
+    pub fn commit(&self, server: ServerId, txn: &Arc<TxnRecord>) {
         let time = now();
         let mut inner = self.lock();
         match inner.commits.get(&txn.zxid) {
-            Some(d) if *d == digest => {}
-            Some(_) => inner.records.push(Record { time, event: Event::Commit { server, txn: txn.clone() } }),
+            Some(first) if Arc::ptr_eq(first, txn) || **first == **txn => {}
+            Some(_) => inner.records.push(Record { time, event: Event::Commit { server, txn: TxnRecord::clone(txn) } }),
             None => {
-                inner.commits.insert(txn.zxid, digest);
-                inner.records.push(Record { time, event: Event::Commit { server, txn: txn.clone() } });
+                inner.commits.insert(txn.zxid, txn.clone());
+                inner.records.push(Record { time, event: Event::Commit { server, txn: TxnRecord::clone(txn) } });
             }
         }
     }

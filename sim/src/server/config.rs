@@ -58,6 +58,17 @@ impl ServerConfig {
 
     /// True when `voters` (distinct servers of the ensemble) form a quorum.
     pub fn is_quorum<'a>(&self, voters: impl IntoIterator<Item = &'a ServerId>) -> bool {
+        if self.ensemble.len() <= 128 {
+            // The distinct members among `voters`, marked by their position in the ensemble:
+            // no allocation (the leader asks once per proposal and ack).
+            let mut seen = 0u128;
+            for v in voters {
+                if let Some(i) = self.ensemble.iter().position(|s| s == v) {
+                    seen |= 1 << i;
+                }
+            }
+            return seen.count_ones() as usize >= self.quorum();
+        }
         let mut seen: Vec<ServerId> = voters.into_iter().filter(|s| self.ensemble.contains(s)).copied().collect();
         seen.sort();
         seen.dedup();

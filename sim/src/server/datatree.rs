@@ -69,8 +69,9 @@ struct Node {
     creates: i32,
     aversion: i32,
     kind: NodeKind,
-    /// Child names (not full paths), sorted.
-    children: BTreeSet<String>,
+    /// Child names (not full paths), sorted. Shared strings: the first change of a node after a
+    /// snapshot copies this set, which then costs a count increment per name, not an allocation.
+    children: BTreeSet<Arc<str>>,
 }
 
 impl Node {
@@ -118,6 +119,31 @@ enum Undo {
     Created { path: String, parent: String, parent_creates: i32, parent_pzxid: Zxid },
     Deleted { path: String, parent: String, node: Node, parent_pzxid: Zxid },
     Set { path: String, data: Data, mzxid: Zxid, mtime: i64, version: i32 },
+}
+
+/// Where a multi records how to take back its changes. A single op (most transactions) records
+/// nothing: building undo entries it never uses cost two path copies per write.
+struct UndoLog(Option<Vec<Undo>>);
+
+impl UndoLog {
+    fn off() -> UndoLog {
+        UndoLog(None)
+    }
+
+    fn recording() -> UndoLog {
+        UndoLog(Some(Vec::new()))
+    }
+
+    /// Records the entry `u` builds, if recording.
+    fn push(&mut self, u: impl FnOnce() -> Undo) {
+        if let Some(log) = &mut self.0 {
+            log.push(u());
+        }
+    }
+
+    fn pop(&mut self) -> Option<Undo> {
+        self.0.as_mut()?.pop()
+    }
 }
 
 /// Every node by full path, shared copy-on-write between a tree and its clones: a snapshot
@@ -224,7 +250,7 @@ impl DataTree {
                 .get_mut(parent)
                 .expect("system parents come first")
                 .children
-                .insert(path::name(p).to_string());
+                .insert(Arc::from(path::name(p)));
             assert!(inserted, "system node {p} inserted twice");
             tree.nodes.insert(p, Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
         }
@@ -301,7 +327,10 @@ impl DataTree {
             },
             Op::Exists { path, .. } => ok(OpResult::Exists { stat: self.node_stat(path) }),
             Op::GetChildren { path, .. } => match self.nodes.get(path::lookup_key(path)) {
-                Some(n) => ok(OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
+                Some(n) => ok(OpResult::Children {
+                    children: n.children.iter().map(|c| c.to_string()).collect(),
+                    stat: n.stat(),
+                }),
                 None => err(ErrorCode::NoNode),
             },
             // sync succeeds on any path, even a missing one, and echoes it as sent.
@@ -368,7 +397,7 @@ impl DataTree {
 
     /// The sorted child names of the node at `path` (`""` is the root).
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path::lookup_key(path)).map(|n| n.children.iter().cloned().collect())
+        self.nodes.get(path::lookup_key(path)).map(|n| n.children.iter().map(|c| c.to_string()).collect())
     }
 
     /// The data of the node at `path` (`""` is the root).
@@ -492,7 +521,7 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Outcome {
-        let mut undo = Vec::new();
+        let mut undo = UndoLog::off();
         match op {
             Op::Create { path, data, mode } => {
                 match self.create(session, path, data, *mode, zxid, time, triggers, &mut undo) {
@@ -540,7 +569,7 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Outcome {
-        let mut undo = Vec::new();
+        let mut undo = UndoLog::recording();
         let mut results = Vec::with_capacity(ops.len());
         let mut multi_triggers = Vec::new();
         for (i, op) in ops.iter().enumerate() {
@@ -597,7 +626,7 @@ impl DataTree {
         zxid: Zxid,
         time: i64,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<String, ErrorCode> {
         if let Some(ttl) = mode.ttl_ms() {
             if !(1..=MAX_TTL_MS).contains(&ttl) {
@@ -630,13 +659,9 @@ impl DataTree {
             }
         };
         let parent = self.nodes.get_mut(&parent_key).expect("looked up above");
-        undo.push(Undo::Created {
-            path: full.clone(),
-            parent: parent_key.clone(),
-            parent_creates: parent.creates,
-            parent_pzxid: parent.pzxid,
-        });
-        let inserted = parent.children.insert(path::name(&full).to_string());
+        let (parent_creates, parent_pzxid) = (parent.creates, parent.pzxid);
+        undo.push(|| Undo::Created { path: full.clone(), parent: parent_key.clone(), parent_creates, parent_pzxid });
+        let inserted = parent.children.insert(Arc::from(path::name(&full)));
         assert!(inserted, "{full} was not yet a child of {parent_key}");
         parent.creates = parent.creates.wrapping_add(1);
         parent.pzxid = zxid;
@@ -655,7 +680,7 @@ impl DataTree {
         version: i32,
         zxid: Zxid,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<(), ErrorCode> {
         if path.contains('\0') || self.is_reserved(path) {
             return Err(ErrorCode::BadArguments);
@@ -672,7 +697,7 @@ impl DataTree {
         let parent_key = parent_key.to_string();
         let parent_pzxid = self.nodes[&parent_key].pzxid;
         let node = self.remove_node(path, zxid, triggers);
-        undo.push(Undo::Deleted { path: path.to_string(), parent: parent_key, node, parent_pzxid });
+        undo.push(|| Undo::Deleted { path: path.to_string(), parent: parent_key, node, parent_pzxid });
         Ok(())
     }
 
@@ -685,18 +710,14 @@ impl DataTree {
         zxid: Zxid,
         time: i64,
         triggers: &mut Vec<Trigger>,
-        undo: &mut Vec<Undo>,
+        undo: &mut UndoLog,
     ) -> Result<Stat, ErrorCode> {
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.version, version)?;
-        undo.push(Undo::Set {
-            path: path.to_string(),
-            data: std::mem::replace(&mut node.data, data.clone()),
-            mzxid: node.mzxid,
-            mtime: node.mtime,
-            version: node.version,
-        });
+        let old = std::mem::replace(&mut node.data, data.clone());
+        let (mzxid, mtime, old_version) = (node.mzxid, node.mtime, node.version);
+        undo.push(|| Undo::Set { path: path.to_string(), data: old, mzxid, mtime, version: old_version });
         node.mzxid = zxid;
         node.mtime = time;
         node.version = node.version.wrapping_add(1);
@@ -761,7 +782,7 @@ impl DataTree {
             }
             Undo::Deleted { path, parent, node, parent_pzxid } => {
                 let p = self.nodes.get_mut(&parent).unwrap_or_else(|| panic!("undo: parent {parent} exists"));
-                assert!(p.children.insert(path::name(&path).to_string()), "undo: {path} was gone from {parent}");
+                assert!(p.children.insert(Arc::from(path::name(&path))), "undo: {path} was gone from {parent}");
                 p.pzxid = parent_pzxid;
                 self.index_insert(&path, node.kind);
                 assert!(self.nodes.insert(&path, node).is_none(), "undo: {path} was gone");

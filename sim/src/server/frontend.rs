@@ -354,7 +354,7 @@ impl Frontend {
     }
 
     /// A transaction was applied here: answer whoever is waiting for it.
-    pub fn on_commit(&mut self, txn: &TxnRecord, outcome: &Outcome, tree: &DataTree, me: zksim_model::ServerId) {
+    pub fn on_commit(&mut self, txn: &TxnRecord, outcome: Outcome, tree: &DataTree, me: zksim_model::ServerId) {
         match &txn.txn {
             Txn::CreateSession { session, timeout_ms } => {
                 if let Some(conn) = self.assigned.remove(session) {
@@ -364,9 +364,9 @@ impl Frontend {
                     }
                 }
             }
-            Txn::Client { session, xid, .. } => self.complete(*session, Some(*xid), txn.zxid, outcome.clone(), tree),
+            Txn::Client { session, xid, .. } => self.complete(*session, Some(*xid), txn.zxid, outcome, tree),
             Txn::CloseSession { session, .. } => {
-                self.complete(*session, None, txn.zxid, outcome.clone(), tree);
+                self.complete(*session, None, txn.zxid, outcome, tree);
                 // The session is over: whatever is still queued fails with it, and the
                 // connection closes (a client learns of an expiry when it reconnects).
                 if let Some(conn) = self.by_session.get(session).copied() {
@@ -386,7 +386,7 @@ impl Frontend {
                 }
             }
             Txn::Error { session, xid, code } => {
-                self.complete(*session, Some(*xid), txn.zxid, outcome.clone(), tree);
+                self.complete(*session, Some(*xid), txn.zxid, outcome, tree);
                 if *code == ErrorCode::SessionMoved {
                     // A connection-level error, as in ZooKeeper's FinalRequestProcessor: the
                     // session lives on another server now, so this connection is torn down.

@@ -7,7 +7,7 @@ use crate::server::conn::{ConnId, Input, Link};
 use crate::server::datatree::DataTree;
 use crate::server::election::Election;
 use crate::server::frontend::Frontend;
-use crate::server::storage::Storage;
+use crate::server::storage::{SharedTxn, Storage};
 use crate::server::zab::messages::ZabMsg;
 use tokio::sync::mpsc;
 use zksim_model::{Bug, Event, Role, TxnRecord, Zxid};
@@ -19,7 +19,7 @@ pub struct Replica {
     pub store: Storage,
     pub tree: DataTree,
     /// Committed transactions after `store.floor()`, in zxid order (what DIFF is made of).
-    pub history: Vec<TxnRecord>,
+    pub history: Vec<SharedTxn>,
     /// The highest zxid this incarnation knows to be committed: nothing at or below it may
     /// ever be truncated.
     pub known_committed: Zxid,
@@ -44,7 +44,7 @@ impl Replica {
         recorder: Recorder,
         store: Storage,
         tree: DataTree,
-        history: Vec<TxnRecord>,
+        history: Vec<SharedTxn>,
         election: Election,
         inputs: mpsc::UnboundedReceiver<Input>,
         input_tx: mpsc::UnboundedSender<Input>,
@@ -139,7 +139,7 @@ impl Replica {
     }
 
     /// Applies a committed transaction: tree, watches, replies; a leader records the commit.
-    pub async fn apply_committed(&mut self, txn: &TxnRecord, as_leader: bool) {
+    pub async fn apply_committed(&mut self, txn: &SharedTxn, as_leader: bool) {
         assert!(
             txn.zxid > self.tree.last_zxid(),
             "{}: commits apply in zxid order: {} after {}",
@@ -157,7 +157,11 @@ impl Replica {
             // Planted bug ZOOKEEPER-2355: a follower does not apply a committed closeSession;
             // it advances past the zxid with a no-op (a reaper delete of `/`, which fails), so
             // the session's ephemerals linger here.
-            let noop = TxnRecord { txn: zksim_model::Txn::DeleteTtl { path: "/".into() }, ..txn.clone() };
+            let noop = TxnRecord {
+                zxid: txn.zxid,
+                time_ms: txn.time_ms,
+                txn: zksim_model::Txn::DeleteTtl { path: "/".into() },
+            };
             self.tree.apply(&noop)
         } else {
             self.tree.apply(txn)
@@ -167,13 +171,14 @@ impl Replica {
             self.history.push(txn.clone());
         }
         let events = self.front.watches.on_commit(txn, &applied);
+        let outcome = applied.outcome;
         if self.cfg.bugs.has(Bug::WatchAfterData) {
             // Planted bug: replies (which make the change readable) go out before the events.
-            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+            self.front.on_commit(txn, outcome, &self.tree, self.cfg.id);
             self.front.notify(events);
         } else {
             self.front.notify(events);
-            self.front.on_commit(txn, &applied.outcome, &self.tree, self.cfg.id);
+            self.front.on_commit(txn, outcome, &self.tree, self.cfg.id);
         }
         self.applied_since_snapshot += 1;
         if self.applied_since_snapshot >= self.cfg.snapshot_every {
@@ -189,7 +194,7 @@ trait LowerThan {
     fn is_none_or_lower(&self, z: Zxid) -> bool;
 }
 
-impl LowerThan for Option<&TxnRecord> {
+impl LowerThan for Option<&SharedTxn> {
     fn is_none_or_lower(&self, z: Zxid) -> bool {
         self.is_none_or(|t| t.zxid < z)
     }

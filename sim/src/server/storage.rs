@@ -17,11 +17,16 @@ use crate::server::datatree::DataTree;
 use std::sync::Arc;
 use zksim_model::{TxnRecord, Zxid};
 
+/// A transaction as the service passes it around once the leader has created it: the log
+/// record, the history a leader syncs from, the proposal sent to each learner and the pending
+/// queues all share one immutable copy instead of cloning its paths and data at every hop.
+pub type SharedTxn = Arc<TxnRecord>;
+
 /// One record of the server's disk.
 #[derive(Clone, Debug)]
 pub enum DiskRecord {
-    /// A logged proposal.
-    Txn(TxnRecord),
+    /// A logged proposal, shared with the history and the messages that carry it.
+    Txn(SharedTxn),
     /// A snapshot of the applied tree (its `last_zxid()` is the snapshot's zxid). Shared, so
     /// that reading or backing up the file does not copy the tree.
     Snapshot(Arc<DataTree>),
@@ -55,7 +60,7 @@ pub struct Recovered {
     /// The latest snapshot with every logged transaction after it applied.
     pub tree: DataTree,
     /// The transactions the retained logs hold after `floor`, in zxid order.
-    pub history: Vec<TxnRecord>,
+    pub history: Vec<SharedTxn>,
     /// The zxid of the oldest retained snapshot: `history` covers everything after it.
     pub floor: Zxid,
 }
@@ -264,7 +269,7 @@ impl Storage {
     }
 
     /// Logs a proposal (durable after the next [`Storage::fsync`]).
-    pub fn append(&mut self, txn: &TxnRecord) {
+    pub fn append(&mut self, txn: &SharedTxn) {
         assert!(
             txn.zxid > self.last_logged,
             "log zxids must strictly increase: {} after {}",
@@ -390,12 +395,12 @@ mod tests {
     use crate::rng::Seeds;
     use zksim_model::{SessionId, Txn};
 
-    fn txn(epoch: u32, n: u32) -> TxnRecord {
-        TxnRecord {
+    fn txn(epoch: u32, n: u32) -> SharedTxn {
+        Arc::new(TxnRecord {
             zxid: Zxid::new(epoch, n),
             time_ms: n as i64,
             txn: Txn::CreateSession { session: SessionId(n as u64), timeout_ms: 1000 },
-        }
+        })
     }
 
     fn disk() -> Disk<DiskRecord> {

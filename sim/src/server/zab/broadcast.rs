@@ -1,13 +1,14 @@
 //! Broadcast bookkeeping on the leader: outstanding proposals, their acks, and the strictly
 //! ordered commit point.
 
+use crate::server::storage::SharedTxn;
 use std::collections::{BTreeMap, BTreeSet};
-use zksim_model::{ServerId, TxnRecord, Zxid};
+use zksim_model::{ServerId, Zxid};
 
 /// Proposals sent but not yet committed, in zxid order, with who has logged each durably.
 #[derive(Debug, Default)]
 pub struct Outstanding {
-    proposals: BTreeMap<Zxid, (TxnRecord, BTreeSet<ServerId>)>,
+    proposals: BTreeMap<Zxid, (SharedTxn, BTreeSet<ServerId>)>,
     last_proposed: Zxid,
     last_committed: Zxid,
 }
@@ -29,12 +30,12 @@ impl Outstanding {
     }
 
     /// The proposals not yet committed, in order.
-    pub fn pending(&self) -> impl Iterator<Item = &TxnRecord> {
+    pub fn pending(&self) -> impl Iterator<Item = &SharedTxn> {
         self.proposals.values().map(|(t, _)| t)
     }
 
     /// Registers a new proposal.
-    pub fn propose(&mut self, txn: TxnRecord) {
+    pub fn propose(&mut self, txn: SharedTxn) {
         assert!(
             txn.zxid > self.last_proposed,
             "proposals must strictly increase: {} after {}",
@@ -64,7 +65,7 @@ impl Outstanding {
 
     /// Pops the proposals that are now committed (acked by a quorum), strictly in zxid order:
     /// a later proposal never commits before an earlier one.
-    pub fn take_committable(&mut self, is_quorum: impl Fn(&BTreeSet<ServerId>) -> bool) -> Vec<TxnRecord> {
+    pub fn take_committable(&mut self, is_quorum: impl Fn(&BTreeSet<ServerId>) -> bool) -> Vec<SharedTxn> {
         let mut out = Vec::new();
         while let Some(entry) = self.proposals.first_entry() {
             if !is_quorum(&entry.get().1) {
@@ -87,14 +88,14 @@ impl Outstanding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zksim_model::{SessionId, Txn};
+    use zksim_model::{SessionId, Txn, TxnRecord};
 
-    fn t(c: u32) -> TxnRecord {
-        TxnRecord {
+    fn t(c: u32) -> SharedTxn {
+        SharedTxn::new(TxnRecord {
             zxid: Zxid::new(1, c),
             time_ms: 0,
             txn: Txn::CreateSession { session: SessionId(1), timeout_ms: 1 },
-        }
+        })
     }
 
     #[test]

@@ -7,10 +7,11 @@ use crate::net::{self, PEER_PORT};
 use crate::proto::{ControlMsg, ControlReply};
 use crate::server::conn::Input;
 use crate::server::replica::Replica;
+use crate::server::storage::SharedTxn;
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
 use std::collections::VecDeque;
 use std::time::Duration;
-use zksim_model::{Bug, Role, ServerId, TxnRecord, Zxid};
+use zksim_model::{Bug, Role, ServerId, Zxid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -46,7 +47,7 @@ pub async fn follow(rep: &mut Replica, leader: ServerId) -> String {
     });
     let mut phase = Phase::AwaitLeaderInfo;
     let mut epoch = 0u32;
-    let mut uncommitted: VecDeque<TxnRecord> = VecDeque::new();
+    let mut uncommitted: VecDeque<SharedTxn> = VecDeque::new();
     let mut last_heard = now_ms();
     let started = now_ms();
     let mut acked = Zxid::ZERO;

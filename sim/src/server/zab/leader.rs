@@ -8,6 +8,7 @@ use crate::server::conn::{ConnId, Input, Link};
 use crate::server::reaper::reap_candidates;
 use crate::server::replica::Replica;
 use crate::server::session_tracker::SessionTracker;
+use crate::server::storage::SharedTxn;
 use crate::server::zab::broadcast::Outstanding;
 use crate::server::zab::discovery::{learner_is_ahead, new_epoch};
 use crate::server::zab::messages::{Forward, SyncMode, ZabMsg};
@@ -98,7 +99,7 @@ impl Leader {
         let epoch = self.epoch.expect("proposals only after discovery");
         assert!(self.established, "a leader proposes only once established");
         self.counter = self.counter.checked_add(1).expect("zxid counter overflow: needs a new epoch");
-        let rec = TxnRecord { zxid: Zxid::new(epoch, self.counter), time_ms: now_ms() as i64, txn };
+        let rec = SharedTxn::new(TxnRecord { zxid: Zxid::new(epoch, self.counter), time_ms: now_ms() as i64, txn });
         rep.store.append(&rec);
         self.out.propose(rec.clone());
         self.broadcast(&ZabMsg::Proposal(rec));
@@ -297,8 +298,8 @@ pub async fn lead(rep: &mut Replica) -> String {
                 // Late joiners must see leader and followers agree on the new epoch (ZOOKEEPER-1732).
                 rep.election.update_election_vote(epoch);
                 // The whole history we synced the quorum to is now committed.
-                for t in rep.history.clone() {
-                    rep.recorder.commit(me, &t);
+                for t in &rep.history {
+                    rep.recorder.commit(me, t);
                 }
                 rep.known_committed = committed;
                 for (s, timeout) in rep.tree.sessions() {
@@ -371,10 +372,10 @@ pub async fn lead(rep: &mut Replica) -> String {
         if l.established && l.out.last_proposed() > l.out.last_committed() {
             l.out.ack(me, rep.store.last_logged().min(l.out.last_proposed()));
         }
-        let cfg = rep.cfg.clone();
         // Planted bug commit-without-quorum: the leader's own (durable) ack is enough.
-        let alone = cfg.bugs.has(Bug::CommitWithoutQuorum);
-        for txn in l.out.take_committable(|acks| cfg.is_quorum(acks) || (alone && acks.contains(&me))) {
+        let alone = rep.cfg.bugs.has(Bug::CommitWithoutQuorum);
+        let committable = l.out.take_committable(|acks| rep.cfg.is_quorum(acks) || (alone && acks.contains(&me)));
+        for txn in committable {
             // Answers waiting for earlier txns go out before this commit: a session's sync
             // followed by a pipelined write must complete in that order on its server.
             l.release_deferred(rep, |after| after < txn.zxid);

@@ -1,15 +1,16 @@
 //! The messages servers exchange on the quorum port (ZooKeeper's QuorumPacket types).
 
 use crate::server::datatree::DataTree;
-use zksim_model::{ErrorCode, Op, ServerId, SessionId, TxnRecord, Zxid};
+use crate::server::storage::SharedTxn;
+use zksim_model::{ErrorCode, Op, ServerId, SessionId, Zxid};
 
 /// How a leader brings a learner's log in line with its own history.
 #[derive(Clone, Debug)]
 pub enum SyncMode {
     /// The learner's log is a prefix of the leader's: append `txns` (maybe none).
-    Diff { txns: Vec<TxnRecord> },
+    Diff { txns: Vec<SharedTxn> },
     /// The learner has a divergent tail: drop everything after `to`, then append `txns`.
-    Trunc { to: Zxid, txns: Vec<TxnRecord> },
+    Trunc { to: Zxid, txns: Vec<SharedTxn> },
     /// The learner is too far behind: replace everything with the leader's tree at `zxid`.
     Snap { zxid: Zxid, tree: Box<DataTree> },
 }
@@ -53,8 +54,9 @@ pub enum ZabMsg {
     AckNewLeader { epoch: u32 },
     /// Leader → learner: start serving clients.
     UpToDate,
-    /// Leader → learner: log this transaction.
-    Proposal(TxnRecord),
+    /// Leader → learner: log this transaction (shared, immutable: the leader's log, its
+    /// history and every learner's copy are one allocation).
+    Proposal(SharedTxn),
     /// Learner → leader: every proposal up to `zxid` is durable here.
     Ack { zxid: Zxid },
     /// Leader → learner: apply the proposal at `zxid`.

@@ -1,6 +1,7 @@
 //! Synchronization: how a leader brings one learner's log in line with its history.
 
-use zksim_model::{TxnRecord, Zxid};
+use crate::server::storage::SharedTxn;
+use zksim_model::Zxid;
 
 /// The leader's decision for one learner, before the snapshot (if any) is attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub enum Plan {
 /// Chooses how to sync a learner whose last logged zxid is `learner`, given the leader's
 /// committed history (`history`, in zxid order, covering everything after `floor`) and last
 /// committed zxid.
-pub fn plan(learner: Zxid, floor: Zxid, history: &[TxnRecord], committed: Zxid) -> Plan {
+pub fn plan(learner: Zxid, floor: Zxid, history: &[SharedTxn], committed: Zxid) -> Plan {
     if learner < floor {
         return Plan::Snap;
     }
@@ -31,21 +32,23 @@ pub fn plan(learner: Zxid, floor: Zxid, history: &[TxnRecord], committed: Zxid) 
 }
 
 /// The committed txns after `from`.
-pub fn txns_after(history: &[TxnRecord], from: Zxid, committed: Zxid) -> Vec<TxnRecord> {
+pub fn txns_after(history: &[SharedTxn], from: Zxid, committed: Zxid) -> Vec<SharedTxn> {
     history.iter().filter(|t| t.zxid > from && t.zxid <= committed).cloned().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zksim_model::{SessionId, Txn};
+    use zksim_model::{SessionId, Txn, TxnRecord};
 
-    fn h(zs: &[(u32, u32)]) -> Vec<TxnRecord> {
+    fn h(zs: &[(u32, u32)]) -> Vec<SharedTxn> {
         zs.iter()
-            .map(|(e, c)| TxnRecord {
-                zxid: Zxid::new(*e, *c),
-                time_ms: 0,
-                txn: Txn::CreateSession { session: SessionId(1), timeout_ms: 1 },
+            .map(|(e, c)| {
+                SharedTxn::new(TxnRecord {
+                    zxid: Zxid::new(*e, *c),
+                    time_ms: 0,
+                    txn: Txn::CreateSession { session: SessionId(1), timeout_ms: 1 },
+                })
             })
             .collect()
     }
