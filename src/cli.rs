@@ -393,7 +393,7 @@ fn bench_part(part: &str) -> Result<serde_json::Value, String> {
             "heartbeats_only": js(&b::heartbeats_only(60)),
         }),
         "standard" => serde_json::json!({ "standard": js(&b::scenario_seed(&b::standard_scenario()?, 1)) }),
-        "sweep" => serde_json::json!({ "sweep": js(&b::sweep(&b::standard_scenario()?, 2, 4, 2)) }),
+        "sweep" => serde_json::json!({ "sweep": js(&b::sweep(&b::standard_scenario()?, 2, 16, 2)) }),
         "witness" => serde_json::json!({ "witness": js(&zksim_model::bench::bench_witness(1_000_000)) }),
         "wgl" => {
             let figures: Vec<_> =
