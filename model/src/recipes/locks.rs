@@ -25,7 +25,11 @@
 //!   acquired from a server that had not applied it yet: the holder could not
 //!   yet know it lost the lock) is reported in the note
 //!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
-//!   prevent it, fencing makes it harmless; (3) any other overlap fails.
+//!   prevent it, fencing makes it harmless; (3) any other overlap fails. A crash of the
+//!   client's node ends its belief (and its waiting): the process is gone, and its restarted
+//!   incarnation starts from scratch in a new session (standard seed 2: a leader crashed while
+//!   leading, its next incarnation was told Disconnected 11 s later, which is not a holder
+//!   ignoring Disconnected).
 //! - `lock-liveness`: after the last fault, (a) no waiting episode (`Waiting` until `Acquired`,
 //!   `Released` (gave up), `Lost` or `Suspended`) lasts longer than the bound, and (b) while
 //!   someone waits, someone acquires at least once per bound (an orphan node that blocks
@@ -36,7 +40,7 @@
 
 use super::disturbed::Disturbed;
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
-use crate::history::{Event, History, RecipeAction};
+use crate::history::{Event, Fault, History, Node, RecipeAction};
 use crate::op::Op;
 use crate::types::{ClientId, SessionId, SessionState, SimTime, Zxid};
 use crate::ZkModel;
@@ -59,6 +63,59 @@ const NS_PER_MS: u64 = 1_000_000;
 
 /// How soon after Disconnected/Expired a holder must have dropped its belief.
 const GRACE_NS: u64 = 10 * NS_PER_MS;
+
+/// How violations name the recipe: the lock checks also judge elections (`election.rs`), whose
+/// reports should speak of leading, not of holding a lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Wording {
+    /// "believed it acquired /l/lock-…": `acquired`.
+    pub acquired: &'static str,
+    /// "never the committed owner of the lock": `owner`.
+    pub owner: &'static str,
+    /// "kept believing it held lock /l": `held`.
+    pub held: &'static str,
+    /// "client c1 waited for lock /l": `waited`.
+    pub waited: &'static str,
+    /// "nobody acquired lock /l": `nobody`.
+    pub nobody: &'static str,
+}
+
+impl Wording {
+    /// A lock's words.
+    pub const LOCK: Wording = Wording {
+        acquired: "acquired",
+        owner: "committed owner of the lock",
+        held: "held lock",
+        waited: "waited for lock",
+        nobody: "acquired lock",
+    };
+    /// A master election's words.
+    pub const ELECTION: Wording = Wording {
+        acquired: "was elected on",
+        owner: "committed master of the election",
+        held: "led election",
+        waited: "waited to lead election",
+        nobody: "was elected in election",
+    };
+}
+
+/// When each client's node crashed (in time order). A crashed process believes nothing and
+/// waits for nothing: its beliefs end there.
+fn crashes(h: &History) -> BTreeMap<ClientId, Vec<SimTime>> {
+    let mut out: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Fault { fault: Fault::Crash { node: Node::Client(c), .. } } = &r.event {
+            out.entry(*c).or_default().push(r.time);
+        }
+    }
+    out
+}
+
+/// The end of an interval of `client`'s that began at `from` and was closed (by a note, or the
+/// end of the history) at `to`: the first crash of its node in between, if any.
+fn ended_by_crash(crashes: &BTreeMap<ClientId, Vec<SimTime>>, client: ClientId, from: SimTime, to: SimTime) -> SimTime {
+    crashes.get(&client).and_then(|ts| ts.iter().find(|t| **t >= from && **t < to)).copied().unwrap_or(to)
+}
 
 /// The lock directories the history's recipes used (`lock:<dir>`).
 fn lock_dirs(h: &History) -> BTreeSet<String> {
@@ -175,7 +232,7 @@ fn notes(h: &History) -> Vec<Note<'_>> {
         .collect()
 }
 
-fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64) -> PropertyReport {
+fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64, w: &Wording) -> PropertyReport {
     let mut violations = Vec::new();
     let mut checked = txns;
     for n in notes(h) {
@@ -191,9 +248,8 @@ fn exclusive(h: &History, owners: &BTreeMap<String, Vec<Owner>>, txns: u64) -> P
             };
             violations.push(
                 Violation::new(format!(
-                    "client {} (session {}) believed it acquired {} (token {}) but that node was never the \
-                     committed owner of the lock up to then",
-                    n.client, n.session, node, token
+                    "client {} (session {}) believed it {} {} (token {}) but that node was never the {} up to then",
+                    n.client, n.session, w.acquired, node, token, w.owner
                 ))
                 .record(rref(h, n.index, "Acquired"))
                 .at(*token)
@@ -272,6 +328,8 @@ struct Belief {
 
 fn beliefs(h: &History) -> Vec<Belief> {
     let end = h.records.last().map(|r| r.time).unwrap_or(SimTime(0));
+    let crashed = crashes(h);
+    let close = |client, from, to| ended_by_crash(&crashed, client, from, to);
     let mut open: BTreeMap<(ClientId, String), (SimTime, usize, SessionId)> = BTreeMap::new();
     let mut out = Vec::new();
     for n in notes(h) {
@@ -279,25 +337,27 @@ fn beliefs(h: &History) -> Vec<Belief> {
         match n.action {
             RecipeAction::Acquired { .. } => {
                 if let Some((from, index, session)) = open.insert(key, (n.time, n.index, n.session)) {
-                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to: n.time, index });
+                    let to = close(n.client, from, n.time);
+                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to, index });
                 }
             }
             RecipeAction::Released { .. } | RecipeAction::Suspended | RecipeAction::Lost => {
                 if let Some((from, index, session)) = open.remove(&key) {
-                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to: n.time, index });
+                    let to = close(n.client, from, n.time);
+                    out.push(Belief { client: n.client, session, dir: n.dir.to_string(), from, to, index });
                 }
             }
             _ => {}
         }
     }
     for ((client, dir), (from, index, session)) in open {
-        out.push(Belief { client, session, dir, from, to: end, index });
+        out.push(Belief { client, session, dir, from, to: close(client, from, end), index });
     }
     out.sort_by_key(|b| (b.from, b.index));
     out
 }
 
-fn belief_overlap(h: &History) -> PropertyReport {
+fn belief_overlap(h: &History, w: &Wording) -> PropertyReport {
     let bs = beliefs(h);
     let disturbed = Disturbed::of(h);
     // When each session was expired. A holder whose session the service expired (the
@@ -342,8 +402,9 @@ fn belief_overlap(h: &History) -> PropertyReport {
             if let Some(t) = told_at.filter(|t| a.to.0 > t.0 + GRACE_NS && end.0 > t.0 + GRACE_NS) {
                 violations.push(
                     Violation::new(format!(
-                        "client {} kept believing it held lock {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
+                        "client {} kept believing it {} {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
                         a.client,
+                        w.held,
                         a.dir,
                         (a.to.0 - t.0) as f64 / 1e6,
                         t,
@@ -363,9 +424,9 @@ fn belief_overlap(h: &History) -> PropertyReport {
             } else {
                 violations.push(
                     Violation::new(format!(
-                        "clients {} and {} both believed they held lock {} for {:.1} ms, with no pause or \
+                        "clients {} and {} both believed they {} {} for {:.1} ms, with no pause or \
                          partition to explain it",
-                        a.client, b.client, a.dir, ms
+                        a.client, b.client, w.held, a.dir, ms
                     ))
                     .record(rref(h, a.index, format!("{} Acquired", a.client)))
                     .record(rref(h, b.index, format!("{} Acquired", b.client))),
@@ -377,7 +438,7 @@ fn belief_overlap(h: &History) -> PropertyReport {
     PropertyReport { name: "lock-belief-overlap".into(), verdict: verdict(violations), checked: bs.len() as u64, note }
 }
 
-fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
+fn liveness(h: &History, cfg: &LockCheckConfig, w: &Wording) -> PropertyReport {
     let bound = cfg.liveness_bound_ms * NS_PER_MS;
     let healed =
         h.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).max().unwrap_or(SimTime(0));
@@ -390,6 +451,7 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
             note: None,
         };
     };
+    let crashed = crashes(h);
     let mut violations = Vec::new();
     let mut waiting: BTreeMap<(ClientId, &str), (SimTime, usize)> = BTreeMap::new();
     // Waiting episodes [start, end) and acquisitions, per dir.
@@ -409,21 +471,22 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
                     acquisitions.entry(n.dir).or_default().push(n.time);
                 }
                 if let Some((from, index)) = waiting.remove(&key) {
-                    episodes.push((n.dir, n.client, from, n.time, index));
+                    episodes.push((n.dir, n.client, from, ended_by_crash(&crashed, n.client, from, n.time), index));
                 }
             }
             _ => {}
         }
     }
     for ((client, dir), (from, index)) in waiting {
-        episodes.push((dir, client, from, end, index));
+        episodes.push((dir, client, from, ended_by_crash(&crashed, client, from, end), index));
     }
     for (dir, client, from, to, index) in &episodes {
         let start = (*from).max(healed);
         if to.0 > start.0 + bound {
             violations.push(
                 Violation::new(format!(
-                    "client {client} waited for lock {dir} {:.1} s after the last fault, more than the bound {} ms",
+                    "client {client} {} {dir} {:.1} s after the last fault, more than the bound {} ms",
+                    w.waited,
                     (to.0 - start.0) as f64 / 1e9,
                     cfg.liveness_bound_ms
                 ))
@@ -442,8 +505,9 @@ fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
             let someone_acquires = acq.iter().any(|a| *a >= t && *a <= win_end);
             if someone_waits && !someone_acquires {
                 violations.push(Violation::new(format!(
-                    "nobody acquired lock {dir} between {t} and {win_end} although clients were waiting \
-                     (after the last fault)"
+                    "nobody {} {dir} between {t} and {win_end} although clients were waiting \
+                     (after the last fault)",
+                    w.nobody
                 )));
                 break;
             }
@@ -607,6 +671,11 @@ pub fn check_locks(h: &History) -> Vec<PropertyReport> {
 
 /// Every lock property.
 pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyReport> {
+    check_locks_worded(h, cfg, &Wording::LOCK)
+}
+
+/// Every lock property, violations worded with `w`.
+pub fn check_locks_worded(h: &History, cfg: &LockCheckConfig, w: &Wording) -> Vec<PropertyReport> {
     let dirs = lock_dirs(h);
     if dirs.is_empty() {
         return ["lock-exclusive", "lock-fencing", "lock-belief-overlap", "lock-liveness", "lock-herd"]
@@ -620,13 +689,17 @@ pub fn check_locks_with(h: &History, cfg: &LockCheckConfig) -> Vec<PropertyRepor
             .collect();
     }
     let (owners, txns) = ownership(h, &dirs);
-    vec![exclusive(h, &owners, txns), fencing(h, &dirs), belief_overlap(h), liveness(h, cfg), herd(h)]
+    vec![exclusive(h, &owners, txns, w), fencing(h, &dirs), belief_overlap(h, w), liveness(h, cfg, w), herd(h)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::history::{Fault, Header, RecipeNote, Record};
+
+    fn belief_overlap_l(h: &History) -> PropertyReport {
+        belief_overlap(h, &Wording::LOCK)
+    }
     use crate::types::ServerId;
 
     fn note(t_ms: u64, client: u32, action: RecipeAction) -> Record {
@@ -664,14 +737,14 @@ mod tests {
     #[test]
     fn overlap_rule_fails_unexplained_excuses_faults_and_fails_ignored_expiry() {
         let plain = history(vec![acq(0, 1), acq(10, 2), rel(20, 1), rel(30, 2)]);
-        assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }), "unexplained overlap fails");
+        assert!(matches!(belief_overlap_l(&plain).verdict, Verdict::Fail { .. }), "unexplained overlap fails");
 
         let pause = Record {
             time: SimTime(5 * NS_PER_MS),
             event: Event::Fault { fault: Fault::Pause { node: crate::Node::Client(ClientId(1)) } },
         };
         let paused = history(vec![acq(0, 1), pause, acq(10, 2), rel(20, 1), rel(30, 2)]);
-        let r = belief_overlap(&paused);
+        let r = belief_overlap_l(&paused);
         assert_eq!(r.verdict, Verdict::Pass, "a pause explains the overlap");
         assert!(r.note.as_deref().is_some_and(|n| n.contains("unfenced-overlap")), "reported as a window: {r:?}");
 
@@ -690,11 +763,79 @@ mod tests {
             event: Event::Fault { fault: Fault::Pause { node: crate::Node::Client(ClientId(1)) } },
         };
         let ignored = history(vec![acq(0, 1), pause, told, acq(10, 2), rel(200, 1), rel(300, 2)]);
-        let Verdict::Fail { violations, .. } = belief_overlap(&ignored).verdict else { panic!("ignored expiry fails") };
+        let Verdict::Fail { violations, .. } = belief_overlap_l(&ignored).verdict else {
+            panic!("ignored expiry fails")
+        };
         assert!(violations[0].summary.contains("kept believing"), "{}", violations[0].summary);
 
         let sequential = history(vec![acq(0, 1), rel(10, 1), acq(10, 2), rel(20, 2)]);
-        assert_eq!(belief_overlap(&sequential).verdict, Verdict::Pass);
+        assert_eq!(belief_overlap_l(&sequential).verdict, Verdict::Pass);
+    }
+
+    fn crash(t: u64, c: u32) -> Record {
+        Record {
+            time: SimTime(t * NS_PER_MS),
+            event: Event::Fault { fault: Fault::Crash { node: crate::Node::Client(ClientId(c)), torn: false } },
+        }
+    }
+
+    fn disconnected(t: u64, c: u32, session: u64) -> Record {
+        Record {
+            time: SimTime(t * NS_PER_MS),
+            event: Event::Session {
+                client: ClientId(c),
+                session: SessionId(session),
+                state: SessionState::Disconnected,
+                server: None,
+                timeout_ms: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_crash_of_the_holders_node_ends_its_belief() {
+        // standard seed 2: c1 crashed while holding (leading), c2 acquired after c1's session
+        // expired, c1's restarted incarnation (a new session) was told Disconnected and later
+        // acquired again. The crash ended c1's first belief: no overlap, nothing ignored.
+        let records = || vec![acq(0, 1), crash(5, 1), acq(10, 2), disconnected(20, 1, 11), rel(40, 2), acq(50, 1)];
+        let r = belief_overlap_l(&history(records()));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.note, None, "no overlap at all: {r:?}");
+        // Without the crash, c1 kept believing after it was told Disconnected: that fails.
+        let mut kept = records();
+        kept.remove(1);
+        let Verdict::Fail { violations, .. } = belief_overlap_l(&history(kept)).verdict else {
+            panic!("a holder that ignores Disconnected fails")
+        };
+        assert!(violations[0].summary.contains("kept believing it held lock /l"), "{}", violations[0].summary);
+        // A crash of another client's node ends nothing of c1's.
+        let mut other = records();
+        other[1] = crash(5, 3);
+        assert!(matches!(belief_overlap_l(&history(other)).verdict, Verdict::Fail { .. }));
+        // A crash before the belief began ends nothing either.
+        let late = vec![crash(0, 1), acq(1, 1), acq(10, 2), disconnected(20, 1, 11), rel(40, 2), acq(50, 1)];
+        assert!(matches!(belief_overlap_l(&history(late)).verdict, Verdict::Fail { .. }));
+    }
+
+    #[test]
+    fn a_crash_ends_a_waiting_episode() {
+        let cfg = LockCheckConfig { liveness_bound_ms: 100 };
+        let waiting = |t| note(t, 1, RecipeAction::Waiting);
+        // c1 waits from 0, its node crashes at 50 and it never comes back to the lock; c2 keeps
+        // acquiring. Not a waiter starved for 1 s.
+        let mut records = vec![waiting(0), crash(50, 1)];
+        for t in (0..1000).step_by(50) {
+            records.push(acq(t + 10, 2));
+            records.push(rel(t + 20, 2));
+        }
+        records.sort_by_key(|r| r.time);
+        let r = liveness(&history(records.clone()), &cfg, &Wording::LOCK);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        records.retain(|r| !matches!(r.event, Event::Fault { .. }));
+        let Verdict::Fail { violations, .. } = liveness(&history(records), &cfg, &Wording::LOCK).verdict else {
+            panic!("a waiter never served fails")
+        };
+        assert!(violations[0].summary.contains("waited for lock /l"), "{}", violations[0].summary);
     }
 
     #[test]
@@ -703,10 +844,13 @@ mod tests {
         let cut = || Fault::Isolate { node: crate::Node::Server(ServerId(2)) };
         // Partitioned from before the acquisition until after the overlap began.
         let active = history(vec![fault(0, cut()), acq(5, 1), acq(10, 2), fault(12, Fault::Heal), rel(20, 1)]);
-        assert_eq!(belief_overlap(&active).verdict, Verdict::Pass, "an active partition explains it");
+        assert_eq!(belief_overlap_l(&active).verdict, Verdict::Pass, "an active partition explains it");
         // Healed before the holder acquired: nothing was in force during the window.
         let healed = history(vec![fault(0, cut()), fault(2, Fault::Heal), acq(5, 1), acq(10, 2), rel(20, 1)]);
-        assert!(matches!(belief_overlap(&healed).verdict, Verdict::Fail { .. }), "a healed partition explains nothing");
+        assert!(
+            matches!(belief_overlap_l(&healed).verdict, Verdict::Fail { .. }),
+            "a healed partition explains nothing"
+        );
         // An ordered expiry counts until the session's close commits.
         let close = |t: u64| Record {
             time: SimTime(t * NS_PER_MS),
@@ -724,15 +868,15 @@ mod tests {
         };
         let expire = || Fault::ExpireSession { session: SessionId(1) };
         let pending = history(vec![fault(3, expire()), acq(5, 1), close(8), acq(10, 2), rel(20, 1)]);
-        assert_eq!(belief_overlap(&pending).verdict, Verdict::Pass, "an expiry on its way explains it");
+        assert_eq!(belief_overlap_l(&pending).verdict, Verdict::Pass, "an expiry on its way explains it");
         // Once committed, the holder's own expiry still explains a later overlap: its server may
         // not have applied the close yet when it read itself the lowest.
         let done = history(vec![fault(1, expire()), close(3), acq(5, 1), acq(10, 2), rel(20, 1)]);
-        assert_eq!(belief_overlap(&done).verdict, Verdict::Pass, "the holder's own expiry explains it");
+        assert_eq!(belief_overlap_l(&done).verdict, Verdict::Pass, "the holder's own expiry explains it");
         // Another session's committed expiry does not.
         let other = history(vec![fault(1, expire()), close(3), acq(5, 3), acq(10, 2), rel(20, 3)]);
         assert!(
-            matches!(belief_overlap(&other).verdict, Verdict::Fail { .. }),
+            matches!(belief_overlap_l(&other).verdict, Verdict::Fail { .. }),
             "someone else's expiry explains nothing"
         );
     }
@@ -757,11 +901,11 @@ mod tests {
             },
         };
         let stale = history(vec![close.clone(), acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
-        let r = belief_overlap(&stale);
+        let r = belief_overlap_l(&stale);
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         assert!(r.note.as_deref().is_some_and(|n| n.contains("unfenced-overlap")), "reported as a window: {r:?}");
         // Without the expiry it is unexplained.
         let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
-        assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
+        assert!(matches!(belief_overlap_l(&plain).verdict, Verdict::Fail { .. }));
     }
 }
