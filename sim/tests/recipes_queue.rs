@@ -56,6 +56,7 @@ fn a_producer_restarted_after_a_crash_resumes_where_it_was() {
             *w = workload(params, queue::workload);
         }
         p.fault_for_ms = 1_000;
+        p.settle_ms = 8_000;
         let h = run(p);
         let crash = h.records.iter().find(|r| matches!(r.event, Event::Fault { .. })).expect("crashed").time;
         let (before, after): (Vec<_>, Vec<_>) = h
