@@ -113,6 +113,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                     session_timeout_ms: group.session_timeout_ms,
                     recorder: ctx.recorder.clone(),
                     rng: ctx.seeds.stream(&format!("{}/workload/{}", ctx.node, ctx.incarnation)),
+                    incarnation: ctx.incarnation,
                     stop: stop.clone(),
                     bugs,
                 };

@@ -32,6 +32,7 @@ fn run(seed: u64, variant: ElectionVariant, bugs: BugSet, run_ms: u64) -> Histor
                 session_timeout_ms: 4_000,
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("election/c{id}")),
+                incarnation: 0,
                 stop: stop.clone(),
                 bugs,
             };

@@ -44,6 +44,7 @@ fn run(seed: u64, variant: LockVariant, bugs: BugSet, fault: Fault, run_ms: u64)
                 session_timeout_ms: 4_000,
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("lock/c{id}")),
+                incarnation: 0,
                 stop: stop.clone(),
                 bugs,
             };

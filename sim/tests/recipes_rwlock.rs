@@ -30,6 +30,7 @@ fn run(seed: u64, bugs: BugSet, run_ms: u64) -> History {
                 session_timeout_ms: 4_000,
                 recorder: recorder.clone(),
                 rng: seeds.stream(&format!("rwlock/c{id}")),
+                incarnation: 0,
                 stop: stop.clone(),
                 bugs,
             };

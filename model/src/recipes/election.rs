@@ -12,10 +12,11 @@
 //!
 //! Election is the lock with other words, so the checks run the lock checks of
 //! [`super::locks`] on the election notes read as lock notes (Leading = Acquired with the term
-//! as token, Abdicated = Released).
+//! as token, Abdicated = Released), worded for an election ([`Wording::ELECTION`]). As there, a
+//! crash of a leader's node ends its term as far as beliefs go.
 
 use super::coord_log::CommittedLog;
-use super::locks::{exclusive_overlap_liveness, notes_with, LockCheckConfig, Note};
+use super::locks::{exclusive_overlap_liveness, notes_with, LockCheckConfig, Note, Wording};
 use crate::check::{PropertyReport, Verdict, Violation};
 use crate::history::{Event, History, RecipeAction};
 use crate::types::{SessionId, Zxid};
@@ -78,7 +79,8 @@ pub fn check_election_on(h: &History, log: &CommittedLog) -> Vec<PropertyReport>
             })
             .collect();
     }
-    let [exclusive, overlap, liveness] = exclusive_overlap_liveness(h, log, &notes, &LockCheckConfig::default());
+    let [exclusive, overlap, liveness] =
+        exclusive_overlap_liveness(h, log, &notes, &LockCheckConfig::default(), &Wording::ELECTION);
     let mut violations = one_session_per_term(h);
     let mut notes = Vec::new();
     for r in [&exclusive, &overlap] {
@@ -101,4 +103,62 @@ pub fn check_election_on(h: &History, log: &CommittedLog) -> Vec<PropertyReport>
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     };
     vec![unique, rename(liveness, "election-liveness")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Fault, RecipeNote, Record};
+    use crate::testkit::recipe_history;
+    use crate::types::{ClientId, SessionState, SimTime};
+    use crate::Node;
+
+    const MS: u64 = 1_000_000;
+
+    fn note(t: u64, c: u32, action: RecipeAction) -> Record {
+        Record {
+            time: SimTime(t * MS),
+            event: Event::Recipe {
+                client: ClientId(c),
+                session: SessionId(c as u64),
+                note: RecipeNote { recipe: "election:/e".into(), action },
+            },
+        }
+    }
+
+    fn lead(t: u64, c: u32) -> Record {
+        note(t, c, RecipeAction::Leading { term: Zxid(t), node: "/e/master".into() })
+    }
+
+    fn unique_failures(records: Vec<Record>) -> Vec<String> {
+        let reports = check_election(&recipe_history(&[1, 2], records));
+        match &reports.iter().find(|r| r.name == "election-unique").expect("reported").verdict {
+            Verdict::Fail { violations, .. } => violations.iter().map(|v| v.summary.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_ignored_disconnect_is_worded_as_leading_and_a_crash_ends_the_term() {
+        let told = Record {
+            time: SimTime(5 * MS),
+            event: Event::Session {
+                client: ClientId(1),
+                session: SessionId(1),
+                state: SessionState::Disconnected,
+                server: None,
+                timeout_ms: None,
+            },
+        };
+        let f = unique_failures(vec![lead(0, 1), told.clone(), lead(30, 2), note(200, 1, RecipeAction::Abdicated)]);
+        assert!(f.iter().any(|s| s.contains("kept believing it led election /e for")), "{f:?}");
+        assert!(!f.iter().any(|s| s.contains("lock")), "election words only: {f:?}");
+        // c1's node crashed before it was told anything: its term ended there, no overlap.
+        let crash = Record {
+            time: SimTime(2 * MS),
+            event: Event::Fault { fault: Fault::Crash { node: Node::Client(ClientId(1)), torn: false } },
+        };
+        let f = unique_failures(vec![lead(0, 1), crash, told, lead(30, 2), note(200, 1, RecipeAction::Abdicated)]);
+        assert!(!f.iter().any(|s| s.contains("kept believing") || s.contains("both believed")), "{f:?}");
+    }
 }

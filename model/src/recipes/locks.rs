@@ -25,7 +25,11 @@
 //!   acquired from a server that had not applied it yet: the holder could not
 //!   yet know it lost the lock) is reported in the note
 //!   as an unfenced-overlap window with its duration, not as a failure — no lock service can
-//!   prevent it, fencing makes it harmless; (3) any other overlap fails.
+//!   prevent it, fencing makes it harmless; (3) any other overlap fails. A crash of the
+//!   client's node ends its belief (and its waiting): the process is gone, and its restarted
+//!   incarnation starts from scratch in a new session (standard seed 2: a leader crashed while
+//!   leading, its next incarnation was told Disconnected 11 s later, which is not a holder
+//!   ignoring Disconnected).
 //! - `lock-liveness`: after the last fault, (a) no waiting episode (`Waiting` until `Acquired`,
 //!   `Released` (gave up), `Lost` or `Suspended`) lasts longer than the bound, and (b) while
 //!   someone waits, someone acquires at least once per bound (an orphan node that blocks
@@ -37,7 +41,7 @@
 use super::coord_log::CommittedLog;
 use super::disturbed::Disturbed;
 use crate::check::{PropertyReport, RecordRef, Verdict, Violation};
-use crate::history::{Event, History, RecipeAction};
+use crate::history::{Event, Fault, History, Node, RecipeAction};
 use crate::op::Op;
 use crate::types::{ClientId, EventType, SessionId, SessionState, SimTime, Zxid};
 use std::borrow::Cow;
@@ -60,6 +64,59 @@ const NS_PER_MS: u64 = 1_000_000;
 
 /// How soon after Disconnected/Expired a holder must have dropped its belief.
 const GRACE_NS: u64 = 10 * NS_PER_MS;
+
+/// How violations name the recipe: the lock checks also judge elections (`election.rs`), whose
+/// reports should speak of leading, not of holding a lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Wording {
+    /// "believed it acquired /l/lock-…": `acquired`.
+    pub acquired: &'static str,
+    /// "never the committed owner of the lock": `owner`.
+    pub owner: &'static str,
+    /// "kept believing it held lock /l": `held`.
+    pub held: &'static str,
+    /// "client c1 waited for lock /l": `waited`.
+    pub waited: &'static str,
+    /// "nobody acquired lock /l": `nobody`.
+    pub nobody: &'static str,
+}
+
+impl Wording {
+    /// A lock's words.
+    pub const LOCK: Wording = Wording {
+        acquired: "acquired",
+        owner: "committed owner of the lock",
+        held: "held lock",
+        waited: "waited for lock",
+        nobody: "acquired lock",
+    };
+    /// A master election's words.
+    pub const ELECTION: Wording = Wording {
+        acquired: "was elected on",
+        owner: "committed master of the election",
+        held: "led election",
+        waited: "waited to lead election",
+        nobody: "was elected in election",
+    };
+}
+
+/// When each client's node crashed (in time order). A crashed process believes nothing and
+/// waits for nothing: its beliefs end there.
+fn crashes(h: &History) -> BTreeMap<ClientId, Vec<SimTime>> {
+    let mut out: BTreeMap<ClientId, Vec<SimTime>> = BTreeMap::new();
+    for r in &h.records {
+        if let Event::Fault { fault: Fault::Crash { node: Node::Client(c), .. } } = &r.event {
+            out.entry(*c).or_default().push(r.time);
+        }
+    }
+    out
+}
+
+/// The end of an interval of `client`'s that began at `from` and was closed (by a note, or the
+/// end of the history) at `to`: the first crash of its node in between, if any.
+fn ended_by_crash(crashes: &BTreeMap<ClientId, Vec<SimTime>>, client: ClientId, from: SimTime, to: SimTime) -> SimTime {
+    crashes.get(&client).and_then(|ts| ts.iter().find(|t| **t >= from && **t < to)).copied().unwrap_or(to)
+}
 
 /// The lock directories the notes name.
 fn lock_dirs(notes: &[Note<'_>]) -> BTreeSet<String> {
@@ -219,7 +276,7 @@ fn notes(h: &History) -> Vec<Note<'_>> {
     notes_with(h, "lock:", Cow::Borrowed)
 }
 
-fn exclusive(h: &History, notes: &[Note<'_>], committed: &Committed) -> PropertyReport {
+fn exclusive(h: &History, notes: &[Note<'_>], committed: &Committed, w: &Wording) -> PropertyReport {
     // The earliest time each (node, session) became the committed owner: a belief is justified
     // when that is no later than the belief.
     let mut first_owned: BTreeMap<(&str, &str, SessionId), SimTime> = BTreeMap::new();
@@ -244,9 +301,8 @@ fn exclusive(h: &History, notes: &[Note<'_>], committed: &Committed) -> Property
             };
             violations.push(
                 Violation::new(format!(
-                    "client {} (session {}) believed it acquired {} (token {}) but that node was never the \
-                     committed owner of the lock up to then",
-                    n.client, n.session, node, token
+                    "client {} (session {}) believed it {} {} (token {}) but that node was never the {} up to then",
+                    n.client, n.session, w.acquired, node, token, w.owner
                 ))
                 .record(rref(h, n.index, "Acquired"))
                 .at(*token)
@@ -309,6 +365,8 @@ struct Belief<'a> {
 /// Holding intervals, sorted by start (then record index).
 fn beliefs<'a>(h: &History, notes: &[Note<'a>]) -> Vec<Belief<'a>> {
     let end = h.records.last().map(|r| r.time).unwrap_or(SimTime(0));
+    let crashed = crashes(h);
+    let close = |client, from, to| ended_by_crash(&crashed, client, from, to);
     let mut open: BTreeMap<(ClientId, &str), (SimTime, usize, SessionId)> = BTreeMap::new();
     let mut out = Vec::new();
     for n in notes {
@@ -316,25 +374,27 @@ fn beliefs<'a>(h: &History, notes: &[Note<'a>]) -> Vec<Belief<'a>> {
         match &*n.action {
             RecipeAction::Acquired { .. } => {
                 if let Some((from, index, session)) = open.insert(key, (n.time, n.index, n.session)) {
-                    out.push(Belief { client: n.client, session, dir: n.dir, from, to: n.time, index });
+                    let to = close(n.client, from, n.time);
+                    out.push(Belief { client: n.client, session, dir: n.dir, from, to, index });
                 }
             }
             RecipeAction::Released { .. } | RecipeAction::Suspended | RecipeAction::Lost => {
                 if let Some((from, index, session)) = open.remove(&key) {
-                    out.push(Belief { client: n.client, session, dir: n.dir, from, to: n.time, index });
+                    let to = close(n.client, from, n.time);
+                    out.push(Belief { client: n.client, session, dir: n.dir, from, to, index });
                 }
             }
             _ => {}
         }
     }
     for ((client, dir), (from, index, session)) in open {
-        out.push(Belief { client, session, dir, from, to: end, index });
+        out.push(Belief { client, session, dir, from, to: close(client, from, end), index });
     }
     out.sort_by_key(|b| (b.from, b.index));
     out
 }
 
-fn belief_overlap(h: &History, notes: &[Note<'_>]) -> PropertyReport {
+fn belief_overlap(h: &History, notes: &[Note<'_>], w: &Wording) -> PropertyReport {
     let bs = beliefs(h, notes);
     let disturbed = Disturbed::of(h);
     // When each session was expired. A holder whose session the service expired (the
@@ -380,8 +440,9 @@ fn belief_overlap(h: &History, notes: &[Note<'_>]) -> PropertyReport {
             if let Some(t) = told_at.filter(|t| a.to.0 > t.0 + GRACE_NS && end.0 > t.0 + GRACE_NS) {
                 violations.push(
                     Violation::new(format!(
-                        "client {} kept believing it held lock {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
+                        "client {} kept believing it {} {} for {:.1} ms after its session was Disconnected/Expired (at {}), overlapping client {} for {:.1} ms",
                         a.client,
+                        w.held,
                         a.dir,
                         (a.to.0 - t.0) as f64 / 1e6,
                         t,
@@ -401,9 +462,9 @@ fn belief_overlap(h: &History, notes: &[Note<'_>]) -> PropertyReport {
             } else {
                 violations.push(
                     Violation::new(format!(
-                        "clients {} and {} both believed they held lock {} for {:.1} ms, with no pause or \
+                        "clients {} and {} both believed they {} {} for {:.1} ms, with no pause or \
                          partition to explain it",
-                        a.client, b.client, a.dir, ms
+                        a.client, b.client, w.held, a.dir, ms
                     ))
                     .record(rref(h, a.index, format!("{} Acquired", a.client)))
                     .record(rref(h, b.index, format!("{} Acquired", b.client))),
@@ -415,7 +476,7 @@ fn belief_overlap(h: &History, notes: &[Note<'_>]) -> PropertyReport {
     PropertyReport { name: "lock-belief-overlap".into(), verdict: verdict(violations), checked: bs.len() as u64, note }
 }
 
-fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyReport {
+fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig, w: &Wording) -> PropertyReport {
     let bound = cfg.liveness_bound_ms * NS_PER_MS;
     let healed =
         h.records.iter().filter(|r| matches!(r.event, Event::Fault { .. })).map(|r| r.time).max().unwrap_or(SimTime(0));
@@ -427,6 +488,7 @@ fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyRepo
             note: None,
         };
     };
+    let crashed = crashes(h);
     let mut violations = Vec::new();
     let mut waiting: BTreeMap<(ClientId, &str), (SimTime, usize)> = BTreeMap::new();
     // Waiting episodes [start, end) and acquisitions, per dir.
@@ -446,21 +508,22 @@ fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyRepo
                     acquisitions.entry(n.dir).or_default().push(n.time);
                 }
                 if let Some((from, index)) = waiting.remove(&key) {
-                    episodes.push((n.dir, n.client, from, n.time, index));
+                    episodes.push((n.dir, n.client, from, ended_by_crash(&crashed, n.client, from, n.time), index));
                 }
             }
             _ => {}
         }
     }
     for ((client, dir), (from, index)) in waiting {
-        episodes.push((dir, client, from, end, index));
+        episodes.push((dir, client, from, ended_by_crash(&crashed, client, from, end), index));
     }
     for (dir, client, from, to, index) in &episodes {
         let start = (*from).max(healed);
         if to.0 > start.0 + bound {
             violations.push(
                 Violation::new(format!(
-                    "client {client} waited for lock {dir} {:.1} s after the last fault, more than the bound {} ms",
+                    "client {client} {} {dir} {:.1} s after the last fault, more than the bound {} ms",
+                    w.waited,
                     (to.0 - start.0) as f64 / 1e9,
                     cfg.liveness_bound_ms
                 ))
@@ -479,8 +542,9 @@ fn liveness(h: &History, ns: &[Note<'_>], cfg: &LockCheckConfig) -> PropertyRepo
             let someone_acquires = acq.iter().any(|a| *a >= t && *a <= win_end);
             if someone_waits && !someone_acquires {
                 violations.push(Violation::new(format!(
-                    "nobody acquired lock {dir} between {t} and {win_end} although clients were waiting \
-                     (after the last fault)"
+                    "nobody {} {dir} between {t} and {win_end} although clients were waiting \
+                     (after the last fault)",
+                    w.nobody
                 )));
                 break;
             }
@@ -659,10 +723,10 @@ pub fn check_locks_on(h: &History, log: &CommittedLog, cfg: &LockCheckConfig) ->
     }
     let committed = committed(h, log, &lock_dirs(&notes));
     vec![
-        exclusive(h, &notes, &committed),
+        exclusive(h, &notes, &committed, &Wording::LOCK),
         fencing(h, &notes, &committed),
-        belief_overlap(h, &notes),
-        liveness(h, &notes, cfg),
+        belief_overlap(h, &notes, &Wording::LOCK),
+        liveness(h, &notes, cfg, &Wording::LOCK),
         herd(h, &notes),
     ]
 }
@@ -678,18 +742,19 @@ fn not_applicable(name: &str) -> PropertyReport {
 
 /// What election checks with the lock's rules, on its notes read as lock notes (`Leading` as
 /// `Acquired`, `Abdicated` as `Released`): `lock-exclusive`, `lock-belief-overlap` and
-/// `lock-liveness`, as [`check_locks_with`] would report them.
+/// `lock-liveness`, as [`check_locks_with`] would report them, violations worded with `w`.
 pub(super) fn exclusive_overlap_liveness(
     h: &History,
     log: &CommittedLog,
     notes: &[Note<'_>],
     cfg: &LockCheckConfig,
+    w: &Wording,
 ) -> [PropertyReport; 3] {
     if notes.is_empty() {
         return ["lock-exclusive", "lock-belief-overlap", "lock-liveness"].map(not_applicable);
     }
     let committed = committed(h, log, &lock_dirs(notes));
-    [exclusive(h, notes, &committed), belief_overlap(h, notes), liveness(h, notes, cfg)]
+    [exclusive(h, notes, &committed, w), belief_overlap(h, notes, w), liveness(h, notes, cfg, w)]
 }
 
 /// `lock-liveness` over `notes` (the read/write lock's notes read as lock notes), as
@@ -698,7 +763,7 @@ pub(super) fn liveness_of(h: &History, notes: &[Note<'_>], cfg: &LockCheckConfig
     if notes.is_empty() {
         return not_applicable("lock-liveness");
     }
-    liveness(h, notes, cfg)
+    liveness(h, notes, cfg, &Wording::LOCK)
 }
 
 #[cfg(test)]
@@ -709,7 +774,12 @@ mod tests {
 
     /// `lock-belief-overlap` of a whole history's lock notes.
     fn belief_overlap(h: &History) -> PropertyReport {
-        super::belief_overlap(h, &notes(h))
+        super::belief_overlap(h, &notes(h), &Wording::LOCK)
+    }
+
+    /// `lock-liveness` of a whole history's lock notes.
+    fn liveness(h: &History, cfg: &LockCheckConfig) -> PropertyReport {
+        super::liveness(h, &notes(h), cfg, &Wording::LOCK)
     }
 
     fn note(t_ms: u64, client: u32, action: RecipeAction) -> Record {
@@ -846,6 +916,72 @@ mod tests {
         // Without the expiry it is unexplained.
         let plain = history(vec![acq(8, 1), acq(10, 2), rel(11, 2), rel(20, 1)]);
         assert!(matches!(belief_overlap(&plain).verdict, Verdict::Fail { .. }));
+    }
+
+    fn crash(t: u64, c: u32) -> Record {
+        Record {
+            time: SimTime(t * NS_PER_MS),
+            event: Event::Fault { fault: Fault::Crash { node: crate::Node::Client(ClientId(c)), torn: false } },
+        }
+    }
+
+    fn disconnected(t: u64, c: u32, session: u64) -> Record {
+        Record {
+            time: SimTime(t * NS_PER_MS),
+            event: Event::Session {
+                client: ClientId(c),
+                session: SessionId(session),
+                state: SessionState::Disconnected,
+                server: None,
+                timeout_ms: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_crash_of_the_holders_node_ends_its_belief() {
+        // standard seed 2: c1 crashed while holding (leading), c2 acquired after c1's session
+        // expired, c1's restarted incarnation (a new session) was told Disconnected and later
+        // acquired again. The crash ended c1's first belief: no overlap, nothing ignored.
+        let records = || vec![acq(0, 1), crash(5, 1), acq(10, 2), disconnected(20, 1, 11), rel(40, 2), acq(50, 1)];
+        let r = belief_overlap(&history(records()));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.note, None, "no overlap at all: {r:?}");
+        // Without the crash, c1 kept believing after it was told Disconnected: that fails.
+        let mut kept = records();
+        kept.remove(1);
+        let Verdict::Fail { violations, .. } = belief_overlap(&history(kept)).verdict else {
+            panic!("a holder that ignores Disconnected fails")
+        };
+        assert!(violations[0].summary.contains("kept believing it held lock /l"), "{}", violations[0].summary);
+        // A crash of another client's node ends nothing of c1's.
+        let mut other = records();
+        other[1] = crash(5, 3);
+        assert!(matches!(belief_overlap(&history(other)).verdict, Verdict::Fail { .. }));
+        // A crash before the belief began ends nothing either.
+        let late = vec![crash(0, 1), acq(1, 1), acq(10, 2), disconnected(20, 1, 11), rel(40, 2), acq(50, 1)];
+        assert!(matches!(belief_overlap(&history(late)).verdict, Verdict::Fail { .. }));
+    }
+
+    #[test]
+    fn a_crash_ends_a_waiting_episode() {
+        let cfg = LockCheckConfig { liveness_bound_ms: 100 };
+        let waiting = |t| note(t, 1, RecipeAction::Waiting);
+        // c1 waits from 0, its node crashes at 50 and it never comes back to the lock; c2 keeps
+        // acquiring. Not a waiter starved for 1 s.
+        let mut records = vec![waiting(0), crash(50, 1)];
+        for t in (0..1000).step_by(50) {
+            records.push(acq(t + 10, 2));
+            records.push(rel(t + 20, 2));
+        }
+        records.sort_by_key(|r| r.time);
+        let r = liveness(&history(records.clone()), &cfg);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        records.retain(|r| !matches!(r.event, Event::Fault { .. }));
+        let Verdict::Fail { violations, .. } = liveness(&history(records), &cfg).verdict else {
+            panic!("a waiter never served fails")
+        };
+        assert!(violations[0].summary.contains("waited for lock /l"), "{}", violations[0].summary);
     }
 
     /// Two clients take a sequential lock in turn and write the fenced resource; with `bad`, the

@@ -41,6 +41,10 @@ pub struct RecipeCtx {
     pub recorder: Recorder,
     /// This client's own stream (derived from the run's seed, the node and its incarnation).
     pub rng: SimRng,
+    /// 0 at the node's first start, then 1, 2… after each crash and restart: a restarted
+    /// process knows it is one (as an application knows from its pid file or its disk) and may
+    /// recover what it had done from the service (the queue producer does).
+    pub incarnation: u32,
     pub stop: StopSignal,
     /// Planted bugs switched on for this run (none by default: see `zksim_model::bugs`).
     pub bugs: zksim_model::BugSet,

@@ -346,11 +346,40 @@ impl Locker<'_> {
     }
 
     /// Deletes our lock node, retrying over ConnectionLoss; NoNode is fine (already gone).
+    ///
+    /// The naive lock's node is one path for every holder (`<path>/lock`): after a lost delete
+    /// that path may already name the next holder's node (our delete committed, someone else
+    /// created the lock), and a blind retry would delete it (standard seeds 29 and 37: an
+    /// abdicating leader's retried delete removed the next leader's master node, so a third
+    /// client was elected while the second still led). So a retry first looks: it deletes
+    /// again only a node our session still owns. (A sequential node's name is never reused: a
+    /// retry there can only find our node or nothing.) Known limit: a lost delete still in the
+    /// service's pipeline when we look can commit after it; the service refuses those once the
+    /// session has moved to another server (SessionMoved), which narrows this to the proposals
+    /// already made.
     async fn release(&self, node: &str) -> bool {
         let zk = &self.zk;
-        match self.retry(|| zk.delete(node, -1)).await {
-            Ok(()) | Err(ZkError::Api(ErrorCode::NoNode)) => true,
-            Err(_) => false,
+        let shared_path = self.p.variant == LockVariant::Naive;
+        loop {
+            let r = if shared_path { zk.delete(node, -1).await } else { self.retry(|| zk.delete(node, -1)).await };
+            match r {
+                Ok(()) | Err(ZkError::Api(ErrorCode::NoNode)) => return true,
+                Err(ZkError::ConnectionLoss) => {
+                    if self.ctx.stop.raised() && zk.state() != SessionState::SyncConnected {
+                        return false;
+                    }
+                    if self.ignores_expiry() {
+                        madsim::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    match self.retry(|| zk.exists(node)).await {
+                        Ok(Some(s)) if s.ephemeral_owner == zk.session_id() => {}
+                        // Gone, or someone else's now: ours is released.
+                        Ok(_) => return true,
+                        Err(_) => return false,
+                    }
+                }
+                Err(_) => return false,
+            }
         }
     }
 

@@ -41,6 +41,9 @@ pub enum FaultPlan {
     PauseClient(u32),
     /// Ask the service to expire client `c<n>`'s current session.
     ExpireClient(u32),
+    /// Crash client node `c<n>` (its process is gone), restart it after the fault's duration
+    /// (the process starts again from scratch, with `incarnation` 1).
+    CrashClient(u32),
 }
 
 /// A test run.
@@ -81,6 +84,7 @@ pub fn run_with_bugs(plan: Plan, bugs: zksim_model::BugSet) -> History {
                     session_timeout_ms: timeout,
                     recorder: pctx.recorder.clone(),
                     rng: pctx.seeds.stream(&format!("{}/recipe/{}", pctx.node, pctx.incarnation)),
+                    incarnation: pctx.incarnation,
                     stop: stop.clone(),
                     bugs,
                 };
@@ -103,6 +107,7 @@ pub fn run_with_bugs(plan: Plan, bugs: zksim_model::BugSet) -> History {
             FaultPlan::CrashRestart(s) => nemesis.crash(Node::Server(ServerId(s)), false).expect("crash"),
             FaultPlan::IsolateServer(s) => nemesis.isolate(Node::Server(ServerId(s))).expect("isolate"),
             FaultPlan::PauseClient(c) => nemesis.pause(Node::Client(ClientId(c))).expect("pause"),
+            FaultPlan::CrashClient(c) => nemesis.crash(Node::Client(ClientId(c)), false).expect("crash"),
             FaultPlan::ExpireClient(c) => {
                 let session = nemesis.recorder().snapshot().iter().rev().find_map(|r| match &r.event {
                     Event::Session { client, session, state: SessionState::SyncConnected, .. }
@@ -122,6 +127,7 @@ pub fn run_with_bugs(plan: Plan, bugs: zksim_model::BugSet) -> History {
             FaultPlan::CrashRestart(s) => nemesis.restart(Node::Server(ServerId(s))).expect("restart"),
             FaultPlan::IsolateServer(_) => nemesis.heal(),
             FaultPlan::PauseClient(c) => nemesis.resume(Node::Client(ClientId(c))).expect("resume"),
+            FaultPlan::CrashClient(c) => nemesis.restart(Node::Client(ClientId(c))).expect("restart"),
             _ => {}
         }
         sleep(plan.settle_ms).await;
