@@ -238,11 +238,19 @@ impl Core {
         }
     }
 
-    fn transmit(&mut self, p: Pending) {
+    fn transmit(&mut self, mut p: Pending) {
         if let Some(last) = self.inflight.back() {
             assert!(last.xid < p.xid, "requests go out in xid order: {} then {}", last.xid, p.xid);
         }
-        self.send(ClientMsg::Request { xid: p.xid, op: p.op.clone() });
+        // After sending, [`Core::complete`] looks at the op only to arm a watch or to drop
+        // removed watches; any other op moves into the message instead of being copied (a
+        // create's data, a multi's sub-ops), leaving a data-less placeholder behind.
+        let op = if p.arm.is_some() || matches!(p.op, Op::RemoveWatches { .. }) {
+            p.op.clone()
+        } else {
+            std::mem::replace(&mut p.op, Op::CloseSession)
+        };
+        self.send(ClientMsg::Request { xid: p.xid, op });
         self.inflight.push_back(p);
     }
 
