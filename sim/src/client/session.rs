@@ -418,8 +418,10 @@ impl Core {
     /// Records a notification and wakes its local waiters. Every notification the server sends
     /// is recorded, even one no local waiter is left for.
     fn deliver(&mut self, event: WatchedEvent) {
-        self.recorder.record(Event::Watch { client: self.client(), session: self.session, event: event.clone() });
+        // Waking the waiters records nothing (they run later), so the event is recorded after
+        // it is fired, moved rather than copied.
         self.watches.fire(&event);
+        self.recorder.record(Event::Watch { client: self.client(), session: self.session, event });
     }
 
     /// The connection broke or went silent: what was in flight may or may not have happened.
