@@ -76,13 +76,12 @@ use crate::recorder::Recorder;
 use crate::rng::SimRng;
 use hosts::HostProvider;
 use session::{Completion, Core, Handshake, Shared};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use watch::WatchArm;
 use zksim_model::{
-    AddWatchMode, CreateMode, Data, ErrorCode, Event, MultiOp, MultiSubResult, Op, OpResult, Outcome, ServerId,
+    AddWatchMode, CreateMode, Data, ErrorCode, Event, MultiOp, MultiSubResult, Op, OpId, OpResult, Outcome, ServerId,
     SessionId, SessionState, Stat, WatcherKind, Zxid,
 };
 
@@ -503,19 +502,26 @@ fn shape(what: &str, got: &OpResult) -> ZkError {
 /// from the driver before it returns (it stamps simulated time).
 pub fn complete_unfinished(recorder: &Recorder) -> usize {
     let open = recorder.inspect(|records| {
-        let mut open = BTreeSet::new();
+        // Op ids are the recorder's dense counter (1, 2, ...), each recorded by its Invoke, so
+        // none exceeds the number of records: a flag per id instead of a set.
+        let mut open = vec![false; records.len() + 1];
         for r in records {
             match r.event {
-                Event::Invoke { op_id, .. } => {
-                    assert!(open.insert(op_id), "op id {op_id:?} invoked twice");
-                }
-                Event::Complete { op_id, .. } => {
-                    assert!(open.remove(&op_id), "op id {op_id:?} completed without an open invocation");
+                Event::Invoke { op_id, .. } | Event::Complete { op_id, .. } => {
+                    let slot = usize::try_from(op_id.0).ok().and_then(|i| open.get_mut(i));
+                    let slot = slot.unwrap_or_else(|| panic!("op id {op_id:?} was not issued by this recorder"));
+                    let invoke = matches!(r.event, Event::Invoke { .. });
+                    assert!(
+                        *slot != invoke,
+                        "op id {op_id:?} {}",
+                        if invoke { "invoked twice" } else { "completed without an open invocation" }
+                    );
+                    *slot = invoke;
                 }
                 _ => {}
             }
         }
-        open
+        open.iter().enumerate().filter(|(_, o)| **o).map(|(i, _)| OpId(i as u64)).collect::<Vec<_>>()
     });
     for op_id in &open {
         recorder.record(Event::Complete {

@@ -238,11 +238,19 @@ impl Core {
         }
     }
 
-    fn transmit(&mut self, p: Pending) {
+    fn transmit(&mut self, mut p: Pending) {
         if let Some(last) = self.inflight.back() {
             assert!(last.xid < p.xid, "requests go out in xid order: {} then {}", last.xid, p.xid);
         }
-        self.send(ClientMsg::Request { xid: p.xid, op: p.op.clone() });
+        // After sending, [`Core::complete`] looks at the op only to arm a watch or to drop
+        // removed watches; any other op moves into the message instead of being copied (a
+        // create's data, a multi's sub-ops), leaving a data-less placeholder behind.
+        let op = if p.arm.is_some() || matches!(p.op, Op::RemoveWatches { .. }) {
+            p.op.clone()
+        } else {
+            std::mem::replace(&mut p.op, Op::CloseSession)
+        };
+        self.send(ClientMsg::Request { xid: p.xid, op });
         self.inflight.push_back(p);
     }
 
@@ -410,8 +418,10 @@ impl Core {
     /// Records a notification and wakes its local waiters. Every notification the server sends
     /// is recorded, even one no local waiter is left for.
     fn deliver(&mut self, event: WatchedEvent) {
-        self.recorder.record(Event::Watch { client: self.client(), session: self.session, event: event.clone() });
+        // Waking the waiters records nothing (they run later), so the event is recorded after
+        // it is fired, moved rather than copied.
         self.watches.fire(&event);
+        self.recorder.record(Event::Watch { client: self.client(), session: self.session, event });
     }
 
     /// The connection broke or went silent: what was in flight may or may not have happened.

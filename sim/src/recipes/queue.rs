@@ -287,13 +287,14 @@ async fn consume(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Consu
                 return Ok(());
             }
             let node = format!("{}/{name}", p.path);
-            let item = item_of(&name).unwrap_or_default().to_string();
+            // The item id is only needed for the Consumed note: parsed when one is recorded.
+            let item = || item_of(&name).unwrap_or_default().to_string();
             match ctx.bugs.has(Bug::QueueDeleteUnchecked) {
                 true => match zk.delete(&node, -1).await {
                     // queue-delete-unchecked: process whatever the delete said.
                     Err(e) if e.is_session_over() => return Err(e),
                     _ => {
-                        zk.record_recipe(note(p, RecipeAction::Consumed { item, node }));
+                        zk.record_recipe(note(p, RecipeAction::Consumed { item: item(), node }));
                         ctx.sleep_ms(p.process_ms).await;
                     }
                 },
@@ -330,7 +331,7 @@ async fn consume(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Consu
                         Err(e) => panic!("queue consumer {}: multi on {node} failed: {e}", ctx.client),
                     };
                     if consumed {
-                        zk.record_recipe(note(p, RecipeAction::Consumed { item, node }));
+                        zk.record_recipe(note(p, RecipeAction::Consumed { item: item(), node }));
                         ctx.sleep_ms(p.process_ms).await;
                     }
                 }
