@@ -68,6 +68,14 @@ impl<T: Any + Send + Sync> ConnSender<T> {
         Ok(())
     }
 
+    /// Queues `msg` on the connection without awaiting: madsim's connection send never waits
+    /// (it draws the latency and schedules the delivery), so a process can send from
+    /// synchronous code, with no writer task and channel hop per message.
+    pub fn send_now(&self, msg: T) -> io::Result<()> {
+        use futures::FutureExt;
+        self.send(msg).now_or_never().expect("a send on a simulated connection completes at once")
+    }
+
     /// True once the peer's receiving half is gone.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()

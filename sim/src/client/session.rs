@@ -81,7 +81,7 @@ enum Conn {
     Connecting,
     Connected {
         server: ServerId,
-        out: mpsc::UnboundedSender<ClientMsg>,
+        out: ConnSender<ClientMsg>,
     },
     /// Terminal: the service expired the session.
     Expired,
@@ -257,9 +257,9 @@ impl Core {
     /// Queues `msg` on the current connection (if any) and restarts the ping timer.
     pub(crate) fn send(&mut self, msg: ClientMsg) {
         if let Conn::Connected { out, .. } = &self.conn {
-            // A failed send means the writer saw the connection break; the reader sees it too
-            // and completes what is in flight.
-            let _ = out.send(msg);
+            // A failed send means the connection broke; the reader sees it too and completes
+            // what is in flight.
+            let _ = out.send_now(msg);
             self.last_send = now();
         }
     }
@@ -338,7 +338,7 @@ impl Core {
     }
 
     /// The connection to `server` is established: flush what waited for it.
-    pub(crate) fn on_connected(&mut self, server: ServerId, out: mpsc::UnboundedSender<ClientMsg>) {
+    pub(crate) fn on_connected(&mut self, server: ServerId, out: ConnSender<ClientMsg>) {
         assert!(matches!(self.conn, Conn::Connecting), "connected while not connecting");
         assert!(self.inflight.is_empty(), "requests in flight while disconnected");
         self.conn = Conn::Connected { server, out };
@@ -574,50 +574,19 @@ impl Shared {
     }
 }
 
-/// Aborts a connection's reader and writer when the connection is dropped (or the connection
-/// task is aborted), which closes the connection: the server sees it go.
-struct TaskGuard(Vec<JoinHandle<()>>);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
-        }
-    }
-}
-
-/// A connection installed as the session's current one, with its reader and writer running.
+/// A connection installed as the session's current one. Its sending half is the session
+/// core's; dropping this (the receiving half) closes the connection: the server sees it go.
 pub(crate) struct Attached {
     server: ServerId,
-    inbox: mpsc::UnboundedReceiver<io::Result<ServerMsg>>,
-    _guard: TaskGuard,
+    rx: ConnReceiver<ServerMsg>,
 }
 
-/// Installs an established connection: starts its writer and reader, then flushes watches and
-/// queued requests onto it (synchronously, so `connect` returns a connected client).
+/// Installs an established connection, then flushes watches and queued requests onto it
+/// (synchronously, so `connect` returns a connected client).
 pub(crate) fn attach(shared: &Arc<Shared>, est: Established) -> Attached {
-    let Established { server, tx, mut rx, .. } = est;
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ClientMsg>();
-    let (in_tx, inbox) = mpsc::unbounded_channel::<io::Result<ServerMsg>>();
-    let writer = madsim::task::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            if tx.send(msg).await.is_err() {
-                break;
-            }
-        }
-    });
-    // A separate reader, so that timers in the select below never cancel a half-done receive.
-    let reader = madsim::task::spawn(async move {
-        loop {
-            let r = rx.recv().await;
-            let broken = r.is_err();
-            if in_tx.send(r).is_err() || broken {
-                break;
-            }
-        }
-    });
-    shared.lock().on_connected(server, out_tx);
-    Attached { server, inbox, _guard: TaskGuard(vec![writer, reader]) }
+    let Established { server, tx, rx, .. } = est;
+    shared.lock().on_connected(server, tx);
+    Attached { server, rx }
 }
 
 /// The connection task: serves the attached connection, then reconnects until the session is
@@ -648,7 +617,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first: Attached, mut hosts: HostPro
 
 /// Serves one connection until it breaks or goes silent; returns why.
 async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
-    let Attached { server, mut inbox, _guard } = attached;
+    let Attached { server, mut rx } = attached;
     let read_timeout = shared.lock().read_timeout();
     let mut last_recv = now();
     // Kept across iterations: one timer per deadline, not one per message (crate::deadline).
@@ -659,8 +628,9 @@ async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
         ping.reset(shared.lock().ping_due());
         tokio::select! {
             biased;
-            msg = inbox.recv() => match msg {
-                Some(Ok(msg)) => {
+            // Cancel-safe: a message is taken off the connection only when it is returned.
+            msg = rx.recv() => match msg {
+                Ok(msg) => {
                     last_recv = now();
                     match shared.lock().on_message(server, msg) {
                         Ok(()) => {}
@@ -671,8 +641,7 @@ async fn serve(shared: &Arc<Shared>, attached: Attached) -> String {
                         }
                     }
                 }
-                Some(Err(e)) => return format!("connection to {server} broke: {e}"),
-                None => return format!("reader of the connection to {server} ended"),
+                Err(e) => return format!("connection to {server} broke: {e}"),
             },
             _ = &mut silent => {
                 return format!("nothing from {server} for {read_timeout:?}");

@@ -1,6 +1,6 @@
 //! Connections as the server's event loop sees them: every received message becomes an
-//! [`Input`] on one channel, and sends go through an unbounded queue drained by a writer task,
-//! so the loop never blocks on a peer.
+//! [`Input`] on one channel, and sends go straight onto the connection, which never blocks
+//! (the simulated network buffers without limit, as ZooKeeper's unbounded send queues do).
 
 use crate::net::{ConnReceiver, ConnSender};
 use crate::proto::{ClientMsg, ControlMsg, ControlReply, ServerMsg};
@@ -47,19 +47,19 @@ pub enum Input {
 /// The live half of a connection the loop holds: dropping it closes the connection.
 pub struct Link<Out> {
     pub id: ConnId,
-    out: mpsc::UnboundedSender<Out>,
+    out: ConnSender<Out>,
     _reader: Task,
-    _writer: Task,
 }
 
-impl<Out> Link<Out> {
+impl<Out: Any + Send + Sync> Link<Out> {
     /// Queues `msg`; a broken connection is noticed by its reader (which reports it gone).
     pub fn send(&self, msg: Out) {
-        let _ = self.out.send(msg);
+        let _ = self.out.send_now(msg);
     }
 }
 
-/// Starts the reader and writer tasks of a connection.
+/// Starts the reader task of a connection. (Sends need no writer task: a send on a simulated
+/// connection completes at once.)
 pub fn link<In: Any + Send + Sync, Out: Any + Send + Sync>(
     id: ConnId,
     sender: ConnSender<Out>,
@@ -68,14 +68,6 @@ pub fn link<In: Any + Send + Sync, Out: Any + Send + Sync>(
     wrap: fn(ConnId, In) -> Input,
     gone: fn(ConnId) -> Input,
 ) -> Link<Out> {
-    let (out, mut queue) = mpsc::unbounded_channel::<Out>();
-    let writer = Task::spawn(async move {
-        while let Some(msg) = queue.recv().await {
-            if sender.send(msg).await.is_err() {
-                break;
-            }
-        }
-    });
     let reader = Task::spawn(async move {
         loop {
             match receiver.recv().await {
@@ -91,5 +83,5 @@ pub fn link<In: Any + Send + Sync, Out: Any + Send + Sync>(
             }
         }
     });
-    Link { id, out, _reader: reader, _writer: writer }
+    Link { id, out: sender, _reader: reader }
 }
