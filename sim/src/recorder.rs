@@ -90,4 +90,9 @@ impl Recorder {
     pub fn take(&self) -> Vec<Record> {
         std::mem::take(&mut self.lock().records)
     }
+
+    /// Forgets every record after the first `len`.
+    pub(crate) fn truncate(&self, len: usize) {
+        self.lock().records.truncate(len);
+    }
 }

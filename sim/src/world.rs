@@ -230,15 +230,17 @@ impl World {
 /// drop the futures of tasks still pending when the runtime goes: a task waiting on a channel is
 /// owned by a waker that the channel, owned by the task, holds, so every run of a sweep leaked
 /// its whole world (~7 MiB a seed of the standard scenario). Killing a node wakes its tasks, and
-/// the executor drops a killed node's task instead of polling it, which breaks those cycles. No
-/// task runs, so the history cannot change; the assertion checks it.
+/// the executor drops a killed node's task instead of polling it, which breaks those cycles.
+/// Tasks the driver spawned on madsim's main node (tests do) cannot be killed and may run one
+/// last step here; what they record is dropped, so the history is what it was when the driver
+/// returned.
 fn shut_down(rt: &Runtime, nodes: &BTreeMap<Node, NodeId>, recorder: &Recorder) {
     let recorded = recorder.len();
     for id in nodes.values() {
         rt.handle().kill(*id);
     }
     rt.block_on(async {});
-    assert_eq!(recorder.len(), recorded, "a process recorded an event while the world shut down");
+    recorder.truncate(recorded);
 }
 
 /// A world driven one step at a time: [`SteppedWorld::step`] runs a future to completion in
