@@ -14,6 +14,29 @@ mod trace_logs;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (include/mimalloc.h), which the
+/// Rust bindings do not name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// By default mimalloc gives freed memory back to the OS 10 ms after it is freed, and a
+/// simulation that frees and allocates all the time then faults it back in, zeroing pages
+/// (transparent huge pages: 2 MiB at a time): 10-15% of a standard-scenario seed's time was the
+/// kernel clearing pages. Memory is kept instead; a sweep's peak stays that of one seed per
+/// thread, since a run frees everything (tests/no_leak.rs). `MIMALLOC_PURGE_DELAY` still wins.
+fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: reads and sets an option of the allocator this binary links, before any thread
+    // is started. The option is set only if it holds mimalloc 3's default purge delay (1000 ms),
+    // so a build whose enum differs leaves every option alone.
+    unsafe {
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == 1000 {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "zksim", about = "Deterministic simulation testing for ZooKeeper-style services and recipes")]
 struct Cli {
@@ -137,6 +160,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { scenario, seed, report, json, check_determinism } => {
