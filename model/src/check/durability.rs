@@ -35,7 +35,7 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
         if r.write_zxid[n].is_none() {
             let mut viol = Violation::new(format!("acknowledged write op {} is not in the committed log", o.op_id.0))
                 .op(ix.op_ref(n))
-                .expected(format!("a committed transaction for session {} xid {}", o.session, o.xid));
+                .expected(format!("a committed transaction for session {} xid {}", ix.session_of(o), o.xid));
             if let Some(z) = o.reply_zxid() {
                 viol = viol.at(z);
                 match ix.log_position(z) {

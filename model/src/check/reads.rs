@@ -26,7 +26,7 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     // op) instead of a sort.
     let mut by_rec: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
     for (n, o) in ix.ops.iter().enumerate() {
-        if let Some(c) = o.complete {
+        if let Some(c) = o.complete() {
             by_rec[c.rec] = u32::try_from(n).expect("fewer than 2^32 operations");
         }
     }
@@ -44,7 +44,9 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
                 v.push(
                     Violation::new(format!(
                         "session {} went back in time: {what} op {} replied at zxid {z} after op {} replied at {prev}",
-                        o.session, o.op_id.0, ix.ops[m].op_id.0
+                        ix.session_of(o),
+                        o.op_id.0,
+                        ix.ops[m].op_id.0
                     ))
                     .at(z)
                     .op(ix.op_ref(m))
@@ -67,8 +69,8 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
         .ops
         .iter()
         .enumerate()
-        .filter_map(|(n, o)| match (o.complete, o.definite(), pos[n]) {
-            (Some(c), Some(_), Some(z)) => Some((c.time.0, z, n)),
+        .filter_map(|(n, o)| match (o.complete(), o.definite(), pos[n]) {
+            (Some(c), Some(_), Some(z)) => Some((ix.history.records[c.rec].time.0, z, n)),
             _ => None,
         })
         .collect();
@@ -84,7 +86,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
     // Each session's ops in invocation order.
     let mut by_session: BTreeMap<SessionId, Vec<usize>> = BTreeMap::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        by_session.entry(o.session).or_default().push(n);
+        by_session.entry(ix.session_of(o)).or_default().push(n);
     }
     let mut v = Vec::new();
     let mut checked = 0;
@@ -94,7 +96,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
             if !matches!(so.op, Op::Sync { .. }) || so.definite().is_none() {
                 continue;
             }
-            let sync_done = so.complete.map(|c| c.time).expect("definite implies complete");
+            let sync_done = so.complete().map(|c| ix.history.records[c.rec].time).expect("definite implies complete");
             // Writes completed strictly before the sync was invoked.
             let cut = done.partition_point(|&(t, _, _)| t < so.invoked.0);
             if cut == 0 {

@@ -90,7 +90,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let mut reads: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
         if matches!(o.op, Op::CloseSession) {
-            close_ops.insert(o.session, n);
+            close_ops.insert(ix.session_of(o), n);
         }
         if !o.op.is_write() {
             if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
@@ -331,7 +331,7 @@ fn forget_recreated(op: &Op, closed: &mut BTreeMap<String, (SessionId, Zxid)>) {
 fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {
     let o = &ix.ops[n];
     let Some(observed) = o.definite() else { return };
-    let view = model.read_view(o.session, o.op);
+    let view = model.read_view(ix.session_of(o), o.op);
     out.reads_checked += 1;
     if !view.matches(observed) {
         let expected = view.to_outcome();

@@ -169,7 +169,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     v.extend(r.listed_after_close.iter().cloned());
     let close_zxid = |s: SessionId| r.closes.get(&s).map(|&(p, _)| (p, ix.log[p].txn.zxid));
     for (n, o) in ix.ops.iter().enumerate() {
-        let Some((cp, cz)) = close_zxid(o.session) else { continue };
+        let Some((cp, cz)) = close_zxid(ix.session_of(o)) else { continue };
         // An ephemeral create of the session that committed after its close and reported Ok.
         let creates_ephemeral = match o.op {
             Op::Create { mode, .. } => mode.is_ephemeral(),
@@ -182,7 +182,8 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     v.push(
                         Violation::new(format!(
                             "op {} created an ephemeral for session {} after the session was closed at {cz}",
-                            o.op_id.0, o.session
+                            o.op_id.0,
+                            ix.session_of(o)
                         ))
                         .at(z)
                         .op(ix.op_ref(n))

@@ -57,7 +57,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             _ => continue,
         };
         if o.definite().is_none() || o.reply_zxid().is_none() {
-            unsure.insert((o.session, path.as_str(), recursive));
+            unsure.insert((ix.session_of(o), path.as_str(), recursive));
         }
     }
     let excused = |s: SessionId, path: &str| {
@@ -69,7 +69,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     // Record index → op, for replies that carry a zxid.
     let mut replies: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
     for (n, o) in ix.ops.iter().enumerate() {
-        if let (Some(c), Some(_), Some(_)) = (o.complete, o.definite(), o.reply_zxid()) {
+        if let (Some(c), Some(_), Some(_)) = (o.complete(), o.definite(), o.reply_zxid()) {
             replies[c.rec] = n as u32;
         }
     }
@@ -155,7 +155,7 @@ fn spurious(ix: &HistoryIndex<'_>, i: usize, s: SessionId, e: &WatchedEvent, why
 fn late(ix: &HistoryIndex<'_>, n: usize, i: usize, e: &WatchedEvent, z: Zxid) -> Violation {
     Violation::new(format!(
         "session {} got a reply at zxid {z} before the {:?} event on {} for zxid {} its watch should have delivered first",
-        ix.ops[n].session, e.kind, e.path, e.zxid
+        ix.session_of(&ix.ops[n]), e.kind, e.path, e.zxid
     ))
     .at(e.zxid)
     .op(ix.op_ref(n))

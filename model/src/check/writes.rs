@@ -116,8 +116,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             continue;
         }
         started.push((o.invoked.0, n));
-        if let (Some(c), Some(_)) = (o.complete, o.definite()) {
-            done.push((c.time.0, n));
+        if let (Some(c), Some(_)) = (o.complete(), o.definite()) {
+            done.push((ix.history.records[c.rec].time.0, n));
         }
     }
     done.sort_unstable();
@@ -160,16 +160,20 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     for &n in &order {
         let n = n as usize;
         let sidx = ix.ops[n].sidx;
-        let Some(c) = ix.ops[n].complete else {
+        let Some(c) = ix.ops[n].complete() else {
             continue;
         };
         if let Some((s, rec, m)) = latest.filter(|l| l.0 == sidx) {
-            if c.server.is_some() && c.rec < rec {
+            if c.replied && c.rec < rec {
                 let (a, b) = (&ix.ops[m], &ix.ops[n]);
                 v.push(
                     Violation::new(format!(
                         "session {} got the reply to op {} (xid {}) before op {} (xid {}), sent earlier, completed",
-                        b.session, b.op_id.0, b.xid, a.op_id.0, a.xid
+                        ix.session_of(b),
+                        b.op_id.0,
+                        b.xid,
+                        a.op_id.0,
+                        a.xid
                     ))
                     .op(ix.op_ref(m))
                     .op(ix.op_ref(n))
@@ -194,7 +198,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             Some(a) if ix.ops[a].sidx == ix.ops[b].sidx => a,
             _ => continue,
         };
-        let session = ix.ops[a].session;
+        let session = ix.session_of(&ix.ops[a]);
         let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
         if za >= zb {
             v.push(
