@@ -32,7 +32,7 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             continue;
         }
         checked += 1;
-        if r.write_zxid[n].is_none() {
+        if r.write_zxid(ix, n).is_none() {
             let mut viol = Violation::new(format!("acknowledged write op {} is not in the committed log", o.op_id.0))
                 .op(ix.op_ref(n))
                 .expected(format!("a committed transaction for session {} xid {}", ix.session_of(o), o.xid));

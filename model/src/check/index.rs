@@ -79,6 +79,8 @@ pub struct Committed<'h> {
     pub rec: usize,
     pub server: ServerId,
     pub txn: &'h TxnRecord,
+    /// `txn.zxid`, kept here so sorting and searching the log need not reach into the records.
+    pub zxid: Zxid,
 }
 
 /// Everything the properties read, indexed.
@@ -86,6 +88,8 @@ pub struct HistoryIndex<'h> {
     pub history: &'h History,
     /// In invocation order.
     pub ops: Vec<OpView<'h>>,
+    /// The completed operations (op indices) in the order of their completion records.
+    pub completions: Vec<u32>,
     /// (session, xid, op index), sorted: the first op of each (session, xid) whose xid is too
     /// large for the session's table in `xid_tables`.
     by_session_xid: Vec<(SessionId, u64, usize)>,
@@ -115,6 +119,7 @@ impl<'h> HistoryIndex<'h> {
         let mut ix = HistoryIndex {
             history,
             ops: Vec::new(),
+            completions: Vec::new(),
             by_session_xid: Vec::new(),
             xid_tables: Vec::new(),
             sessions_seen: Vec::new(),
@@ -139,6 +144,7 @@ impl<'h> HistoryIndex<'h> {
             _ => (i, c),
         });
         ix.ops.reserve_exact(n_invokes);
+        ix.completions.reserve_exact(n_invokes);
         let mut commits: Vec<Committed<'h>> = Vec::with_capacity(n_commits);
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
@@ -226,13 +232,14 @@ impl<'h> HistoryIndex<'h> {
                         );
                         continue;
                     }
+                    ix.completions.push(n as u32);
                     o.outcome = Some(outcome);
                     o.done_rec = u32::try_from(i).expect("fewer than 2^32 records");
                     o.zxid = zxid.unwrap_or(Zxid::ZERO);
                     o.flags = if zxid.is_some() { HAS_ZXID } else { 0 } | if server.is_some() { HAS_SERVER } else { 0 };
                 }
                 Event::Commit { server, txn } => {
-                    let c = Committed { rec: i, server: *server, txn };
+                    let c = Committed { rec: i, server: *server, txn, zxid: txn.zxid };
                     if txn.zxid <= max_committed && txn.zxid != Zxid::ZERO {
                         // Re-recording the very same transaction is harmless; anything else at or
                         // below the highest commit so far is out of order.
@@ -258,10 +265,12 @@ impl<'h> HistoryIndex<'h> {
         }
         // The committed log: the first transaction recorded at each zxid (stable sort keeps
         // record order among equal zxids); a different one at the same zxid is a conflict.
-        commits.sort_by_key(|c| c.txn.zxid);
+        if !commits.is_sorted_by_key(|c| c.zxid) {
+            commits.sort_by_key(|c| c.zxid);
+        }
         let conflicts = &mut ix.conflicts;
         commits.dedup_by(|c, first| {
-            let same_zxid = first.txn.zxid == c.txn.zxid;
+            let same_zxid = first.zxid == c.zxid;
             if same_zxid && first.txn != c.txn {
                 conflicts.push((*first, *c));
             }
@@ -391,11 +400,11 @@ impl<'h> HistoryIndex<'h> {
 
     /// The position of `zxid` in the committed log.
     pub fn log_position(&self, zxid: Zxid) -> Option<usize> {
-        self.log.binary_search_by_key(&zxid, |c| c.txn.zxid).ok()
+        self.log.binary_search_by_key(&zxid, |c| c.zxid).ok()
     }
 
     /// The highest committed zxid (zero for an empty log).
     pub fn max_committed(&self) -> Zxid {
-        self.log.last().map_or(Zxid::ZERO, |c| c.txn.zxid)
+        self.log.last().map_or(Zxid::ZERO, |c| c.zxid)
     }
 }

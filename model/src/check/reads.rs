@@ -14,6 +14,7 @@
 
 use super::explain::Violation;
 use super::index::HistoryIndex;
+use super::replay::Replay;
 use crate::op::Op;
 use crate::types::{SessionId, Zxid};
 use std::collections::BTreeMap;
@@ -22,16 +23,9 @@ use std::collections::BTreeMap;
 pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     let mut v = Vec::new();
     let mut checked = 0;
-    // Completions in record order: a table by record index (each record completes at most one
-    // op) instead of a sort.
-    let mut by_rec: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
-    for (n, o) in ix.ops.iter().enumerate() {
-        if let Some(c) = o.complete() {
-            by_rec[c.rec] = u32::try_from(n).expect("fewer than 2^32 operations");
-        }
-    }
+    // Completions in record order, as the index lists them.
     let mut seen: Vec<Option<(Zxid, usize)>> = vec![None; ix.sessions_seen.len()];
-    for n in by_rec.into_iter().filter(|&n| n != u32::MAX).map(|n| n as usize) {
+    for n in ix.completions.iter().map(|&n| n as usize) {
         let o = &ix.ops[n];
         let Some(z) = o.reply_zxid() else { continue };
         if o.definite().is_none() {
@@ -62,14 +56,14 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     (v, checked)
 }
 
-/// The strict sync rule. `pos` is each write's witness zxid.
-pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation>, u64) {
+/// The strict sync rule, on each write's witness zxid (`writes::position`).
+pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     // Completed writes by completion time, with the running max zxid.
     let mut done: Vec<(u64, Zxid, usize)> = ix
         .ops
         .iter()
         .enumerate()
-        .filter_map(|(n, o)| match (o.complete(), o.definite(), pos[n]) {
+        .filter_map(|(n, o)| match (o.complete(), o.definite(), super::writes::position(ix, r, n)) {
             (Some(c), Some(_), Some(z)) => Some((ix.history.records[c.rec].time.0, z, n)),
             _ => None,
         })

@@ -23,14 +23,13 @@ pub struct ExpectedEvent {
 
 /// What the replay found.
 pub struct Replay {
-    /// Per operation (index into `HistoryIndex::ops`): the zxid its transaction committed at.
-    /// An operation the leader refused with an error txn ([`Txn::Error`]) has none: it did not
-    /// take effect, so it has no place in the write order (its zxid is in `refused_zxid`).
-    pub write_zxid: Vec<Option<Zxid>>,
+    /// Per operation (index into `HistoryIndex::ops`): where in the committed log its
+    /// transaction is — `NO_SLOT`, a log position, or a log position with `REFUSED` set for an
+    /// error txn ([`Txn::Error`]) that refused it. Four bytes an operation, not two
+    /// `Option<Zxid>` tables; read through [`Replay::write_zxid`] and [`Replay::refused_zxid`].
+    slots: Vec<u32>,
     /// The operations given a `write_zxid`, in log order (so by ascending zxid).
     pub committed_ops: Vec<u32>,
-    /// Per operation: the zxid of the error txn that refused it, if any.
-    pub refused_zxid: Vec<Option<Zxid>>,
     /// Results, ops or zxids that disagree with the log (linearizable-writes).
     pub write_violations: Vec<Violation>,
     pub writes_checked: u64,
@@ -53,6 +52,27 @@ pub struct Replay {
     pub digests: Vec<u64>,
 }
 
+const NO_SLOT: u32 = u32::MAX;
+const REFUSED: u32 = 1 << 31;
+
+impl Replay {
+    /// The zxid operation `n`'s transaction committed at. An operation the leader refused with
+    /// an error txn has none: it did not take effect, so it has no place in the write order.
+    #[inline]
+    pub fn write_zxid(&self, ix: &HistoryIndex<'_>, n: usize) -> Option<Zxid> {
+        match self.slots[n] {
+            NO_SLOT => None,
+            p if p & REFUSED != 0 => None,
+            p => Some(ix.log[p as usize].zxid),
+        }
+    }
+}
+
+/// A log position as a slot.
+fn slot(pos: usize) -> u32 {
+    u32::try_from(pos).ok().filter(|&p| p < REFUSED).expect("fewer than 2^31 committed transactions")
+}
+
 /// True when `observed` is what `expected` says, allowing a create's Stat to be absent on one
 /// side (create vs create2 answer the same transaction with or without a Stat).
 pub fn outcome_matches(expected: &Outcome, observed: &Outcome) -> bool {
@@ -71,9 +91,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let want_digests = !ix.finals.is_empty();
     let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
     let mut out = Replay {
-        write_zxid: vec![None; ix.ops.len()],
+        slots: vec![NO_SLOT; ix.ops.len()],
         committed_ops: Vec::with_capacity(ix.log.len()),
-        refused_zxid: vec![None; ix.ops.len()],
         write_violations: Vec::new(),
         writes_checked: 0,
         read_violations: Vec::new(),
@@ -193,14 +212,14 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 }
             }
             Txn::Error { session, xid, code } => {
-                refused(ix, c, *session, *xid, *code, &mut out);
+                refused(ix, pos, c, *session, *xid, *code, &mut out);
                 None
             }
             _ => None,
         };
         if let Some(n) = issuer {
             let o = &ix.ops[n];
-            if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
+            if out.slots[n] != NO_SLOT {
                 out.write_violations.push(
                     Violation::new(format!("op {} committed twice", o.op_id.0))
                         .at(z)
@@ -209,7 +228,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 );
                 continue;
             }
-            out.write_zxid[n] = Some(z);
+            out.slots[n] = slot(pos);
             out.committed_ops.push(u32::try_from(n).expect("fewer than 2^32 operations"));
             out.writes_checked += 1;
             if let Some(observed) = o.definite() {
@@ -253,6 +272,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
 /// client may have seen the error or an indeterminate outcome, never a success.
 fn refused(
     ix: &HistoryIndex<'_>,
+    pos: usize,
     c: &super::index::Committed<'_>,
     session: SessionId,
     xid: u64,
@@ -280,13 +300,13 @@ fn refused(
         );
         return;
     }
-    if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
+    if out.slots[n] != NO_SLOT {
         out.write_violations.push(
             Violation::new(format!("op {} committed twice", o.op_id.0)).at(z).op(ix.op_ref(n)).record(ix.commit_ref(c)),
         );
         return;
     }
-    out.refused_zxid[n] = Some(z);
+    out.slots[n] = slot(pos) | REFUSED;
     out.writes_checked += 1;
     let expected = Outcome::Err { code };
     if let Some(observed) = o.definite() {

@@ -177,7 +177,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             _ => false,
         };
         if creates_ephemeral && matches!(o.definite(), Some(Outcome::Ok { .. })) {
-            if let Some(z) = r.write_zxid[n] {
+            if let Some(z) = r.write_zxid(ix, n) {
                 if z > cz {
                     v.push(
                         Violation::new(format!(

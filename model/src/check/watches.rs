@@ -66,13 +66,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 rec && (up == path || up == "/" || path.strip_prefix(up).is_some_and(|rest| rest.starts_with('/')))
             })
     };
-    // Record index → op, for replies that carry a zxid.
-    let mut replies: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
-    for (n, o) in ix.ops.iter().enumerate() {
-        if let (Some(c), Some(_), Some(_)) = (o.complete(), o.definite(), o.reply_zxid()) {
-            replies[c.rec] = n as u32;
-        }
-    }
+    // The completions in record order: walked alongside the records to find each reply's op.
+    let mut completions = ix.completions.iter().map(|&n| n as usize).peekable();
     const NONE: usize = usize::MAX;
     let mut ptr = vec![0usize; ns];
     let mut last_reply = vec![NONE; ns];
@@ -118,9 +113,16 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     if twice { "this event was already delivered once" } else { "no pending registration matches it" };
                 v.push(spurious(ix, i, s, event, why));
             }
-            Event::Complete { .. } if replies[i] != u32::MAX => {
-                let n = replies[i] as usize;
+            Event::Complete { .. } => {
+                // Completions the index ignored (malformed) are not listed.
+                let Some(n) = completions.next_if(|&n| ix.ops[n].complete().is_some_and(|c| c.rec == i)) else {
+                    continue;
+                };
                 let o = &ix.ops[n];
+                // Only replies that carry a zxid.
+                if o.definite().is_none() || o.reply_zxid().is_none() {
+                    continue;
+                }
                 let k = o.sidx as usize;
                 let z = o.reply_zxid().expect("replies have zxids");
                 // Disconnected since the session's previous reply: catch-up rules apply.

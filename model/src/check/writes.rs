@@ -24,23 +24,22 @@ use super::replay::Replay;
 use crate::op::Outcome;
 use crate::types::Zxid;
 
-/// The witness position of each write (by op index), once the log has been matched.
-pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
-    ix.ops
-        .iter()
-        .enumerate()
-        .map(|(n, o)| {
-            if !o.op.is_write() {
-                return None;
-            }
-            let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
-            r.write_zxid[n].or_else(|| if acked { o.reply_zxid() } else { None })
-        })
-        .collect()
+/// The witness position of a write (by op index), once the log has been matched. Computed when
+/// asked rather than tabled: a table of a million `Option<Zxid>` costs more in fresh pages than
+/// the few lookups it saves.
+#[inline]
+pub fn position(ix: &HistoryIndex<'_>, r: &Replay, n: usize) -> Option<Zxid> {
+    let o = &ix.ops[n];
+    if !o.op.is_write() {
+        return None;
+    }
+    let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+    r.write_zxid(ix, n).or_else(|| if acked { o.reply_zxid() } else { None })
 }
 
 /// Violations of rules 1, 2, 3 and 5 (rule 4 comes from the replay).
-pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
+pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
+    let pos = |n: usize| position(ix, r, n);
     let mut v = Vec::new();
     // Rule 1 and 5.
     // Writes positioned by a reply zxid the log does not hold (acknowledged, yet missing).
@@ -50,7 +49,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             continue;
         }
         let reply = o.reply_zxid();
-        if let (Some(z), Some(c)) = (reply, r.write_zxid[n]) {
+        let committed = r.write_zxid(ix, n);
+        if let (Some(z), Some(c)) = (reply, committed) {
             if z != c && o.definite().is_some() {
                 // The reply of a write whose transaction is in the log names that transaction.
                 v.push(
@@ -60,11 +60,13 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
                 );
             }
         }
-        if let (Some(z), Some(_), None) = (pos[n], o.definite(), r.write_zxid[n]) {
+        let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+        let position = committed.or_else(|| if acked { reply } else { None });
+        if let (Some(z), Some(_), None) = (position, o.definite(), committed) {
             claimed_by_reply.push((z, n));
         }
         let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
-        if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
+        if let (true, Some(c)) = (told_no, committed) {
             v.push(
                 Violation::new(format!(
                     "op {} failed definitely without a transaction, yet its transaction committed at {c}",
@@ -87,7 +89,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
     let mut by_reply = claimed_by_reply.into_iter().peekable();
     for n in by_log {
-        let e = (r.write_zxid[n].expect("committed ops have a zxid"), n);
+        let e = (r.write_zxid(ix, n).expect("committed ops have a zxid"), n);
         while let Some(&b) = by_reply.peek().filter(|&&b| b < e) {
             claimed.push(b);
             by_reply.next();
@@ -112,7 +114,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     let mut done: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
     let mut started: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
     for (n, o) in ix.ops.iter().enumerate() {
-        if pos[n].is_none() {
+        if pos(n).is_none() {
             continue;
         }
         started.push((o.invoked.0, n));
@@ -127,7 +129,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     for &(t, n) in &started {
         while d < done.len() && done[d].0 < t {
             let m = done[d].1;
-            let z = pos[m].expect("only positioned writes are swept");
+            let z = pos(m).expect("only positioned writes are swept");
             let larger = match best {
                 None => true,
                 Some((bz, _)) => z > bz,
@@ -137,7 +139,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             }
             d += 1;
         }
-        let z = pos[n].expect("only positioned writes are swept");
+        let z = pos(n).expect("only positioned writes are swept");
         if let Some((bz, m)) = best {
             if bz > z {
                 v.push(
@@ -191,7 +193,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     let mut prev: Option<usize> = None;
     for &b in &order {
         let b = b as usize;
-        if pos[b].is_none() {
+        if pos(b).is_none() {
             continue;
         }
         let a = match prev.replace(b) {
@@ -199,7 +201,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
             _ => continue,
         };
         let session = ix.session_of(&ix.ops[a]);
-        let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
+        let (za, zb) = (pos(a).expect("positioned"), pos(b).expect("positioned"));
         if za >= zb {
             v.push(
                 Violation::new(format!(
