@@ -15,7 +15,6 @@ use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
 use crate::history::{Event, Role};
-use crate::op::Outcome;
 use crate::types::{ServerId, Zxid};
 use std::collections::BTreeMap;
 
@@ -24,10 +23,10 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut v = Vec::new();
     let mut checked = 0;
     for (n, o) in ix.ops.iter().enumerate() {
-        if !o.op.is_write() {
+        if !o.is_write() {
             continue;
         }
-        let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+        let acked = o.acked();
         if !acked {
             continue;
         }

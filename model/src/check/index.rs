@@ -34,6 +34,11 @@ pub struct OpView<'h> {
 
 const HAS_ZXID: u8 = 1;
 const HAS_SERVER: u8 = 2;
+/// `op.is_write()`, and the completion's outcome is definite / Ok: kept as bits so the passes
+/// over every operation need not reach into the records for them.
+const IS_WRITE: u8 = 4;
+const DEFINITE: u8 = 8;
+const ACKED: u8 = 16;
 
 /// How an operation completed.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +64,23 @@ impl<'h> OpView<'h> {
     /// The outcome, if it completed with anything but Indeterminate.
     #[inline]
     pub fn definite(&self) -> Option<&'h Outcome> {
-        self.outcome.filter(|o| !o.is_indeterminate())
+        if self.flags & DEFINITE != 0 {
+            self.outcome
+        } else {
+            None
+        }
+    }
+
+    /// True when it completed definitely and Ok (an acknowledged write, for a write).
+    #[inline]
+    pub fn acked(&self) -> bool {
+        self.flags & ACKED != 0
+    }
+
+    /// `op.is_write()`.
+    #[inline]
+    pub fn is_write(&self) -> bool {
+        self.flags & IS_WRITE != 0
     }
 
     /// The reply zxid, if a reply came.
@@ -76,7 +97,8 @@ impl<'h> OpView<'h> {
 /// A committed transaction and where it was recorded.
 #[derive(Clone, Copy, Debug)]
 pub struct Committed<'h> {
-    pub rec: usize,
+    /// Record index.
+    pub rec: u32,
     pub server: ServerId,
     pub txn: &'h TxnRecord,
     /// `txn.zxid`, kept here so sorting and searching the log need not reach into the records.
@@ -136,16 +158,14 @@ impl<'h> HistoryIndex<'h> {
         let mut by_id_dense: Vec<u32> = Vec::new();
         let mut by_id_sparse: BTreeMap<OpId, usize> = BTreeMap::new();
         const _: () = assert!(std::mem::size_of::<OpView<'static>>() <= 64);
-        // Sized up front: growing these tables a doubling at a time costs more than a counting
-        // pass (fresh pages are the dearest part of indexing a large history).
-        let (n_invokes, n_commits) = history.records.iter().fold((0, 0), |(i, c), r| match r.event {
-            Event::Invoke { .. } => (i + 1, c),
-            Event::Commit { .. } => (i, c + 1),
-            _ => (i, c),
-        });
-        ix.ops.reserve_exact(n_invokes);
-        ix.completions.reserve_exact(n_invokes);
-        let mut commits: Vec<Committed<'h>> = Vec::with_capacity(n_commits);
+        // Sized up front for the worst case (every record one of them): growing these tables a
+        // doubling at a time copies them and touches fresh pages twice, and a counting pass
+        // reads the whole history once more. Capacity never written is never touched, so it
+        // costs address space, not memory.
+        let n_records = history.records.len();
+        ix.ops.reserve_exact(n_records);
+        ix.completions.reserve_exact(n_records);
+        let mut commits: Vec<Committed<'h>> = Vec::with_capacity(n_records);
         let mut max_committed = Zxid::ZERO;
         let mut last_time = SimTime(0);
         // A map, not a sorted list: millions of records name a few thousand sessions. Each gets
@@ -208,7 +228,7 @@ impl<'h> HistoryIndex<'h> {
                         inv_rec: u32::try_from(i).expect("fewer than 2^32 records"),
                         done_rec: 0,
                         sidx,
-                        flags: 0,
+                        flags: if op.is_write() { IS_WRITE } else { 0 },
                     });
                 }
                 Event::Complete { op_id, outcome, zxid, server } => {
@@ -236,10 +256,13 @@ impl<'h> HistoryIndex<'h> {
                     o.outcome = Some(outcome);
                     o.done_rec = u32::try_from(i).expect("fewer than 2^32 records");
                     o.zxid = zxid.unwrap_or(Zxid::ZERO);
-                    o.flags = if zxid.is_some() { HAS_ZXID } else { 0 } | if server.is_some() { HAS_SERVER } else { 0 };
+                    o.flags |= if zxid.is_some() { HAS_ZXID } else { 0 }
+                        | if server.is_some() { HAS_SERVER } else { 0 }
+                        | if outcome.is_indeterminate() { 0 } else { DEFINITE }
+                        | if matches!(outcome, Outcome::Ok { .. }) { ACKED } else { 0 };
                 }
                 Event::Commit { server, txn } => {
-                    let c = Committed { rec: i, server: *server, txn, zxid: txn.zxid };
+                    let c = Committed { rec: i as u32, server: *server, txn, zxid: txn.zxid };
                     if txn.zxid <= max_committed && txn.zxid != Zxid::ZERO {
                         // Re-recording the very same transaction is harmless; anything else at or
                         // below the highest commit so far is out of order.
@@ -392,8 +415,8 @@ impl<'h> HistoryIndex<'h> {
     /// A committed transaction as a violation shows it.
     pub fn commit_ref(&self, c: &Committed<'_>) -> RecordRef {
         RecordRef {
-            index: c.rec,
-            time: self.history.records[c.rec].time,
+            index: c.rec as usize,
+            time: self.history.records[c.rec as usize].time,
             what: format!("{} commits {}", c.server, render_txn(c.txn)),
         }
     }

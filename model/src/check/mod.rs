@@ -202,7 +202,7 @@ pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
 
     let mut lw = r.write_violations.clone();
     lw.extend(writes::check(&ix, &r));
-    let n_writes = ix.ops.iter().filter(|o| o.op.is_write()).count() as u64;
+    let n_writes = ix.ops.iter().filter(|o| o.is_write()).count() as u64;
     push(names::LINEARIZABLE_WRITES, verdict(lw, cfg), n_writes, None);
 
     let (mono, _) = reads::monotonic(&ix);

@@ -34,7 +34,7 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
         checked += 1;
         match seen[o.sidx as usize] {
             Some((prev, m)) if z < prev => {
-                let what = if o.op.is_write() { "write" } else { "read" };
+                let what = if o.is_write() { "write" } else { "read" };
                 v.push(
                     Violation::new(format!(
                         "session {} went back in time: {what} op {} replied at zxid {z} after op {} replied at {prev}",
@@ -100,7 +100,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             // The next read of the session invoked after the sync completed.
             let Some(&r) = ops[k + 1..].iter().find(|&&r| {
                 let ro = &ix.ops[r];
-                !ro.op.is_write()
+                !ro.is_write()
                     && !matches!(ro.op, Op::Sync { .. })
                     && ro.invoked >= sync_done
                     && ro.definite().is_some()

@@ -108,13 +108,12 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
     let mut reads: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        if matches!(o.op, Op::CloseSession) {
-            close_ops.insert(ix.session_of(o), n);
-        }
-        if !o.op.is_write() {
-            if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
-                reads.push((z, n));
+        if o.is_write() {
+            if matches!(o.op, Op::CloseSession) {
+                close_ops.insert(ix.session_of(o), n);
             }
+        } else if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
+            reads.push((z, n));
         }
     }
     reads.sort_unstable();
@@ -291,7 +290,7 @@ fn refused(
         return;
     };
     let o = &ix.ops[n];
-    if !o.op.is_write() {
+    if !o.is_write() {
         out.write_violations.push(
             Violation::new(format!("an error transaction refused op {}, which is not a write", o.op_id.0))
                 .at(z)

@@ -18,7 +18,6 @@
 use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
-use crate::history::Event;
 use crate::op::Op;
 use crate::types::{AddWatchMode, SessionId, SessionState, WatchedEvent, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +36,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut expected: Vec<Vec<Pending<'_>>> = (0..ns).map(|_| Vec::new()).collect();
     for e in &r.expected_events {
         if let Some(k) = ix.session_index(e.session) {
-            expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec, delivered: false });
+            expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec as usize, delivered: false });
         }
     }
     let mut by_path: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
@@ -66,24 +65,37 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 rec && (up == path || up == "/" || path.strip_prefix(up).is_some_and(|rest| rest.starts_with('/')))
             })
     };
-    // The completions in record order: walked alongside the records to find each reply's op.
-    let mut completions = ix.completions.iter().map(|&n| n as usize).peekable();
     const NONE: usize = usize::MAX;
     let mut ptr = vec![0usize; ns];
     let mut last_reply = vec![NONE; ns];
     let mut last_disconnect = vec![NONE; ns];
     let mut v = Vec::new();
     let mut checked = 0;
-    for (i, rec) in ix.history.records.iter().enumerate() {
-        match &rec.event {
-            Event::Session { session, state, .. } if *state != SessionState::SyncConnected => {
-                if let Some(k) = ix.session_index(*session) {
+    // The Session, Watch and Complete records in record order: the index's three lists merged
+    // (each is in record order), rather than a walk over every record of the history.
+    let (mut a, mut b, mut c) = (0, 0, 0);
+    loop {
+        let ra = ix.sessions.get(a).map_or(NONE, |e| e.0);
+        let rb = ix.watches.get(b).map_or(NONE, |e| e.0);
+        let rc = ix.completions.get(c).and_then(|&n| ix.ops[n as usize].complete()).map_or(NONE, |d| d.rec);
+        let i = ra.min(rb).min(rc);
+        if i == NONE {
+            break;
+        }
+        if i == ra {
+            a += 1;
+            let (_, _, session, state, _) = ix.sessions[a - 1];
+            if state != SessionState::SyncConnected {
+                if let Some(k) = ix.session_index(session) {
                     last_disconnect[k] = i;
                 }
             }
-            Event::Watch { session, event, .. } => {
+        } else if i == rb {
+            b += 1;
+            let (_, _, session, event) = ix.watches[b - 1];
+            {
                 checked += 1;
-                let s = *session;
+                let s = session;
                 let k = ix.session_index(s).expect("watch records' sessions are indexed");
                 let list = &mut expected[k];
                 let Some(cands) = by_path.get(&(k, event.path.as_str())) else {
@@ -113,11 +125,10 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     if twice { "this event was already delivered once" } else { "no pending registration matches it" };
                 v.push(spurious(ix, i, s, event, why));
             }
-            Event::Complete { .. } => {
-                // Completions the index ignored (malformed) are not listed.
-                let Some(n) = completions.next_if(|&n| ix.ops[n].complete().is_some_and(|c| c.rec == i)) else {
-                    continue;
-                };
+        } else {
+            c += 1;
+            let n = ix.completions[c - 1] as usize;
+            {
                 let o = &ix.ops[n];
                 // Only replies that carry a zxid.
                 if o.definite().is_none() || o.reply_zxid().is_none() {
@@ -138,7 +149,6 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     *p += 1;
                 }
             }
-            _ => {}
         }
     }
     (v, checked)

@@ -30,10 +30,10 @@ use crate::types::Zxid;
 #[inline]
 pub fn position(ix: &HistoryIndex<'_>, r: &Replay, n: usize) -> Option<Zxid> {
     let o = &ix.ops[n];
-    if !o.op.is_write() {
+    if !o.is_write() {
         return None;
     }
-    let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+    let acked = o.acked();
     r.write_zxid(ix, n).or_else(|| if acked { o.reply_zxid() } else { None })
 }
 
@@ -45,7 +45,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     // Writes positioned by a reply zxid the log does not hold (acknowledged, yet missing).
     let mut claimed_by_reply: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        if !o.op.is_write() {
+        if !o.is_write() {
             continue;
         }
         let reply = o.reply_zxid();
@@ -60,7 +60,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
                 );
             }
         }
-        let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+        let acked = o.acked();
         let position = committed.or_else(|| if acked { reply } else { None });
         if let (Some(z), Some(_), None) = (position, o.definite(), committed) {
             claimed_by_reply.push((z, n));
@@ -81,11 +81,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     // Every positioned write with a definite outcome, by (zxid, op): the replay lists those
     // positioned by the log in zxid order already; merge in the few positioned by their reply.
     claimed_by_reply.sort_unstable();
-    let by_log = r
-        .committed_ops
-        .iter()
-        .map(|&n| n as usize)
-        .filter(|&n| ix.ops[n].op.is_write() && ix.ops[n].definite().is_some());
+    let by_log =
+        r.committed_ops.iter().map(|&n| n as usize).filter(|&n| ix.ops[n].is_write() && ix.ops[n].definite().is_some());
     let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
     let mut by_reply = claimed_by_reply.into_iter().peekable();
     for n in by_log {
