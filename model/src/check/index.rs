@@ -133,6 +133,9 @@ pub struct HistoryIndex<'h> {
     pub sessions: Vec<(usize, ClientId, SessionId, SessionState, Option<u64>)>,
     /// Malformed-input findings.
     pub problems: Vec<Violation>,
+    /// True when time never runs backwards: record order is then time order (ops are in
+    /// invocation-time order, `completions` in completion-time order).
+    pub monotone: bool,
 }
 
 impl<'h> HistoryIndex<'h> {
@@ -152,10 +155,13 @@ impl<'h> HistoryIndex<'h> {
             watches: Vec::new(),
             sessions: Vec::new(),
             problems: Vec::new(),
+            monotone: true,
         };
         // Op ids are usually dense (a recorder counts them): a table, with a map for the rest.
         let dense_limit = history.records.len() as u64 * 2 + 16;
-        let mut by_id_dense: Vec<u32> = Vec::new();
+        // Room for every dense id up front (untouched capacity is free), so the table grows in
+        // place instead of being copied a doubling at a time.
+        let mut by_id_dense: Vec<u32> = Vec::with_capacity(dense_limit as usize);
         let mut by_id_sparse: BTreeMap<OpId, usize> = BTreeMap::new();
         const _: () = assert!(std::mem::size_of::<OpView<'static>>() <= 64);
         // Sized up front for the worst case (every record one of them): growing these tables a
@@ -188,6 +194,7 @@ impl<'h> HistoryIndex<'h> {
         };
         for (i, r) in history.records.iter().enumerate() {
             if r.time < last_time {
+                ix.monotone = false;
                 ix.problems.push(
                     Violation::new(format!("record #{i} goes back in time, from {last_time} to {}", r.time))
                         .record(render_record(i, r)),

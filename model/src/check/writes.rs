@@ -108,36 +108,56 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     }
     // Rule 2: sweep invocations in time order against completions in time order, keeping the
     // largest zxid among writes completed strictly before the current invocation.
-    let mut done: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
-    let mut started: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
-    for (n, o) in ix.ops.iter().enumerate() {
-        if pos(n).is_none() {
-            continue;
-        }
-        started.push((o.invoked.0, n));
-        if let (Some(c), Some(_)) = (o.complete(), o.definite()) {
-            done.push((ix.history.records[c.rec].time.0, n));
-        }
-    }
-    done.sort_unstable();
-    started.sort_unstable();
-    let mut best: Option<(Zxid, usize)> = None;
-    let mut d = 0;
-    for &(t, n) in &started {
-        while d < done.len() && done[d].0 < t {
-            let m = done[d].1;
-            let z = pos(m).expect("only positioned writes are swept");
-            let larger = match best {
-                None => true,
-                Some((bz, _)) => z > bz,
-            };
-            if larger {
-                best = Some((z, m));
+    // Both as (time, op) in time order. When time never runs backwards (the usual case) the ops
+    // are already in invocation order and the completion list in completion order: no tables,
+    // no sorts.
+    let time_of = |rec: usize| ix.history.records[rec].time.0;
+    let done_time = |n: usize| ix.ops[n].complete().filter(|_| ix.ops[n].definite().is_some()).map(|c| time_of(c.rec));
+    let (started, done): (Box<dyn Iterator<Item = (u64, usize)>>, Box<dyn Iterator<Item = (u64, usize)>>) =
+        if ix.monotone {
+            (
+                Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.ops[n].invoked.0, n))),
+                Box::new(
+                    ix.completions
+                        .iter()
+                        .map(|&n| n as usize)
+                        .filter(|&n| pos(n).is_some())
+                        .filter_map(|n| done_time(n).map(|t| (t, n))),
+                ),
+            )
+        } else {
+            let mut started: Vec<(u64, usize)> = Vec::new();
+            let mut done: Vec<(u64, usize)> = Vec::new();
+            for (n, o) in ix.ops.iter().enumerate() {
+                if pos(n).is_none() {
+                    continue;
+                }
+                started.push((o.invoked.0, n));
+                if let Some(t) = done_time(n) {
+                    done.push((t, n));
+                }
             }
-            d += 1;
+            done.sort_unstable();
+            started.sort_unstable();
+            (Box::new(started.into_iter()), Box::new(done.into_iter()))
+        };
+    let mut done = done.peekable();
+    // The largest zxid so far, and among equals the first in (time, op) order — whatever order
+    // equal times arrive in.
+    let mut best: Option<(Zxid, u64, usize)> = None;
+    for (t, n) in started {
+        while let Some((dt, m)) = done.next_if(|&(dt, _)| dt < t) {
+            let z = pos(m).expect("only positioned writes are swept");
+            let better = match best {
+                None => true,
+                Some((bz, bt, bm)) => z > bz || (z == bz && (dt, m) < (bt, bm)),
+            };
+            if better {
+                best = Some((z, dt, m));
+            }
         }
         let z = pos(n).expect("only positioned writes are swept");
-        if let Some((bz, m)) = best {
+        if let Some((bz, _, m)) = best {
             if bz > z {
                 v.push(
                     Violation::new(format!(
