@@ -61,7 +61,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
             }
         }
         let acked = o.acked();
-        let position = committed.or_else(|| if acked { reply } else { None });
+        let position = committed.or(if acked { reply } else { None });
         if let (Some(z), Some(_), None) = (position, o.definite(), committed) {
             claimed_by_reply.push((z, n));
         }
@@ -113,34 +113,34 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     // no sorts.
     let time_of = |rec: usize| ix.history.records[rec].time.0;
     let done_time = |n: usize| ix.ops[n].complete().filter(|_| ix.ops[n].definite().is_some()).map(|c| time_of(c.rec));
-    let (started, done): (Box<dyn Iterator<Item = (u64, usize)>>, Box<dyn Iterator<Item = (u64, usize)>>) =
-        if ix.monotone {
-            (
-                Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.ops[n].invoked.0, n))),
-                Box::new(
-                    ix.completions
-                        .iter()
-                        .map(|&n| n as usize)
-                        .filter(|&n| pos(n).is_some())
-                        .filter_map(|n| done_time(n).map(|t| (t, n))),
-                ),
-            )
-        } else {
-            let mut started: Vec<(u64, usize)> = Vec::new();
-            let mut done: Vec<(u64, usize)> = Vec::new();
-            for (n, o) in ix.ops.iter().enumerate() {
-                if pos(n).is_none() {
-                    continue;
-                }
-                started.push((o.invoked.0, n));
-                if let Some(t) = done_time(n) {
-                    done.push((t, n));
-                }
+    type Sweep<'a> = Box<dyn Iterator<Item = (u64, usize)> + 'a>;
+    let (started, done): (Sweep<'_>, Sweep<'_>) = if ix.monotone {
+        (
+            Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.ops[n].invoked.0, n))),
+            Box::new(
+                ix.completions
+                    .iter()
+                    .map(|&n| n as usize)
+                    .filter(|&n| pos(n).is_some())
+                    .filter_map(|n| done_time(n).map(|t| (t, n))),
+            ),
+        )
+    } else {
+        let mut started: Vec<(u64, usize)> = Vec::new();
+        let mut done: Vec<(u64, usize)> = Vec::new();
+        for (n, o) in ix.ops.iter().enumerate() {
+            if pos(n).is_none() {
+                continue;
             }
-            done.sort_unstable();
-            started.sort_unstable();
-            (Box::new(started.into_iter()), Box::new(done.into_iter()))
-        };
+            started.push((o.invoked.0, n));
+            if let Some(t) = done_time(n) {
+                done.push((t, n));
+            }
+        }
+        done.sort_unstable();
+        started.sort_unstable();
+        (Box::new(started.into_iter()), Box::new(done.into_iter()))
+    };
     let mut done = done.peekable();
     // The largest zxid so far, and among equals the first in (time, op) order — whatever order
     // equal times arrive in.
