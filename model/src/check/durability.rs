@@ -32,9 +32,10 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
         }
         checked += 1;
         if r.write_zxid(ix, n).is_none() {
-            let mut viol = Violation::new(format!("acknowledged write op {} is not in the committed log", o.op_id.0))
-                .op(ix.op_ref(n))
-                .expected(format!("a committed transaction for session {} xid {}", ix.session_of(o), o.xid));
+            let mut viol =
+                Violation::new(format!("acknowledged write op {} is not in the committed log", ix.op_id_of(o).0))
+                    .op(ix.op_ref(n))
+                    .expected(format!("a committed transaction for session {} xid {}", ix.session_of(o), o.xid));
             if let Some(z) = o.reply_zxid() {
                 viol = viol.at(z);
                 match ix.log_position(z) {

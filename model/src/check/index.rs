@@ -9,18 +9,16 @@ use crate::op::{Op, Outcome};
 use crate::types::{ClientId, OpId, ServerId, SessionId, SessionState, SimTime, WatchedEvent, Zxid};
 use std::collections::BTreeMap;
 
-/// A client operation: its invocation and, if it came, its completion. Compact (64 bytes, one
-/// per operation of a history of millions): what only explanations need (the client, the
-/// completion's time and server) is read back from the records; the session is
-/// `HistoryIndex::session_of`.
+/// A client operation: its invocation and, if it came, its completion. Compact (48 bytes, one
+/// per operation of a history of millions): what few passes need (the op id, client, invocation
+/// and completion times, server) is read back from the records (`HistoryIndex::op_id_of`,
+/// `invoked_of`, `op_ref`); the session is `HistoryIndex::session_of`.
 #[derive(Clone, Debug)]
 pub struct OpView<'h> {
     pub op: &'h Op,
     /// The completion's outcome; None until a completion came.
     outcome: Option<&'h Outcome>,
-    pub op_id: OpId,
     pub xid: u64,
-    pub invoked: SimTime,
     /// The reply zxid (meaningful with `HAS_ZXID`).
     zxid: Zxid,
     /// Record index of the invocation.
@@ -163,7 +161,7 @@ impl<'h> HistoryIndex<'h> {
         // place instead of being copied a doubling at a time.
         let mut by_id_dense: Vec<u32> = Vec::with_capacity(dense_limit as usize);
         let mut by_id_sparse: BTreeMap<OpId, usize> = BTreeMap::new();
-        const _: () = assert!(std::mem::size_of::<OpView<'static>>() <= 64);
+        const _: () = assert!(std::mem::size_of::<OpView<'static>>() <= 48);
         // Sized up front for the worst case (every record one of them): growing these tables a
         // doubling at a time copies them and touches fresh pages twice, and a counting pass
         // reads the whole history once more. Capacity never written is never touched, so it
@@ -228,9 +226,7 @@ impl<'h> HistoryIndex<'h> {
                     ix.ops.push(OpView {
                         op,
                         outcome: None,
-                        op_id: *op_id,
                         xid: *xid,
-                        invoked: r.time,
                         zxid: Zxid::ZERO,
                         inv_rec: u32::try_from(i).expect("fewer than 2^32 records"),
                         done_rec: 0,
@@ -359,7 +355,8 @@ impl<'h> HistoryIndex<'h> {
             let (p, o) = (&ix.ops[prev], &ix.ops[n]);
             ix.problems.push(Violation::new(format!(
                 "session {s} uses xid {x} twice (ops {} and {}); the log cannot tell them apart",
-                p.op_id.0, o.op_id.0
+                ix.op_id_of(p).0,
+                ix.op_id_of(o).0
             )));
         }
         ix
@@ -376,6 +373,20 @@ impl<'h> HistoryIndex<'h> {
         }
         let k = self.by_session_xid.partition_point(|&(s, x, _)| (s, x) < (session, xid));
         self.by_session_xid.get(k).filter(|&&(s, x, _)| s == session && x == xid).map(|&(_, _, n)| n)
+    }
+
+    /// The id of an operation (from its Invoke record: only explanations need it).
+    pub fn op_id_of(&self, o: &OpView<'_>) -> OpId {
+        match &self.history.records[o.inv_rec as usize].event {
+            Event::Invoke { op_id, .. } => *op_id,
+            _ => unreachable!("an op is indexed from its Invoke record"),
+        }
+    }
+
+    /// When an operation was invoked (the time of its Invoke record).
+    #[inline]
+    pub fn invoked_of(&self, o: &OpView<'_>) -> SimTime {
+        self.history.records[o.inv_rec as usize].time
     }
 
     /// The session of an operation.
@@ -401,12 +412,12 @@ impl<'h> HistoryIndex<'h> {
             _ => unreachable!("a completion is indexed from its Complete record"),
         });
         OpRef {
-            op_id: o.op_id,
+            op_id: self.op_id_of(o),
             client,
             session: self.session_of(o),
             xid: o.xid,
             op: render_op(o.op),
-            invoked: o.invoked,
+            invoked: self.invoked_of(o),
             completed: o.complete().map(|c| self.history.records[c.rec].time),
             server,
             zxid: o.reply_zxid(),

@@ -39,8 +39,8 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
                     Violation::new(format!(
                         "session {} went back in time: {what} op {} replied at zxid {z} after op {} replied at {prev}",
                         ix.session_of(o),
-                        o.op_id.0,
-                        ix.ops[m].op_id.0
+                        ix.op_id_of(o).0,
+                        ix.op_id_of(&ix.ops[m]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(m))
@@ -92,7 +92,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             }
             let sync_done = so.complete().map(|c| ix.history.records[c.rec].time).expect("definite implies complete");
             // Writes completed strictly before the sync was invoked.
-            let cut = done.partition_point(|&(t, _, _)| t < so.invoked.0);
+            let cut = done.partition_point(|&(t, _, _)| t < ix.invoked_of(so).0);
             if cut == 0 {
                 continue;
             }
@@ -102,7 +102,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 let ro = &ix.ops[r];
                 !ro.is_write()
                     && !matches!(ro.op, Op::Sync { .. })
-                    && ro.invoked >= sync_done
+                    && ix.invoked_of(ro) >= sync_done
                     && ro.definite().is_some()
             }) else {
                 continue;
@@ -113,7 +113,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 v.push(
                     Violation::new(format!(
                         "op {} read at zxid {z} after sync op {}, missing write op {} (zxid {bound}) that completed before the sync began",
-                        ix.ops[r].op_id.0, so.op_id.0, ix.ops[w].op_id.0
+                        ix.op_id_of(&ix.ops[r]).0, ix.op_id_of(so).0, ix.op_id_of(&ix.ops[w]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(r))

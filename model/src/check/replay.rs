@@ -110,7 +110,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     };
     // The closeSession op each session invoked (the last one, if it retried).
     let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
-    let mut reads: Vec<(Zxid, usize)> = Vec::new();
+    // Room for every op (untouched capacity is free): no copies while it grows.
+    let mut reads: Vec<(Zxid, usize)> = Vec::with_capacity(ix.ops.len());
     for (n, o) in ix.ops.iter().enumerate() {
         if o.is_write() {
             if matches!(o.op, Op::CloseSession) {
@@ -252,7 +253,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
             let o = &ix.ops[n];
             if out.slots[n] != NO_SLOT {
                 out.write_violations.push(
-                    Violation::new(format!("op {} committed twice", o.op_id.0))
+                    Violation::new(format!("op {} committed twice", ix.op_id_of(o).0))
                         .at(z)
                         .op(ix.op_ref(n))
                         .record(ix.commit_ref(c)),
@@ -267,7 +268,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                     out.write_violations.push(
                         Violation::new(format!(
                             "op {} got a result that replaying the committed log in zxid order does not give",
-                            o.op_id.0
+                            ix.op_id_of(o).0
                         ))
                         .at(z)
                         .op(ix.op_ref(n))
@@ -285,7 +286,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
             out.read_violations.push(
                 Violation::new(format!(
                     "op {} was answered at zxid {z}, beyond anything ever committed",
-                    ix.ops[n].op_id.0
+                    ix.op_id_of(&ix.ops[n]).0
                 ))
                 .at(z)
                 .op(ix.op_ref(n))
@@ -325,7 +326,7 @@ fn refused(
     let o = &ix.ops[n];
     if !o.is_write() {
         out.write_violations.push(
-            Violation::new(format!("an error transaction refused op {}, which is not a write", o.op_id.0))
+            Violation::new(format!("an error transaction refused op {}, which is not a write", ix.op_id_of(o).0))
                 .at(z)
                 .op(ix.op_ref(n))
                 .record(ix.commit_ref(c)),
@@ -334,7 +335,10 @@ fn refused(
     }
     if out.slots[n] != NO_SLOT {
         out.write_violations.push(
-            Violation::new(format!("op {} committed twice", o.op_id.0)).at(z).op(ix.op_ref(n)).record(ix.commit_ref(c)),
+            Violation::new(format!("op {} committed twice", ix.op_id_of(o).0))
+                .at(z)
+                .op(ix.op_ref(n))
+                .record(ix.commit_ref(c)),
         );
         return;
     }
@@ -346,7 +350,7 @@ fn refused(
             out.write_violations.push(
                 Violation::new(format!(
                     "op {} got a result, but the leader refused it with an error transaction",
-                    o.op_id.0
+                    ix.op_id_of(o).0
                 ))
                 .at(z)
                 .op(ix.op_ref(n))
@@ -401,7 +405,7 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
                     out.listed_after_close.push(
                         Violation::new(format!(
                             "op {} listed {full}, an ephemeral of session {s}, at zxid {z}, after the session closed at {cz}",
-                            o.op_id.0
+                            ix.op_id_of(o).0
                         ))
                         .at(z)
                         .op(ix.op_ref(n))
@@ -413,7 +417,7 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
         out.read_violations.push(
             Violation::new(format!(
                 "op {} read something the committed state at its reply zxid {z} does not hold",
-                o.op_id.0
+                ix.op_id_of(o).0
             ))
             .at(z)
             .op(ix.op_ref(n))

@@ -186,7 +186,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     v.push(
                         Violation::new(format!(
                             "op {} created an ephemeral for session {} after the session was closed at {cz}",
-                            o.op_id.0,
+                            ix.op_id_of(o).0,
                             ix.session_of(o)
                         ))
                         .at(z)
@@ -218,7 +218,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 v.push(
                     Violation::new(format!(
                         "op {} saw {} still owned by session {} at zxid {z}, after the session closed at {cz}",
-                        o.op_id.0,
+                        ix.op_id_of(o).0,
                         o.op.path().unwrap_or("?"),
                         stat.ephemeral_owner
                     ))

@@ -54,9 +54,12 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
             if z != c && o.definite().is_some() {
                 // The reply of a write whose transaction is in the log names that transaction.
                 v.push(
-                    Violation::new(format!("op {} was told zxid {z} but its transaction committed at {c}", o.op_id.0))
-                        .at(c)
-                        .op(ix.op_ref(n)),
+                    Violation::new(format!(
+                        "op {} was told zxid {z} but its transaction committed at {c}",
+                        ix.op_id_of(o).0
+                    ))
+                    .at(c)
+                    .op(ix.op_ref(n)),
                 );
             }
         }
@@ -70,7 +73,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
             v.push(
                 Violation::new(format!(
                     "op {} failed definitely without a transaction, yet its transaction committed at {c}",
-                    o.op_id.0
+                    ix.op_id_of(o).0
                 ))
                 .at(c)
                 .op(ix.op_ref(n))
@@ -116,7 +119,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     type Sweep<'a> = Box<dyn Iterator<Item = (u64, usize)> + 'a>;
     let (started, done): (Sweep<'_>, Sweep<'_>) = if ix.monotone {
         (
-            Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.ops[n].invoked.0, n))),
+            Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.invoked_of(&ix.ops[n]).0, n))),
             Box::new(
                 ix.completions
                     .iter()
@@ -132,7 +135,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
             if pos(n).is_none() {
                 continue;
             }
-            started.push((o.invoked.0, n));
+            started.push((ix.invoked_of(o).0, n));
             if let Some(t) = done_time(n) {
                 done.push((t, n));
             }
@@ -162,12 +165,17 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
                 v.push(
                     Violation::new(format!(
                         "op {} completed before op {} was invoked, yet has the larger zxid ({bz} > {z})",
-                        ix.ops[m].op_id.0, ix.ops[n].op_id.0
+                        ix.op_id_of(&ix.ops[m]).0,
+                        ix.op_id_of(&ix.ops[n]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(m))
                     .op(ix.op_ref(n))
-                    .expected(format!("op {} ordered after op {} (zxid > {bz})", ix.ops[n].op_id.0, ix.ops[m].op_id.0)),
+                    .expected(format!(
+                        "op {} ordered after op {} (zxid > {bz})",
+                        ix.op_id_of(&ix.ops[n]).0,
+                        ix.op_id_of(&ix.ops[m]).0
+                    )),
                 );
             }
         }
@@ -189,14 +197,18 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
                     Violation::new(format!(
                         "session {} got the reply to op {} (xid {}) before op {} (xid {}), sent earlier, completed",
                         ix.session_of(b),
-                        b.op_id.0,
+                        ix.op_id_of(b).0,
                         b.xid,
-                        a.op_id.0,
+                        ix.op_id_of(a).0,
                         a.xid
                     ))
                     .op(ix.op_ref(m))
                     .op(ix.op_ref(n))
-                    .expected(format!("op {} answered after op {}", b.op_id.0, a.op_id.0)),
+                    .expected(format!(
+                        "op {} answered after op {}",
+                        ix.op_id_of(b).0,
+                        ix.op_id_of(a).0
+                    )),
                 );
             }
             if c.rec > rec {
@@ -223,12 +235,12 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
             v.push(
                 Violation::new(format!(
                     "session {session} sent op {} (xid {}) before op {} (xid {}), but they committed in the other order",
-                    ix.ops[a].op_id.0, ix.ops[a].xid, ix.ops[b].op_id.0, ix.ops[b].xid
+                    ix.op_id_of(&ix.ops[a]).0, ix.ops[a].xid, ix.op_id_of(&ix.ops[b]).0, ix.ops[b].xid
                 ))
                 .at(zb)
                 .op(ix.op_ref(a))
                 .op(ix.op_ref(b))
-                .expected(format!("zxid of op {} > {za}", ix.ops[b].op_id.0))
+                .expected(format!("zxid of op {} > {za}", ix.op_id_of(&ix.ops[b]).0))
                 .observed(format!("{zb}")),
             );
         }
