@@ -86,19 +86,17 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
     claimed_by_reply.sort_unstable();
     let by_log =
         r.committed_ops.iter().map(|&n| n as usize).filter(|&n| ix.ops[n].is_write() && ix.ops[n].definite().is_some());
-    let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
+    // Merged as they stream (no table of a million claims); each compared with the one before.
     let mut by_reply = claimed_by_reply.into_iter().peekable();
-    for n in by_log {
-        let e = (r.write_zxid(ix, n).expect("committed ops have a zxid"), n);
-        while let Some(&b) = by_reply.peek().filter(|&&b| b < e) {
-            claimed.push(b);
-            by_reply.next();
-        }
-        claimed.push(e);
-    }
-    claimed.extend(by_reply);
-    for pair in claimed.windows(2) {
-        let ((za, m), (zb, n)) = (pair[0], pair[1]);
+    let mut by_log = by_log.map(|n| (r.write_zxid(ix, n).expect("committed ops have a zxid"), n)).peekable();
+    let claimed = std::iter::from_fn(|| match (by_log.peek(), by_reply.peek()) {
+        (Some(&e), Some(&b)) if b < e => by_reply.next(),
+        (Some(_), _) => by_log.next(),
+        (None, _) => by_reply.next(),
+    });
+    let mut prev: Option<(Zxid, usize)> = None;
+    for (zb, n) in claimed {
+        let Some((za, m)) = prev.replace((zb, n)) else { continue };
         if za == zb {
             v.push(
                 Violation::new(format!("two writes were both told zxid {za}"))
