@@ -37,6 +37,8 @@ const HAS_SERVER: u8 = 2;
 const IS_WRITE: u8 = 4;
 const DEFINITE: u8 = 8;
 const ACKED: u8 = 16;
+/// The op is closeSession.
+const CLOSES: u8 = 32;
 
 /// How an operation completed.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +75,12 @@ impl<'h> OpView<'h> {
     #[inline]
     pub fn acked(&self) -> bool {
         self.flags & ACKED != 0
+    }
+
+    /// True for a closeSession op.
+    #[inline]
+    pub fn closes_session(&self) -> bool {
+        self.flags & CLOSES != 0
     }
 
     /// `op.is_write()`.
@@ -231,7 +239,8 @@ impl<'h> HistoryIndex<'h> {
                         inv_rec: u32::try_from(i).expect("fewer than 2^32 records"),
                         done_rec: 0,
                         sidx,
-                        flags: if op.is_write() { IS_WRITE } else { 0 },
+                        flags: if op.is_write() { IS_WRITE } else { 0 }
+                            | if matches!(op, Op::CloseSession) { CLOSES } else { 0 },
                     });
                 }
                 Event::Complete { op_id, outcome, zxid, server } => {

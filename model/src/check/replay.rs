@@ -110,14 +110,21 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     };
     // The closeSession op each session invoked (the last one, if it retried).
     let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
-    // Room for every op (untouched capacity is free): no copies while it grows.
-    let mut reads: Vec<(Zxid, usize)> = Vec::with_capacity(ix.ops.len());
     for (n, o) in ix.ops.iter().enumerate() {
+        if o.closes_session() {
+            close_ops.insert(ix.session_of(o), n);
+        }
+    }
+    // Listed in completion order (the flags of each op are read there; the sort below orders
+    // them by (zxid, op) whatever the input order). Room for every op (untouched capacity is
+    // free): no copies while it grows.
+    let mut reads: Vec<(Zxid, usize)> = Vec::with_capacity(ix.ops.len());
+    for n in ix.completions.iter().map(|&n| n as usize) {
+        let o = &ix.ops[n];
         if o.is_write() {
-            if matches!(o.op, Op::CloseSession) {
-                close_ops.insert(ix.session_of(o), n);
-            }
-        } else if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
+            continue;
+        }
+        if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
             reads.push((z, n));
         }
     }

@@ -68,7 +68,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
         if let (Some(z), Some(_), None) = (position, o.definite(), committed) {
             claimed_by_reply.push((z, n));
         }
-        let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
+        let told_no = reply.is_none() && matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. }));
         if let (true, Some(c)) = (told_no, committed) {
             v.push(
                 Violation::new(format!(
