@@ -48,6 +48,10 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     // Watch registrations whose fate is unknown: (session, path, recursive).
     let mut unsure: BTreeSet<(SessionId, &str, bool)> = BTreeSet::new();
     for o in &ix.ops {
+        // The outcome first: only the few ops without a definite reply are read from the records.
+        if o.definite().is_some() && o.reply_zxid().is_some() {
+            continue;
+        }
         let (path, recursive) = match o.op {
             Op::GetData { path, watch: true }
             | Op::Exists { path, watch: true }
@@ -55,9 +59,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             Op::AddWatch { path, mode } => (path, *mode == AddWatchMode::PersistentRecursive),
             _ => continue,
         };
-        if o.definite().is_none() || o.reply_zxid().is_none() {
-            unsure.insert((ix.session_of(o), path.as_str(), recursive));
-        }
+        unsure.insert((ix.session_of(o), path.as_str(), recursive));
     }
     let excused = |s: SessionId, path: &str| {
         unsure.contains(&(s, path, false))
