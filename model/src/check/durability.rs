@@ -15,7 +15,6 @@ use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
 use crate::history::{Event, Role};
-use crate::op::Outcome;
 use crate::types::{ServerId, Zxid};
 use std::collections::BTreeMap;
 
@@ -24,18 +23,19 @@ pub fn durability(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut v = Vec::new();
     let mut checked = 0;
     for (n, o) in ix.ops.iter().enumerate() {
-        if !o.op.is_write() {
+        if !o.is_write() {
             continue;
         }
-        let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
+        let acked = o.acked();
         if !acked {
             continue;
         }
         checked += 1;
-        if r.write_zxid[n].is_none() {
-            let mut viol = Violation::new(format!("acknowledged write op {} is not in the committed log", o.op_id.0))
-                .op(ix.op_ref(n))
-                .expected(format!("a committed transaction for session {} xid {}", o.session, o.xid));
+        if r.write_zxid(ix, n).is_none() {
+            let mut viol =
+                Violation::new(format!("acknowledged write op {} is not in the committed log", ix.op_id_of(o).0))
+                    .op(ix.op_ref(n))
+                    .expected(format!("a committed transaction for session {} xid {}", ix.session_of(o), o.xid));
             if let Some(z) = o.reply_zxid() {
                 viol = viol.at(z);
                 match ix.log_position(z) {

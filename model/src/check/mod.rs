@@ -193,7 +193,6 @@ fn verdict(mut v: Vec<Violation>, cfg: &CheckConfig) -> Verdict {
 pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
     let ix = index::HistoryIndex::build(h);
     let r = replay::replay(&ix, cfg.fresh_server);
-    let pos = writes::positions(&ix, &r);
     let mut props = Vec::new();
     let mut push = |name: &str, verdict: Verdict, checked: u64, note: Option<String>| {
         props.push(PropertyReport { name: name.to_string(), verdict, checked, note })
@@ -202,8 +201,8 @@ pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
     push(names::WELL_FORMED, verdict(ix.problems.clone(), cfg), h.records.len() as u64, None);
 
     let mut lw = r.write_violations.clone();
-    lw.extend(writes::check(&ix, &r, &pos));
-    let n_writes = ix.ops.iter().filter(|o| o.op.is_write()).count() as u64;
+    lw.extend(writes::check(&ix, &r));
+    let n_writes = ix.ops.iter().filter(|o| o.is_write()).count() as u64;
     push(names::LINEARIZABLE_WRITES, verdict(lw, cfg), n_writes, None);
 
     let (mono, _) = reads::monotonic(&ix);
@@ -212,7 +211,7 @@ pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
     push(names::SEQUENTIAL_READS, verdict(sr, cfg), r.reads_checked, None);
 
     if cfg.strict_sync_reads {
-        let (v, n) = reads::after_sync(&ix, &pos);
+        let (v, n) = reads::after_sync(&ix, &r);
         push(names::SYNC_READS, verdict(v, cfg), n, None);
     } else {
         push(

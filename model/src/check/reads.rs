@@ -14,6 +14,7 @@
 
 use super::explain::Violation;
 use super::index::HistoryIndex;
+use super::replay::Replay;
 use crate::op::Op;
 use crate::types::{SessionId, Zxid};
 use std::collections::BTreeMap;
@@ -22,16 +23,9 @@ use std::collections::BTreeMap;
 pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     let mut v = Vec::new();
     let mut checked = 0;
-    // Completions in record order: a table by record index (each record completes at most one
-    // op) instead of a sort.
-    let mut by_rec: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
-    for (n, o) in ix.ops.iter().enumerate() {
-        if let Some(c) = o.complete {
-            by_rec[c.rec] = u32::try_from(n).expect("fewer than 2^32 operations");
-        }
-    }
+    // Completions in record order, as the index lists them.
     let mut seen: Vec<Option<(Zxid, usize)>> = vec![None; ix.sessions_seen.len()];
-    for n in by_rec.into_iter().filter(|&n| n != u32::MAX).map(|n| n as usize) {
+    for n in ix.completions.iter().map(|&n| n as usize) {
         let o = &ix.ops[n];
         let Some(z) = o.reply_zxid() else { continue };
         if o.definite().is_none() {
@@ -40,11 +34,13 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
         checked += 1;
         match seen[o.sidx as usize] {
             Some((prev, m)) if z < prev => {
-                let what = if o.op.is_write() { "write" } else { "read" };
+                let what = if o.is_write() { "write" } else { "read" };
                 v.push(
                     Violation::new(format!(
                         "session {} went back in time: {what} op {} replied at zxid {z} after op {} replied at {prev}",
-                        o.session, o.op_id.0, ix.ops[m].op_id.0
+                        ix.session_of(o),
+                        ix.op_id_of(o).0,
+                        ix.op_id_of(&ix.ops[m]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(m))
@@ -60,15 +56,15 @@ pub fn monotonic(ix: &HistoryIndex<'_>) -> (Vec<Violation>, u64) {
     (v, checked)
 }
 
-/// The strict sync rule. `pos` is each write's witness zxid.
-pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation>, u64) {
+/// The strict sync rule, on each write's witness zxid (`writes::position`).
+pub fn after_sync(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     // Completed writes by completion time, with the running max zxid.
     let mut done: Vec<(u64, Zxid, usize)> = ix
         .ops
         .iter()
         .enumerate()
-        .filter_map(|(n, o)| match (o.complete, o.definite(), pos[n]) {
-            (Some(c), Some(_), Some(z)) => Some((c.time.0, z, n)),
+        .filter_map(|(n, o)| match (o.complete(), o.definite(), super::writes::position(ix, r, n)) {
+            (Some(c), Some(_), Some(z)) => Some((ix.history.records[c.rec].time.0, z, n)),
             _ => None,
         })
         .collect();
@@ -84,7 +80,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
     // Each session's ops in invocation order.
     let mut by_session: BTreeMap<SessionId, Vec<usize>> = BTreeMap::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        by_session.entry(o.session).or_default().push(n);
+        by_session.entry(ix.session_of(o)).or_default().push(n);
     }
     let mut v = Vec::new();
     let mut checked = 0;
@@ -94,9 +90,9 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
             if !matches!(so.op, Op::Sync { .. }) || so.definite().is_none() {
                 continue;
             }
-            let sync_done = so.complete.map(|c| c.time).expect("definite implies complete");
+            let sync_done = so.complete().map(|c| ix.history.records[c.rec].time).expect("definite implies complete");
             // Writes completed strictly before the sync was invoked.
-            let cut = done.partition_point(|&(t, _, _)| t < so.invoked.0);
+            let cut = done.partition_point(|&(t, _, _)| t < ix.invoked_of(so).0);
             if cut == 0 {
                 continue;
             }
@@ -104,9 +100,9 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
             // The next read of the session invoked after the sync completed.
             let Some(&r) = ops[k + 1..].iter().find(|&&r| {
                 let ro = &ix.ops[r];
-                !ro.op.is_write()
+                !ro.is_write()
                     && !matches!(ro.op, Op::Sync { .. })
-                    && ro.invoked >= sync_done
+                    && ix.invoked_of(ro) >= sync_done
                     && ro.definite().is_some()
             }) else {
                 continue;
@@ -117,7 +113,7 @@ pub fn after_sync(ix: &HistoryIndex<'_>, pos: &[Option<Zxid>]) -> (Vec<Violation
                 v.push(
                     Violation::new(format!(
                         "op {} read at zxid {z} after sync op {}, missing write op {} (zxid {bound}) that completed before the sync began",
-                        ix.ops[r].op_id.0, so.op_id.0, ix.ops[w].op_id.0
+                        ix.op_id_of(&ix.ops[r]).0, ix.op_id_of(so).0, ix.op_id_of(&ix.ops[w]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(r))

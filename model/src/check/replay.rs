@@ -23,14 +23,13 @@ pub struct ExpectedEvent {
 
 /// What the replay found.
 pub struct Replay {
-    /// Per operation (index into `HistoryIndex::ops`): the zxid its transaction committed at.
-    /// An operation the leader refused with an error txn ([`Txn::Error`]) has none: it did not
-    /// take effect, so it has no place in the write order (its zxid is in `refused_zxid`).
-    pub write_zxid: Vec<Option<Zxid>>,
+    /// Per operation (index into `HistoryIndex::ops`): where in the committed log its
+    /// transaction is — `NO_SLOT`, a log position, or a log position with `REFUSED` set for an
+    /// error txn ([`Txn::Error`]) that refused it. Four bytes an operation, not two
+    /// `Option<Zxid>` tables; read through [`Replay::write_zxid`] and [`Replay::refused_zxid`].
+    slots: Vec<u32>,
     /// The operations given a `write_zxid`, in log order (so by ascending zxid).
     pub committed_ops: Vec<u32>,
-    /// Per operation: the zxid of the error txn that refused it, if any.
-    pub refused_zxid: Vec<Option<Zxid>>,
     /// Results, ops or zxids that disagree with the log (linearizable-writes).
     pub write_violations: Vec<Violation>,
     pub writes_checked: u64,
@@ -53,6 +52,31 @@ pub struct Replay {
     pub digests: Vec<u64>,
 }
 
+const NO_SLOT: u32 = u32::MAX;
+/// An entry of the replay's issuer table: no op sent this transaction.
+const NO_ISSUER: u32 = u32::MAX;
+/// Set in an issuer table entry when the issuer sent a different op.
+const OTHER_OP: u32 = 1 << 31;
+const REFUSED: u32 = 1 << 31;
+
+impl Replay {
+    /// The zxid operation `n`'s transaction committed at. An operation the leader refused with
+    /// an error txn has none: it did not take effect, so it has no place in the write order.
+    #[inline]
+    pub fn write_zxid(&self, ix: &HistoryIndex<'_>, n: usize) -> Option<Zxid> {
+        match self.slots[n] {
+            NO_SLOT => None,
+            p if p & REFUSED != 0 => None,
+            p => Some(ix.log[p as usize].zxid),
+        }
+    }
+}
+
+/// A log position as a slot.
+fn slot(pos: usize) -> u32 {
+    u32::try_from(pos).ok().filter(|&p| p < REFUSED).expect("fewer than 2^31 committed transactions")
+}
+
 /// True when `observed` is what `expected` says, allowing a create's Stat to be absent on one
 /// side (create vs create2 answer the same transaction with or without a Stat).
 pub fn outcome_matches(expected: &Outcome, observed: &Outcome) -> bool {
@@ -71,9 +95,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     let want_digests = !ix.finals.is_empty();
     let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
     let mut out = Replay {
-        write_zxid: vec![None; ix.ops.len()],
+        slots: vec![NO_SLOT; ix.ops.len()],
         committed_ops: Vec::with_capacity(ix.log.len()),
-        refused_zxid: vec![None; ix.ops.len()],
         write_violations: Vec::new(),
         writes_checked: 0,
         read_violations: Vec::new(),
@@ -87,18 +110,51 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
     };
     // The closeSession op each session invoked (the last one, if it retried).
     let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
-    let mut reads: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        if matches!(o.op, Op::CloseSession) {
-            close_ops.insert(o.session, n);
+        if o.closes_session() {
+            close_ops.insert(ix.session_of(o), n);
         }
-        if !o.op.is_write() {
-            if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
-                reads.push((z, n));
-            }
+    }
+    // Listed in completion order (the flags of each op are read there; the sort below orders
+    // them by (zxid, op) whatever the input order). Room for every op (untouched capacity is
+    // free): no copies while it grows.
+    let mut reads: Vec<(Zxid, usize)> = Vec::with_capacity(ix.ops.len());
+    for n in ix.completions.iter().map(|&n| n as usize) {
+        let o = &ix.ops[n];
+        if o.is_write() {
+            continue;
+        }
+        if let (Some(_), Some(z)) = (o.definite(), o.reply_zxid()) {
+            reads.push((z, n));
         }
     }
     reads.sort_unstable();
+    // The op that issued each client or error transaction (by session and xid), and whether it
+    // sent that very op, looked up in one tight pass ahead of the replay: the lookups are
+    // independent of each other, so their cache misses (xid table, op, the op in the records)
+    // overlap here instead of stalling the replay one at a time.
+    let issuers: Vec<u32> = ix
+        .log
+        .iter()
+        .map(|c| {
+            let (session, xid, sent) = match &c.txn.txn {
+                Txn::Client { session, xid, op } => (*session, *xid, Some(op)),
+                Txn::Error { session, xid, .. } => (*session, *xid, None),
+                _ => return NO_ISSUER,
+            };
+            match ix.op_by_session_xid(session, xid) {
+                None => NO_ISSUER,
+                Some(n) => {
+                    let k = u32::try_from(n).ok().filter(|&k| k < OTHER_OP).expect("fewer than 2^31 operations");
+                    if sent.is_some_and(|op| ix.ops[n].op != op) {
+                        k | OTHER_OP
+                    } else {
+                        k
+                    }
+                }
+            }
+        })
+        .collect();
     let max = ix.max_committed();
     let mut next_read = 0;
     let mut digest = 0u64;
@@ -144,9 +200,20 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 if *op == Op::CloseSession {
                     out.closes.entry(*session).or_insert((pos, CloseReason::Closed));
                 }
-                match ix.op_by_session_xid(*session, *xid) {
-                    Some(n) => {
-                        if ix.ops[n].op != op {
+                match issuers[pos] {
+                    NO_ISSUER => {
+                        out.write_violations.push(
+                            Violation::new(format!(
+                                "a transaction for session {session} xid {xid} committed, but no client invoked it"
+                            ))
+                            .at(z)
+                            .record(ix.commit_ref(c)),
+                        );
+                        None
+                    }
+                    k => {
+                        let n = (k & !OTHER_OP) as usize;
+                        if k & OTHER_OP != 0 {
                             out.write_violations.push(
                             Violation::new(format!(
                                 "the transaction committed for session {session} xid {xid} is not the operation the client sent"
@@ -161,16 +228,6 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                         } else {
                             Some(n)
                         }
-                    }
-                    None => {
-                        out.write_violations.push(
-                            Violation::new(format!(
-                                "a transaction for session {session} xid {xid} committed, but no client invoked it"
-                            ))
-                            .at(z)
-                            .record(ix.commit_ref(c)),
-                        );
-                        None
                     }
                 }
             }
@@ -193,23 +250,24 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                 }
             }
             Txn::Error { session, xid, code } => {
-                refused(ix, c, *session, *xid, *code, &mut out);
+                let issuer = Some(issuers[pos]).filter(|&k| k != NO_ISSUER).map(|k| (k & !OTHER_OP) as usize);
+                refused(ix, pos, issuer, *session, *xid, *code, &mut out);
                 None
             }
             _ => None,
         };
         if let Some(n) = issuer {
             let o = &ix.ops[n];
-            if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
+            if out.slots[n] != NO_SLOT {
                 out.write_violations.push(
-                    Violation::new(format!("op {} committed twice", o.op_id.0))
+                    Violation::new(format!("op {} committed twice", ix.op_id_of(o).0))
                         .at(z)
                         .op(ix.op_ref(n))
                         .record(ix.commit_ref(c)),
                 );
                 continue;
             }
-            out.write_zxid[n] = Some(z);
+            out.slots[n] = slot(pos);
             out.committed_ops.push(u32::try_from(n).expect("fewer than 2^32 operations"));
             out.writes_checked += 1;
             if let Some(observed) = o.definite() {
@@ -217,7 +275,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
                     out.write_violations.push(
                         Violation::new(format!(
                             "op {} got a result that replaying the committed log in zxid order does not give",
-                            o.op_id.0
+                            ix.op_id_of(o).0
                         ))
                         .at(z)
                         .op(ix.op_ref(n))
@@ -235,7 +293,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
             out.read_violations.push(
                 Violation::new(format!(
                     "op {} was answered at zxid {z}, beyond anything ever committed",
-                    ix.ops[n].op_id.0
+                    ix.op_id_of(&ix.ops[n]).0
                 ))
                 .at(z)
                 .op(ix.op_ref(n))
@@ -253,14 +311,16 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
 /// client may have seen the error or an indeterminate outcome, never a success.
 fn refused(
     ix: &HistoryIndex<'_>,
-    c: &super::index::Committed<'_>,
+    pos: usize,
+    issuer: Option<usize>,
     session: SessionId,
     xid: u64,
     code: ErrorCode,
     out: &mut Replay,
 ) {
+    let c = &ix.log[pos];
     let z = c.txn.zxid;
-    let Some(n) = ix.op_by_session_xid(session, xid) else {
+    let Some(n) = issuer else {
         out.write_violations.push(
             Violation::new(format!(
                 "an error transaction for session {session} xid {xid} committed, but no client invoked it"
@@ -271,22 +331,25 @@ fn refused(
         return;
     };
     let o = &ix.ops[n];
-    if !o.op.is_write() {
+    if !o.is_write() {
         out.write_violations.push(
-            Violation::new(format!("an error transaction refused op {}, which is not a write", o.op_id.0))
+            Violation::new(format!("an error transaction refused op {}, which is not a write", ix.op_id_of(o).0))
                 .at(z)
                 .op(ix.op_ref(n))
                 .record(ix.commit_ref(c)),
         );
         return;
     }
-    if out.write_zxid[n].is_some() || out.refused_zxid[n].is_some() {
+    if out.slots[n] != NO_SLOT {
         out.write_violations.push(
-            Violation::new(format!("op {} committed twice", o.op_id.0)).at(z).op(ix.op_ref(n)).record(ix.commit_ref(c)),
+            Violation::new(format!("op {} committed twice", ix.op_id_of(o).0))
+                .at(z)
+                .op(ix.op_ref(n))
+                .record(ix.commit_ref(c)),
         );
         return;
     }
-    out.refused_zxid[n] = Some(z);
+    out.slots[n] = slot(pos) | REFUSED;
     out.writes_checked += 1;
     let expected = Outcome::Err { code };
     if let Some(observed) = o.definite() {
@@ -294,7 +357,7 @@ fn refused(
             out.write_violations.push(
                 Violation::new(format!(
                     "op {} got a result, but the leader refused it with an error transaction",
-                    o.op_id.0
+                    ix.op_id_of(o).0
                 ))
                 .at(z)
                 .op(ix.op_ref(n))
@@ -331,7 +394,7 @@ fn forget_recreated(op: &Op, closed: &mut BTreeMap<String, (SessionId, Zxid)>) {
 fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Replay) {
     let o = &ix.ops[n];
     let Some(observed) = o.definite() else { return };
-    let view = model.read_view(o.session, o.op);
+    let view = model.read_view(ix.session_of(o), o.op);
     out.reads_checked += 1;
     if !view.matches(observed) {
         let expected = view.to_outcome();
@@ -349,7 +412,7 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
                     out.listed_after_close.push(
                         Violation::new(format!(
                             "op {} listed {full}, an ephemeral of session {s}, at zxid {z}, after the session closed at {cz}",
-                            o.op_id.0
+                            ix.op_id_of(o).0
                         ))
                         .at(z)
                         .op(ix.op_ref(n))
@@ -361,7 +424,7 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
         out.read_violations.push(
             Violation::new(format!(
                 "op {} read something the committed state at its reply zxid {z} does not hold",
-                o.op_id.0
+                ix.op_id_of(o).0
             ))
             .at(z)
             .op(ix.op_ref(n))

@@ -133,7 +133,7 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
         let Txn::CloseSession { session, reason: CloseReason::Expired } = c.txn.txn else { continue };
         let Some(&timeout) = timeouts.get(&session) else { continue };
         checked += 1;
-        let t = ix.history.records[c.rec].time;
+        let t = ix.history.records[c.rec as usize].time;
         let from = SimTime(t.0.saturating_sub(timeout * 1_000_000));
         let d = by_timeout.entry(timeout).or_insert_with(|| Disturbances::build(ix, timeout));
         if d.expire_faults.get(&session).is_some_and(|&ft| ft <= t) || d.any_in(from, t) {
@@ -141,7 +141,7 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
         }
         let Some(hist) = states.get(&session) else { continue };
         // The last state recorded for the session before the close.
-        let k = hist.partition_point(|&(rec, _, _)| rec < c.rec);
+        let k = hist.partition_point(|&(rec, _, _)| rec < c.rec as usize);
         if k == 0 {
             continue;
         }
@@ -167,22 +167,27 @@ pub fn expiry(ix: &HistoryIndex<'_>) -> Option<(Vec<Violation>, u64)> {
 pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut v: Vec<Violation> = r.model_findings.clone();
     v.extend(r.listed_after_close.iter().cloned());
-    let close_zxid = |s: SessionId| r.closes.get(&s).map(|&(p, _)| (p, ix.log[p].txn.zxid));
+    if r.closes.is_empty() {
+        // No session closed: nothing below could be late.
+        return (v, 0);
+    }
+    let close_zxid = |s: SessionId| r.closes.get(&s).map(|&(p, _)| (p, ix.log[p].zxid));
     for (n, o) in ix.ops.iter().enumerate() {
-        let Some((cp, cz)) = close_zxid(o.session) else { continue };
+        let Some((cp, cz)) = close_zxid(ix.session_of(o)) else { continue };
         // An ephemeral create of the session that committed after its close and reported Ok.
         let creates_ephemeral = match o.op {
             Op::Create { mode, .. } => mode.is_ephemeral(),
             Op::Multi { ops } => ops.iter().any(|m| matches!(m, MultiOp::Create { mode, .. } if mode.is_ephemeral())),
             _ => false,
         };
-        if creates_ephemeral && matches!(o.definite(), Some(Outcome::Ok { .. })) {
-            if let Some(z) = r.write_zxid[n] {
+        if creates_ephemeral && o.acked() {
+            if let Some(z) = r.write_zxid(ix, n) {
                 if z > cz {
                     v.push(
                         Violation::new(format!(
                             "op {} created an ephemeral for session {} after the session was closed at {cz}",
-                            o.op_id.0, o.session
+                            ix.op_id_of(o).0,
+                            ix.session_of(o)
                         ))
                         .at(z)
                         .op(ix.op_ref(n))
@@ -195,7 +200,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     }
     // Reads, by anyone, that show a node owned by a session at or after its close.
     for (n, o) in ix.ops.iter().enumerate() {
-        if o.op.is_write() {
+        if o.is_write() {
             continue;
         }
         let (Some(Outcome::Ok { value }), Some(z)) = (o.definite(), o.reply_zxid()) else { continue };
@@ -213,7 +218,7 @@ pub fn ephemerals(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 v.push(
                     Violation::new(format!(
                         "op {} saw {} still owned by session {} at zxid {z}, after the session closed at {cz}",
-                        o.op_id.0,
+                        ix.op_id_of(o).0,
                         o.op.path().unwrap_or("?"),
                         stat.ephemeral_owner
                     ))

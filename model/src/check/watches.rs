@@ -18,7 +18,6 @@
 use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
-use crate::history::Event;
 use crate::op::Op;
 use crate::types::{AddWatchMode, SessionId, SessionState, WatchedEvent, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +36,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     let mut expected: Vec<Vec<Pending<'_>>> = (0..ns).map(|_| Vec::new()).collect();
     for e in &r.expected_events {
         if let Some(k) = ix.session_index(e.session) {
-            expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec, delivered: false });
+            expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec as usize, delivered: false });
         }
     }
     let mut by_path: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
@@ -49,6 +48,10 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
     // Watch registrations whose fate is unknown: (session, path, recursive).
     let mut unsure: BTreeSet<(SessionId, &str, bool)> = BTreeSet::new();
     for o in &ix.ops {
+        // The outcome first: only the few ops without a definite reply are read from the records.
+        if o.definite().is_some() && o.reply_zxid().is_some() {
+            continue;
+        }
         let (path, recursive) = match o.op {
             Op::GetData { path, watch: true }
             | Op::Exists { path, watch: true }
@@ -56,9 +59,7 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             Op::AddWatch { path, mode } => (path, *mode == AddWatchMode::PersistentRecursive),
             _ => continue,
         };
-        if o.definite().is_none() || o.reply_zxid().is_none() {
-            unsure.insert((o.session, path.as_str(), recursive));
-        }
+        unsure.insert((ix.session_of(o), path.as_str(), recursive));
     }
     let excused = |s: SessionId, path: &str| {
         unsure.contains(&(s, path, false))
@@ -66,29 +67,37 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                 rec && (up == path || up == "/" || path.strip_prefix(up).is_some_and(|rest| rest.starts_with('/')))
             })
     };
-    // Record index → op, for replies that carry a zxid.
-    let mut replies: Vec<u32> = vec![u32::MAX; ix.history.records.len()];
-    for (n, o) in ix.ops.iter().enumerate() {
-        if let (Some(c), Some(_), Some(_)) = (o.complete, o.definite(), o.reply_zxid()) {
-            replies[c.rec] = n as u32;
-        }
-    }
     const NONE: usize = usize::MAX;
     let mut ptr = vec![0usize; ns];
     let mut last_reply = vec![NONE; ns];
     let mut last_disconnect = vec![NONE; ns];
     let mut v = Vec::new();
     let mut checked = 0;
-    for (i, rec) in ix.history.records.iter().enumerate() {
-        match &rec.event {
-            Event::Session { session, state, .. } if *state != SessionState::SyncConnected => {
-                if let Some(k) = ix.session_index(*session) {
+    // The Session, Watch and Complete records in record order: the index's three lists merged
+    // (each is in record order), rather than a walk over every record of the history.
+    let (mut a, mut b, mut c) = (0, 0, 0);
+    loop {
+        let ra = ix.sessions.get(a).map_or(NONE, |e| e.0);
+        let rb = ix.watches.get(b).map_or(NONE, |e| e.0);
+        let rc = ix.completions.get(c).and_then(|&n| ix.ops[n as usize].complete()).map_or(NONE, |d| d.rec);
+        let i = ra.min(rb).min(rc);
+        if i == NONE {
+            break;
+        }
+        if i == ra {
+            a += 1;
+            let (_, _, session, state, _) = ix.sessions[a - 1];
+            if state != SessionState::SyncConnected {
+                if let Some(k) = ix.session_index(session) {
                     last_disconnect[k] = i;
                 }
             }
-            Event::Watch { session, event, .. } => {
+        } else if i == rb {
+            b += 1;
+            let (_, _, session, event) = ix.watches[b - 1];
+            {
                 checked += 1;
-                let s = *session;
+                let s = session;
                 let k = ix.session_index(s).expect("watch records' sessions are indexed");
                 let list = &mut expected[k];
                 let Some(cands) = by_path.get(&(k, event.path.as_str())) else {
@@ -118,9 +127,15 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     if twice { "this event was already delivered once" } else { "no pending registration matches it" };
                 v.push(spurious(ix, i, s, event, why));
             }
-            Event::Complete { .. } if replies[i] != u32::MAX => {
-                let n = replies[i] as usize;
+        } else {
+            c += 1;
+            let n = ix.completions[c - 1] as usize;
+            {
                 let o = &ix.ops[n];
+                // Only replies that carry a zxid.
+                if o.definite().is_none() || o.reply_zxid().is_none() {
+                    continue;
+                }
                 let k = o.sidx as usize;
                 let z = o.reply_zxid().expect("replies have zxids");
                 // Disconnected since the session's previous reply: catch-up rules apply.
@@ -136,7 +151,6 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     *p += 1;
                 }
             }
-            _ => {}
         }
     }
     (v, checked)
@@ -155,7 +169,7 @@ fn spurious(ix: &HistoryIndex<'_>, i: usize, s: SessionId, e: &WatchedEvent, why
 fn late(ix: &HistoryIndex<'_>, n: usize, i: usize, e: &WatchedEvent, z: Zxid) -> Violation {
     Violation::new(format!(
         "session {} got a reply at zxid {z} before the {:?} event on {} for zxid {} its watch should have delivered first",
-        ix.ops[n].session, e.kind, e.path, e.zxid
+        ix.session_of(&ix.ops[n]), e.kind, e.path, e.zxid
     ))
     .at(e.zxid)
     .op(ix.op_ref(n))

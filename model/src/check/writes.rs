@@ -24,51 +24,56 @@ use super::replay::Replay;
 use crate::op::Outcome;
 use crate::types::Zxid;
 
-/// The witness position of each write (by op index), once the log has been matched.
-pub fn positions(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Option<Zxid>> {
-    ix.ops
-        .iter()
-        .enumerate()
-        .map(|(n, o)| {
-            if !o.op.is_write() {
-                return None;
-            }
-            let acked = matches!(o.definite(), Some(Outcome::Ok { .. }));
-            r.write_zxid[n].or_else(|| if acked { o.reply_zxid() } else { None })
-        })
-        .collect()
+/// The witness position of a write (by op index), once the log has been matched. Computed when
+/// asked rather than tabled: a table of a million `Option<Zxid>` costs more in fresh pages than
+/// the few lookups it saves.
+#[inline]
+pub fn position(ix: &HistoryIndex<'_>, r: &Replay, n: usize) -> Option<Zxid> {
+    let o = &ix.ops[n];
+    if !o.is_write() {
+        return None;
+    }
+    let acked = o.acked();
+    r.write_zxid(ix, n).or_else(|| if acked { o.reply_zxid() } else { None })
 }
 
 /// Violations of rules 1, 2, 3 and 5 (rule 4 comes from the replay).
-pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Violation> {
+pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> Vec<Violation> {
+    let pos = |n: usize| position(ix, r, n);
     let mut v = Vec::new();
     // Rule 1 and 5.
     // Writes positioned by a reply zxid the log does not hold (acknowledged, yet missing).
     let mut claimed_by_reply: Vec<(Zxid, usize)> = Vec::new();
     for (n, o) in ix.ops.iter().enumerate() {
-        if !o.op.is_write() {
+        if !o.is_write() {
             continue;
         }
         let reply = o.reply_zxid();
-        if let (Some(z), Some(c)) = (reply, r.write_zxid[n]) {
+        let committed = r.write_zxid(ix, n);
+        if let (Some(z), Some(c)) = (reply, committed) {
             if z != c && o.definite().is_some() {
                 // The reply of a write whose transaction is in the log names that transaction.
                 v.push(
-                    Violation::new(format!("op {} was told zxid {z} but its transaction committed at {c}", o.op_id.0))
-                        .at(c)
-                        .op(ix.op_ref(n)),
+                    Violation::new(format!(
+                        "op {} was told zxid {z} but its transaction committed at {c}",
+                        ix.op_id_of(o).0
+                    ))
+                    .at(c)
+                    .op(ix.op_ref(n)),
                 );
             }
         }
-        if let (Some(z), Some(_), None) = (pos[n], o.definite(), r.write_zxid[n]) {
+        let acked = o.acked();
+        let position = committed.or(if acked { reply } else { None });
+        if let (Some(z), Some(_), None) = (position, o.definite(), committed) {
             claimed_by_reply.push((z, n));
         }
-        let told_no = matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. })) && reply.is_none();
-        if let (true, Some(c)) = (told_no, r.write_zxid[n]) {
+        let told_no = reply.is_none() && matches!(o.definite(), Some(Outcome::Err { .. } | Outcome::MultiErr { .. }));
+        if let (true, Some(c)) = (told_no, committed) {
             v.push(
                 Violation::new(format!(
                     "op {} failed definitely without a transaction, yet its transaction committed at {c}",
-                    o.op_id.0
+                    ix.op_id_of(o).0
                 ))
                 .at(c)
                 .op(ix.op_ref(n))
@@ -79,24 +84,19 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     // Every positioned write with a definite outcome, by (zxid, op): the replay lists those
     // positioned by the log in zxid order already; merge in the few positioned by their reply.
     claimed_by_reply.sort_unstable();
-    let by_log = r
-        .committed_ops
-        .iter()
-        .map(|&n| n as usize)
-        .filter(|&n| ix.ops[n].op.is_write() && ix.ops[n].definite().is_some());
-    let mut claimed: Vec<(Zxid, usize)> = Vec::with_capacity(r.committed_ops.len() + claimed_by_reply.len());
+    let by_log =
+        r.committed_ops.iter().map(|&n| n as usize).filter(|&n| ix.ops[n].is_write() && ix.ops[n].definite().is_some());
+    // Merged as they stream (no table of a million claims); each compared with the one before.
     let mut by_reply = claimed_by_reply.into_iter().peekable();
-    for n in by_log {
-        let e = (r.write_zxid[n].expect("committed ops have a zxid"), n);
-        while let Some(&b) = by_reply.peek().filter(|&&b| b < e) {
-            claimed.push(b);
-            by_reply.next();
-        }
-        claimed.push(e);
-    }
-    claimed.extend(by_reply);
-    for pair in claimed.windows(2) {
-        let ((za, m), (zb, n)) = (pair[0], pair[1]);
+    let mut by_log = by_log.map(|n| (r.write_zxid(ix, n).expect("committed ops have a zxid"), n)).peekable();
+    let claimed = std::iter::from_fn(|| match (by_log.peek(), by_reply.peek()) {
+        (Some(&e), Some(&b)) if b < e => by_reply.next(),
+        (Some(_), _) => by_log.next(),
+        (None, _) => by_reply.next(),
+    });
+    let mut prev: Option<(Zxid, usize)> = None;
+    for (zb, n) in claimed {
+        let Some((za, m)) = prev.replace((zb, n)) else { continue };
         if za == zb {
             v.push(
                 Violation::new(format!("two writes were both told zxid {za}"))
@@ -109,46 +109,71 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     }
     // Rule 2: sweep invocations in time order against completions in time order, keeping the
     // largest zxid among writes completed strictly before the current invocation.
-    let mut done: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
-    let mut started: Vec<(u64, usize)> = Vec::with_capacity(ix.ops.len());
-    for (n, o) in ix.ops.iter().enumerate() {
-        if pos[n].is_none() {
-            continue;
-        }
-        started.push((o.invoked.0, n));
-        if let (Some(c), Some(_)) = (o.complete, o.definite()) {
-            done.push((c.time.0, n));
-        }
-    }
-    done.sort_unstable();
-    started.sort_unstable();
-    let mut best: Option<(Zxid, usize)> = None;
-    let mut d = 0;
-    for &(t, n) in &started {
-        while d < done.len() && done[d].0 < t {
-            let m = done[d].1;
-            let z = pos[m].expect("only positioned writes are swept");
-            let larger = match best {
-                None => true,
-                Some((bz, _)) => z > bz,
-            };
-            if larger {
-                best = Some((z, m));
+    // Both as (time, op) in time order. When time never runs backwards (the usual case) the ops
+    // are already in invocation order and the completion list in completion order: no tables,
+    // no sorts.
+    let time_of = |rec: usize| ix.history.records[rec].time.0;
+    let done_time = |n: usize| ix.ops[n].complete().filter(|_| ix.ops[n].definite().is_some()).map(|c| time_of(c.rec));
+    type Sweep<'a> = Box<dyn Iterator<Item = (u64, usize)> + 'a>;
+    let (started, done): (Sweep<'_>, Sweep<'_>) = if ix.monotone {
+        (
+            Box::new((0..ix.ops.len()).filter(|&n| pos(n).is_some()).map(|n| (ix.invoked_of(&ix.ops[n]).0, n))),
+            Box::new(
+                ix.completions
+                    .iter()
+                    .map(|&n| n as usize)
+                    .filter(|&n| pos(n).is_some())
+                    .filter_map(|n| done_time(n).map(|t| (t, n))),
+            ),
+        )
+    } else {
+        let mut started: Vec<(u64, usize)> = Vec::new();
+        let mut done: Vec<(u64, usize)> = Vec::new();
+        for (n, o) in ix.ops.iter().enumerate() {
+            if pos(n).is_none() {
+                continue;
             }
-            d += 1;
+            started.push((ix.invoked_of(o).0, n));
+            if let Some(t) = done_time(n) {
+                done.push((t, n));
+            }
         }
-        let z = pos[n].expect("only positioned writes are swept");
-        if let Some((bz, m)) = best {
+        done.sort_unstable();
+        started.sort_unstable();
+        (Box::new(started.into_iter()), Box::new(done.into_iter()))
+    };
+    let mut done = done.peekable();
+    // The largest zxid so far, and among equals the first in (time, op) order — whatever order
+    // equal times arrive in.
+    let mut best: Option<(Zxid, u64, usize)> = None;
+    for (t, n) in started {
+        while let Some((dt, m)) = done.next_if(|&(dt, _)| dt < t) {
+            let z = pos(m).expect("only positioned writes are swept");
+            let better = match best {
+                None => true,
+                Some((bz, bt, bm)) => z > bz || (z == bz && (dt, m) < (bt, bm)),
+            };
+            if better {
+                best = Some((z, dt, m));
+            }
+        }
+        let z = pos(n).expect("only positioned writes are swept");
+        if let Some((bz, _, m)) = best {
             if bz > z {
                 v.push(
                     Violation::new(format!(
                         "op {} completed before op {} was invoked, yet has the larger zxid ({bz} > {z})",
-                        ix.ops[m].op_id.0, ix.ops[n].op_id.0
+                        ix.op_id_of(&ix.ops[m]).0,
+                        ix.op_id_of(&ix.ops[n]).0
                     ))
                     .at(z)
                     .op(ix.op_ref(m))
                     .op(ix.op_ref(n))
-                    .expected(format!("op {} ordered after op {} (zxid > {bz})", ix.ops[n].op_id.0, ix.ops[m].op_id.0)),
+                    .expected(format!(
+                        "op {} ordered after op {} (zxid > {bz})",
+                        ix.op_id_of(&ix.ops[n]).0,
+                        ix.op_id_of(&ix.ops[m]).0
+                    )),
                 );
             }
         }
@@ -160,20 +185,28 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     for &n in &order {
         let n = n as usize;
         let sidx = ix.ops[n].sidx;
-        let Some(c) = ix.ops[n].complete else {
+        let Some(c) = ix.ops[n].complete() else {
             continue;
         };
         if let Some((s, rec, m)) = latest.filter(|l| l.0 == sidx) {
-            if c.server.is_some() && c.rec < rec {
+            if c.replied && c.rec < rec {
                 let (a, b) = (&ix.ops[m], &ix.ops[n]);
                 v.push(
                     Violation::new(format!(
                         "session {} got the reply to op {} (xid {}) before op {} (xid {}), sent earlier, completed",
-                        b.session, b.op_id.0, b.xid, a.op_id.0, a.xid
+                        ix.session_of(b),
+                        ix.op_id_of(b).0,
+                        b.xid,
+                        ix.op_id_of(a).0,
+                        a.xid
                     ))
                     .op(ix.op_ref(m))
                     .op(ix.op_ref(n))
-                    .expected(format!("op {} answered after op {}", b.op_id.0, a.op_id.0)),
+                    .expected(format!(
+                        "op {} answered after op {}",
+                        ix.op_id_of(b).0,
+                        ix.op_id_of(a).0
+                    )),
                 );
             }
             if c.rec > rec {
@@ -187,25 +220,25 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay, pos: &[Option<Zxid>]) -> Vec<Vio
     let mut prev: Option<usize> = None;
     for &b in &order {
         let b = b as usize;
-        if pos[b].is_none() {
+        if pos(b).is_none() {
             continue;
         }
         let a = match prev.replace(b) {
             Some(a) if ix.ops[a].sidx == ix.ops[b].sidx => a,
             _ => continue,
         };
-        let session = ix.ops[a].session;
-        let (za, zb) = (pos[a].expect("positioned"), pos[b].expect("positioned"));
+        let session = ix.session_of(&ix.ops[a]);
+        let (za, zb) = (pos(a).expect("positioned"), pos(b).expect("positioned"));
         if za >= zb {
             v.push(
                 Violation::new(format!(
                     "session {session} sent op {} (xid {}) before op {} (xid {}), but they committed in the other order",
-                    ix.ops[a].op_id.0, ix.ops[a].xid, ix.ops[b].op_id.0, ix.ops[b].xid
+                    ix.op_id_of(&ix.ops[a]).0, ix.ops[a].xid, ix.op_id_of(&ix.ops[b]).0, ix.ops[b].xid
                 ))
                 .at(zb)
                 .op(ix.op_ref(a))
                 .op(ix.op_ref(b))
-                .expected(format!("zxid of op {} > {za}", ix.ops[b].op_id.0))
+                .expected(format!("zxid of op {} > {za}", ix.op_id_of(&ix.ops[b]).0))
                 .observed(format!("{zb}")),
             );
         }
