@@ -257,8 +257,8 @@ impl Core {
     /// Queues `msg` on the current connection (if any) and restarts the ping timer.
     pub(crate) fn send(&mut self, msg: ClientMsg) {
         if let Conn::Connected { out, .. } = &self.conn {
-            // A failed send means the connection broke; the reader sees it too and completes
-            // what is in flight.
+            // A failed send means the connection broke; the connection task's receive sees it
+            // too, and the session completes what is in flight.
             let _ = out.send_now(msg);
             self.last_send = now();
         }
@@ -574,8 +574,9 @@ impl Shared {
     }
 }
 
-/// A connection installed as the session's current one. Its sending half is the session
-/// core's; dropping this (the receiving half) closes the connection: the server sees it go.
+/// A connection installed as the session's current one: the receiving half, served by the
+/// connection task. The sending half is the session core's (`Conn::Connected`), dropped when
+/// the core leaves that state; the server sees the connection go.
 pub(crate) struct Attached {
     server: ServerId,
     rx: ConnReceiver<ServerMsg>,
