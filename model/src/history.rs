@@ -254,43 +254,70 @@ pub enum CloseReason {
 
 /// The stable rolling digest of a committed log: `digest(prev, txn)`. Servers keep the same
 /// chain over what they applied, so the checker can tell whether a server's log is a prefix of
-/// the committed one without reading it. FNV-1a over the transaction's structure.
+/// the committed one without reading it. A word-at-a-time multiply-xorshift hash over the
+/// transaction's structure: every server digests every transaction it applies, so byte-at-a-time
+/// FNV-1a was ~1.5% of a simulation's instructions.
 pub fn chain_digest(prev: u64, txn: &TxnRecord) -> u64 {
-    let mut h = Fnv64(prev ^ 0xcbf2_9ce4_8422_2325);
+    let mut h = WordHash(prev ^ 0xcbf2_9ce4_8422_2325);
     txn.hash(&mut h);
     h.finish()
 }
 
-/// FNV-1a, with integers fed little-endian so the digest is the same on every machine.
-struct Fnv64(u64);
+/// Folds 64-bit words into the state; integers and byte strings are fed little-endian, so the
+/// digest is the same on every machine.
+struct WordHash(u64);
 
-impl Hasher for Fnv64 {
+impl WordHash {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        let x = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The shift brings the product's well-mixed high bits down, so that every input bit
+        // reaches the low bits of the state as well.
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+impl Hasher for WordHash {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // The tail's length goes in the top byte, so `ab` and `ab\0` differ.
+            last[7] = rest.len() as u8;
+            self.mix(u64::from_le_bytes(last));
         }
     }
     fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
+        self.mix(i as u64);
     }
     fn write_u16(&mut self, i: u16) {
-        self.write(&i.to_le_bytes());
+        self.mix(i as u64);
     }
     fn write_u32(&mut self, i: u32) {
-        self.write(&i.to_le_bytes());
+        self.mix(i as u64);
     }
     fn write_u64(&mut self, i: u64) {
-        self.write(&i.to_le_bytes());
+        self.mix(i);
     }
     fn write_usize(&mut self, i: usize) {
-        self.write(&(i as u64).to_le_bytes());
+        self.mix(i as u64);
     }
     fn write_isize(&mut self, i: isize) {
-        self.write(&(i as i64).to_le_bytes());
+        self.mix(i as i64 as u64);
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.mix(i as u64);
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.mix(i as i64 as u64);
     }
 }
 

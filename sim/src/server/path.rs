@@ -25,6 +25,10 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
     if path.ends_with('/') {
         return Err("path must not end with / character");
     }
+    // Printable ASCII (nearly every path) needs no character checks: only the components'.
+    if path.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return validate_components(path);
+    }
     for component in path[1..].split('/') {
         match component {
             "" => return Err("empty node name specified"),
@@ -41,6 +45,19 @@ pub fn validate(path: &str) -> Result<(), &'static str> {
             if invalid {
                 return Err("invalid character");
             }
+        }
+    }
+    Ok(())
+}
+
+/// `validate`'s component rules for a path of printable ASCII that starts with `/`, has more than
+/// one character and does not end with `/`: no empty, `.` or `..` component.
+fn validate_components(path: &str) -> Result<(), &'static str> {
+    for component in path[1..].split('/') {
+        match component {
+            "" => return Err("empty node name specified"),
+            "." | ".." => return Err("relative paths not allowed"),
+            _ => {}
         }
     }
     Ok(())
