@@ -36,6 +36,7 @@
 //! ```
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use spin::Mutex;
 use std::{
     any::Any,
@@ -45,7 +46,6 @@ use std::{
     sync::Arc,
     time::Instant,
 };
-use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tracing::*;
 
