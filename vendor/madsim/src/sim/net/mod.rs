@@ -36,7 +36,7 @@
 //! ```
 
 use bytes::Bytes;
-use futures_util::{stream::BoxStream, StreamExt};
+use futures_util::StreamExt;
 use spin::Mutex;
 use std::{
     any::Any,
@@ -46,7 +46,7 @@ use std::{
     sync::Arc,
     time::Instant,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::*;
 
 use crate::{
@@ -54,7 +54,7 @@ use crate::{
     plugin,
     rand::{GlobalRng, Rng},
     task::{NodeId, NodeInfo, Spawner},
-    time::{sleep, sleep_until, Duration, TimeHandle},
+    time::{Duration, TimeHandle},
 };
 
 mod addr;
@@ -364,51 +364,138 @@ impl NetSim {
     }
 
     /// Create a reliable, ordered channel between two endpoints.
+    // zksim patch: a shared state driven by timers replaces the original `async_stream` over a
+    // tokio mpsc (see `Chan`).
     fn channel(
         self: &Arc<Self>,
         node: NodeId,
         dst: SocketAddr,
         protocol: IpProtocol,
     ) -> (PayloadSender, PayloadReceiver) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
         let net = self.clone();
-        let test_link = Arc::new(move || {
+        let test_link = Box::new(move || {
             net.network
                 .lock()
                 .try_send(node, dst, protocol)
                 .map(|(_, _, _, latency)| net.time.now_instant() + latency)
         });
+        let shared = Arc::new(ChanShared {
+            test_link,
+            time: self.time.clone(),
+            chan: Mutex::new(Chan::default()),
+        });
         let sender = PayloadSender {
-            test_link: test_link.clone(),
-            tx,
+            shared: shared.clone(),
         };
-        let recver = async_stream::stream! {
-            while let Some((value, mut state)) = rx.recv().await {
-                // wait until the link is ready
-                let mut backoff = Duration::from_millis(1);
-                let arrive_time = loop {
-                    if let Some(arrive_time) = state {
-                        break arrive_time;
-                    }
-                    // backoff
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    // retry
-                    state = test_link();
-                };
-                sleep_until(arrive_time).await;
-                yield value;
+        (sender, PayloadReceiver { shared })
+    }
+}
+
+// zksim patch: the connection channel.
+//
+// The original channel was an `async_stream` over a tokio mpsc: every message woke the receiving
+// task, which polled the stream, which slept until the arrival time (a timer) and returned
+// Pending, and only the timer's wake-up yielded the message: two task runs and a stream state
+// machine per message. Here the sender, the receiver and the timers share one state and a timer
+// moves the message to the receiver, which runs once per message.
+//
+// The delivery times are the original's. The original stream took ("picked") a message when its
+// consumer polled it with nothing in progress (at once when the receiver was already parked on
+// an empty channel, else at the consumer's next poll), then waited `sleep_until(arrive)`, which
+// madsim clamps to at least 1 ms after the pick: a message is ready at max(arrive, pick + 1 ms),
+// one message at a time (so at most one per simulated millisecond per connection). A message
+// whose link state was `None` (clogged or lost) waited a backoff of 1 ms, doubling up to 10 s,
+// then asked the link again. Here the same happens: the sender picks when the receiver is parked
+// on an empty channel (without waking it), the receiver picks at its poll otherwise, and a timer
+// callback only marks the head ready (or due for a retry) and wakes the receiver: timer callbacks
+// run under the timer's lock, so they cannot arm timers; the receiver's poll does.
+
+/// The state of a channel shared by its sender, its receiver and its timers.
+struct ChanShared {
+    /// The link state now: `Some(arrival time)`, or `None` when the link is clogged or the
+    /// message is lost.
+    test_link: Box<dyn Fn() -> State + Send + Sync>,
+    time: TimeHandle,
+    chan: Mutex<Chan>,
+}
+
+#[derive(Default)]
+struct Chan {
+    /// Messages sent, not yet picked, in order, with their link state at the send.
+    pending: std::collections::VecDeque<(Payload, State)>,
+    /// The picked message (at most one, like the original stream).
+    head: Option<(Payload, Phase)>,
+    /// The receiver's waker, from its last Pending poll.
+    rx_waker: Option<std::task::Waker>,
+    /// The receiver polled with nothing picked and nothing pending (the original stream was
+    /// parked on the empty mpsc): the next send picks its message at once.
+    rx_parked: bool,
+    tx_dropped: bool,
+    rx_dropped: bool,
+    /// Tasks waiting in `PayloadSender::closed`.
+    closed_wakers: Vec<std::task::Waker>,
+}
+
+/// What the picked message waits for.
+enum Phase {
+    /// A timer at its arrival time (armed).
+    Delay,
+    /// A timer at the end of a backoff (armed) on a clogged link.
+    Backoff(Duration),
+    /// The backoff is over: ask the link again at the receiver's next poll.
+    Retry(Duration),
+    /// Arrived: the receiver's next poll yields it.
+    Ready,
+}
+
+impl Chan {
+    /// Picks `msg` at `now`: returns the deadline of the timer to arm.
+    fn pick(&mut self, (payload, state): (Payload, State), now: Instant) -> Instant {
+        debug_assert!(self.head.is_none());
+        let (phase, deadline) = match state {
+            // `sleep_until(arrive)`: at least 1 ms from now.
+            Some(arrive) => (Phase::Delay, arrive.max(now + Duration::from_millis(1))),
+            None => {
+                let backoff = Duration::from_millis(1);
+                (Phase::Backoff(backoff), now + backoff)
             }
-        }
-        .boxed();
-        (sender, recver)
+        };
+        self.head = Some((payload, phase));
+        self.rx_parked = false;
+        deadline
+    }
+}
+
+impl ChanShared {
+    /// Arms the timer of the picked message.
+    fn arm(self: &Arc<Self>, deadline: Instant) {
+        let weak = Arc::downgrade(self);
+        self.time.add_timer_at(deadline, move || {
+            // The channel may be gone (both halves dropped) or its receiver dropped (node
+            // killed): then there is nothing to do.
+            let Some(shared) = weak.upgrade() else { return };
+            let waker = {
+                let mut chan = shared.chan.lock();
+                match &mut chan.head {
+                    Some((_, phase @ Phase::Delay)) => *phase = Phase::Ready,
+                    Some((_, Phase::Backoff(backoff))) => {
+                        let backoff = *backoff;
+                        chan.head.as_mut().unwrap().1 = Phase::Retry(backoff);
+                    }
+                    _ => return,
+                }
+                chan.rx_waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
     }
 }
 
 #[doc(hidden)]
 pub struct PayloadSender {
-    test_link: Arc<dyn Fn() -> State + Send + Sync>,
-    tx: mpsc::UnboundedSender<(Payload, State)>,
+    shared: Arc<ChanShared>,
 }
 
 /// The link state when sending a packet.
@@ -416,21 +503,136 @@ type State = Option<Instant>;
 
 impl PayloadSender {
     fn send(&self, value: Payload) -> Option<()> {
-        let state = (self.test_link)();
-        self.tx.send((value, state)).ok()
+        let state = (self.shared.test_link)();
+        let mut chan = self.shared.chan.lock();
+        if chan.rx_dropped {
+            drop(chan);
+            drop(value);
+            return None;
+        }
+        if chan.rx_parked {
+            // The original stream was parked on the empty channel: it took the message at once.
+            let deadline = chan.pick((value, state), self.shared.time.now_instant());
+            drop(chan);
+            self.shared.arm(deadline);
+        } else {
+            chan.pending.push_back((value, state));
+        }
+        Some(())
     }
 
     fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.shared.chan.lock().rx_dropped
     }
 
     async fn closed(&self) {
-        self.tx.closed().await;
+        std::future::poll_fn(|cx| {
+            let mut chan = self.shared.chan.lock();
+            if chan.rx_dropped {
+                return std::task::Poll::Ready(());
+            }
+            if !chan.closed_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                chan.closed_wakers.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for PayloadSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut chan = self.shared.chan.lock();
+            chan.tx_dropped = true;
+            // A parked receiver learns the channel ended; otherwise it finds out at the poll
+            // after the last message.
+            if chan.rx_parked {
+                chan.rx_waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
 #[doc(hidden)]
-pub type PayloadReceiver = BoxStream<'static, Payload>;
+pub struct PayloadReceiver {
+    shared: Arc<ChanShared>,
+}
+
+impl futures_util::Stream for PayloadReceiver {
+    type Item = Payload;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Payload>> {
+        use std::task::Poll;
+        let shared = &self.shared;
+        let mut chan = shared.chan.lock();
+        let deadline = match chan.head.take() {
+            Some((payload, Phase::Ready)) => return Poll::Ready(Some(payload)),
+            Some((payload, Phase::Retry(backoff))) => {
+                // The original loop: double the backoff, then ask the link again.
+                let backoff = (backoff * 2).min(Duration::from_secs(10));
+                let now = shared.time.now_instant();
+                match (shared.test_link)() {
+                    Some(arrive) => {
+                        chan.head = Some((payload, Phase::Delay));
+                        arrive.max(now + Duration::from_millis(1))
+                    }
+                    None => {
+                        chan.head = Some((payload, Phase::Backoff(backoff)));
+                        now + backoff
+                    }
+                }
+            }
+            head @ Some((_, Phase::Delay | Phase::Backoff(_))) => {
+                chan.head = head;
+                chan.rx_waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            None => match chan.pending.pop_front() {
+                Some(msg) => chan.pick(msg, shared.time.now_instant()),
+                None if chan.tx_dropped => return Poll::Ready(None),
+                None => {
+                    chan.rx_parked = true;
+                    chan.rx_waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            },
+        };
+        chan.rx_waker = Some(cx.waker().clone());
+        drop(chan);
+        shared.arm(deadline);
+        Poll::Pending
+    }
+}
+
+impl Drop for PayloadReceiver {
+    fn drop(&mut self) {
+        let (pending, head, wakers) = {
+            let mut chan = self.shared.chan.lock();
+            chan.rx_dropped = true;
+            chan.rx_parked = false;
+            chan.rx_waker = None;
+            (
+                std::mem::take(&mut chan.pending),
+                chan.head.take(),
+                std::mem::take(&mut chan.closed_wakers),
+            )
+        };
+        // Queued messages are dropped outside the lock (their destructors may do anything).
+        drop((pending, head));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
 
 /// An RAII structure used to release the bound port.
 pub(crate) struct BindGuard {
