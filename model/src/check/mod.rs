@@ -34,6 +34,7 @@ pub use explain::{render_op, render_outcome, render_txn, OpRef, RecordRef, Viola
 pub use replay::outcome_matches;
 
 use crate::history::History;
+use crate::recipes::coord_log::CommittedLog;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -191,8 +192,23 @@ fn verdict(mut v: Vec<Violation>, cfg: &CheckConfig) -> Verdict {
 
 /// Judges `h` on every named property. Never panics on malformed input.
 pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
+    judge(h, cfg, false).0
+}
+
+/// [`check_history`], and also the committed log's node changes for the recipe checkers,
+/// exactly [`CommittedLog::of`]`(h)`: taken from the same replay rather than a second one
+/// (when the history touches the reserved `/zookeeper` subtree, where a fresh server's tree
+/// differs from the empty one `CommittedLog::of` starts from, that replay is run after all).
+pub fn check_history_with_log(h: &History, cfg: &CheckConfig) -> (CheckReport, CommittedLog) {
+    let (report, log) = judge(h, cfg, true);
+    (report, log.unwrap_or_else(|| CommittedLog::of(h)))
+}
+
+/// The report, and with `changes` the committed log when the replay could give it.
+fn judge(h: &History, cfg: &CheckConfig, changes: bool) -> (CheckReport, Option<CommittedLog>) {
     let ix = index::HistoryIndex::build(h);
-    let r = replay::replay(&ix, cfg.fresh_server);
+    let mut r = replay::replay(&ix, cfg.fresh_server, changes);
+    let log = r.committed.take().filter(|_| !(cfg.fresh_server && r.touches_reserved));
     let mut props = Vec::new();
     let mut push = |name: &str, verdict: Verdict, checked: u64, note: Option<String>| {
         props.push(PropertyReport { name: name.to_string(), verdict, checked, note })
@@ -257,5 +273,5 @@ pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
     let (v, n) = watches::check(&ix, &r);
     push(names::WATCH_DELIVERY, verdict(v, cfg), n, None);
 
-    CheckReport { scenario: h.header.scenario.clone(), seed: h.header.seed, properties: props }
+    (CheckReport { scenario: h.header.scenario.clone(), seed: h.header.seed, properties: props }, log)
 }
