@@ -106,18 +106,12 @@ impl CommittedLog {
             let (data, owner) = if t.kind == EventType::NodeDeleted {
                 (None, None)
             } else {
-                (model.data(&t.path).cloned(), model.stat(&t.path).map(|s| s.ephemeral_owner))
+                match model.data_and_stat(&t.path) {
+                    Some((data, stat)) => (Some(data.clone()), Some(stat.ephemeral_owner)),
+                    None => (None, None),
+                }
             };
-            self.changes.push(Change {
-                rec,
-                zxid: txn.zxid,
-                time,
-                session,
-                kind: t.kind,
-                path: t.path,
-                data,
-                owner,
-            });
+            self.changes.push(Change { rec, zxid: txn.zxid, time, session, kind: t.kind, path: t.path, data, owner });
         }
     }
 }

@@ -146,7 +146,8 @@ mod tests {
     #[test]
     fn str_lookups_find_what_key_lookups_find() {
         let names = ["a", "b", &"x".repeat(22), &"x".repeat(23), &"y".repeat(40), "s-0000000001"];
-        let mut m: std::collections::BTreeMap<Key, usize> = names.iter().enumerate().map(|(i, n)| (Key::new(n), i)).collect();
+        let mut m: std::collections::BTreeMap<Key, usize> =
+            names.iter().enumerate().map(|(i, n)| (Key::new(n), i)).collect();
         for (i, n) in names.iter().enumerate() {
             assert_eq!(m.get_str(n), Some(&i));
             assert_eq!(m.get_str_mut(n).map(|v| *v), Some(i));
