@@ -197,6 +197,9 @@ impl Watches {
         if per_session.is_empty() {
             table.remove_str(p);
         }
+        if emptied.is_empty() {
+            return sessions;
+        }
         let in_other = other.get_str(p);
         for s in emptied {
             if in_other.is_some_and(|m| m.contains_key(&s)) {
@@ -251,8 +254,8 @@ impl Watches {
             (true, false) => self.recursive -= 1,
             _ => {}
         }
-        let in_other = other.get_str(p).is_some_and(|m| m.contains_key(&s));
-        if here || in_other {
+        // The other table is searched only when this one holds nothing for `s` on `p`.
+        if here || other.get_str(p).is_some_and(|m| m.contains_key(&s)) {
             let paths = self.by_session.entry(s).or_default();
             if !paths.contains(p) {
                 paths.insert(p.to_string());
