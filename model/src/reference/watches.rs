@@ -152,10 +152,10 @@ impl Watches {
     /// in session order.
     pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
         let p = trigger.path.as_str();
-        let mut to: BTreeSet<SessionId> = BTreeSet::new();
-        match trigger.kind {
+        // Each source lists its sessions in order, once each; sorted and deduplicated below.
+        let mut to: Vec<SessionId> = match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
-                to.extend(self.consume(Which::Data, p));
+                let mut to = self.consume(Which::Data, p);
                 if self.recursive > 0 {
                     for up in path::ancestors(p) {
                         if let Some(per_session) = self.data.get_str(up) {
@@ -167,9 +167,12 @@ impl Watches {
                     // A child watch on a deleted node fires NodeDeleted (once per session).
                     to.extend(self.consume(Which::Child, p));
                 }
+                to
             }
-            EventType::NodeChildrenChanged => to.extend(self.consume(Which::Child, p)),
-        }
+            EventType::NodeChildrenChanged => self.consume(Which::Child, p),
+        };
+        to.sort_unstable();
+        to.dedup();
         to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
     }
 
