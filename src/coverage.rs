@@ -16,7 +16,6 @@ pub fn goals(history: &History) -> BTreeMap<String, bool> {
     let mut expired: BTreeSet<SessionId> = BTreeSet::new();
     let mut indeterminate_writes: BTreeSet<OpId> = BTreeSet::new();
     let mut write_invokes: BTreeMap<OpId, (SessionId, u64)> = BTreeMap::new();
-    let mut committed: BTreeSet<(SessionId, u64)> = BTreeSet::new();
     for r in &history.records {
         match &r.event {
             Event::Role { server, role, .. } => match role {
@@ -109,12 +108,22 @@ pub fn goals(history: &History) -> BTreeMap<String, bool> {
                 }
                 _ => {}
             },
-            Event::Commit { txn, .. } => {
+            _ => {}
+        }
+    }
+    // Whether each indeterminate write committed: one more pass over the Commit records, keeping
+    // only the few (session, xid) asked about rather than every commit of every server.
+    let wanted: BTreeSet<(SessionId, u64)> = indeterminate_writes.iter().map(|op| write_invokes[op]).collect();
+    let mut committed: BTreeSet<(SessionId, u64)> = BTreeSet::new();
+    if !wanted.is_empty() {
+        for r in &history.records {
+            if let Event::Commit { txn, .. } = &r.event {
                 if let zksim_model::Txn::Client { session, xid, .. } = &txn.txn {
-                    committed.insert((*session, *xid));
+                    if wanted.contains(&(*session, *xid)) {
+                        committed.insert((*session, *xid));
+                    }
                 }
             }
-            _ => {}
         }
     }
     for op in &indeterminate_writes {

@@ -13,9 +13,8 @@ use crate::scenario::{FaultSpec, Scenario, Workload};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use zksim_model::check::{check_history, CheckConfig, CheckReport, Verdict as CheckVerdict};
+use zksim_model::check::{check_history, check_history_with_log, CheckConfig, CheckReport, Verdict as CheckVerdict};
 use zksim_model::history::HISTORY_FORMAT;
-use zksim_model::recipes::coord_log::CommittedLog;
 use zksim_model::recipes::locks::LockCheckConfig;
 use zksim_model::{ClientId, ErrorCode, Event, Header, History, Node, Outcome, ServerId, SessionState};
 use zksim_sim::nemesis::NemesisError;
@@ -207,7 +206,18 @@ fn judge(
         fresh_server: true,
         max_violations: 20,
     };
-    let check = check_history(&history, &cfg);
+    // The recipe checkers of locks, elections and queues read the committed log's node changes:
+    // the model checker's replay records them as it goes, rather than a second replay.
+    let needs_log = scenario
+        .clients
+        .iter()
+        .any(|g| matches!(g.run, Workload::Lock(_) | Workload::Election(_) | Workload::Queue(_)));
+    let (check, log) = if needs_log {
+        let (check, log) = check_history_with_log(&history, &cfg);
+        (check, Some(log))
+    } else {
+        (check_history(&history, &cfg), None)
+    };
     let wanted =
         |name: &str| scenario.check.properties.is_empty() || scenario.check.properties.iter().any(|p| p == name);
     let mut properties: Vec<PropertyResult> =
@@ -215,10 +225,8 @@ fn judge(
     if wanted("clients-make-progress") && scenario.clients.iter().all(|g| matches!(g.run, Workload::Kv { .. })) {
         properties.push(progress_after_heal(scenario, &history));
     }
-    // Recipe properties, once per distinct recipe instance in the scenario. The committed log
-    // is replayed once for the recipe checkers that take it.
-    let log = std::cell::OnceCell::new();
-    let log = || log.get_or_init(|| CommittedLog::of(&history));
+    // Recipe properties, once per distinct recipe instance in the scenario.
+    let log = || log.as_ref().expect("the committed log is kept for lock, election and queue workloads");
     let mut recipe_reports: Vec<zksim_model::check::PropertyReport> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for g in &scenario.clients {

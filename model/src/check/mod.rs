@@ -34,6 +34,7 @@ pub use explain::{render_op, render_outcome, render_txn, OpRef, RecordRef, Viola
 pub use replay::outcome_matches;
 
 use crate::history::History;
+use crate::recipes::coord_log::CommittedLog;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -191,8 +192,23 @@ fn verdict(mut v: Vec<Violation>, cfg: &CheckConfig) -> Verdict {
 
 /// Judges `h` on every named property. Never panics on malformed input.
 pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
+    judge(h, cfg, false).0
+}
+
+/// [`check_history`], and also the committed log's node changes for the recipe checkers,
+/// exactly [`CommittedLog::of`]`(h)`: taken from the same replay rather than a second one
+/// (when the history touches the reserved `/zookeeper` subtree, where a fresh server's tree
+/// differs from the empty one `CommittedLog::of` starts from, that replay is run after all).
+pub fn check_history_with_log(h: &History, cfg: &CheckConfig) -> (CheckReport, CommittedLog) {
+    let (report, log) = judge(h, cfg, true);
+    (report, log.unwrap_or_else(|| CommittedLog::of(h)))
+}
+
+/// The report, and with `changes` the committed log when the replay could give it.
+fn judge(h: &History, cfg: &CheckConfig, changes: bool) -> (CheckReport, Option<CommittedLog>) {
     let ix = index::HistoryIndex::build(h);
-    let r = replay::replay(&ix, cfg.fresh_server);
+    let mut r = replay::replay(&ix, cfg.fresh_server, changes);
+    let log = r.committed.take().filter(|_| !(cfg.fresh_server && r.touches_reserved));
     let mut props = Vec::new();
     let mut push = |name: &str, verdict: Verdict, checked: u64, note: Option<String>| {
         props.push(PropertyReport { name: name.to_string(), verdict, checked, note })
@@ -257,5 +273,53 @@ pub fn check_history(h: &History, cfg: &CheckConfig) -> CheckReport {
     let (v, n) = watches::check(&ix, &r);
     push(names::WATCH_DELIVERY, verdict(v, cfg), n, None);
 
-    CheckReport { scenario: h.header.scenario.clone(), seed: h.header.seed, properties: props }
+    (CheckReport { scenario: h.header.scenario.clone(), seed: h.header.seed, properties: props }, log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{CloseReason, Txn};
+    use crate::op::Op;
+    use crate::testkit::{synthetic, HistoryBuilder};
+    use crate::types::{CreateMode, Data};
+
+    /// The log the replay records is exactly the one a replay of its own gives, and recording
+    /// it changes no verdict.
+    fn same_as_separate(h: &History) {
+        for cfg in [CheckConfig::default(), CheckConfig { fresh_server: false, ..CheckConfig::default() }] {
+            let (report, log) = check_history_with_log(h, &cfg);
+            assert_eq!(report, check_history(h, &cfg));
+            assert_eq!(format!("{log:?}"), format!("{:?}", CommittedLog::of(h)));
+        }
+    }
+
+    #[test]
+    fn shared_log_matches_a_separate_replay_on_synthetic_histories() {
+        for seed in 0..40 {
+            let mut p = synthetic::Params::small(seed);
+            p.ops = 60;
+            same_as_separate(&synthetic::generate(&p));
+        }
+    }
+
+    #[test]
+    fn shared_log_matches_a_separate_replay_with_ephemerals_closes_and_reserved_paths() {
+        let create = |path: &str, mode| Op::Create { path: path.into(), data: Data::text("d"), mode };
+        let mut b = HistoryBuilder::new();
+        b.open_session(1, 0x10, 1, 6000);
+        b.open_session(2, 0x20, 1, 6000);
+        b.write(1, 0x10, create("/lock", CreateMode::Persistent));
+        b.write(1, 0x10, create("/lock/n-", CreateMode::EphemeralSequential));
+        b.write(2, 0x20, create("/lock/n-", CreateMode::EphemeralSequential));
+        b.write(2, 0x20, Op::SetData { path: "/lock".into(), data: Data::text("x"), version: -1 });
+        b.commit(Txn::CloseSession { session: crate::types::SessionId(0x10), reason: CloseReason::Expired });
+        let plain = b.build("shared-log");
+        same_as_separate(&plain);
+        // A fresh server's /zookeeper/quota exists; the empty tree `CommittedLog::of` starts from
+        // has none, so this create's change is only in the fresh replay: the log is replayed apart.
+        b.write(2, 0x20, create("/zookeeper/quota/q", CreateMode::Persistent));
+        b.write(2, 0x20, Op::Delete { path: "/lock".into(), version: -1 });
+        same_as_separate(&b.build("shared-log-reserved"));
+    }
 }

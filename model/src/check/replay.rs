@@ -8,6 +8,7 @@ use super::explain::{render_outcome, Violation};
 use super::index::HistoryIndex;
 use crate::history::{chain_digest, CloseReason, Txn};
 use crate::op::{Op, OpResult, Outcome};
+use crate::recipes::coord_log::CommittedLog;
 use crate::reference::ZkModel;
 use crate::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
 use std::collections::BTreeMap;
@@ -50,6 +51,12 @@ pub struct Replay {
     closed_ephemerals: BTreeMap<String, (SessionId, Zxid)>,
     /// The chain digest after each log entry (empty when the history has no Final records).
     pub digests: Vec<u64>,
+    /// The committed log's node changes and session closes for the recipe checkers, when asked
+    /// for (see [`replay`]).
+    pub committed: Option<CommittedLog>,
+    /// True when some committed transaction names a path in the reserved `/zookeeper` subtree,
+    /// the one place a fresh server's tree differs from an empty one.
+    pub touches_reserved: bool,
 }
 
 const NO_SLOT: u32 = u32::MAX;
@@ -89,8 +96,10 @@ pub fn outcome_matches(expected: &Outcome, observed: &Outcome) -> bool {
     }
 }
 
-/// Runs the replay. `fresh_server` picks the model's initial tree.
-pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
+/// Runs the replay. `fresh_server` picks the model's initial tree. With `changes`, it also
+/// records the committed log's node changes and session closes ([`CommittedLog`]) as it goes,
+/// so the recipe checkers need not replay the log a second time.
+pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool, changes: bool) -> Replay {
     // Digests only matter when some server reported its final digest.
     let want_digests = !ix.finals.is_empty();
     let mut model = if fresh_server { ZkModel::fresh_server() } else { ZkModel::new() };
@@ -107,6 +116,8 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
         listed_after_close: Vec::new(),
         closed_ephemerals: BTreeMap::new(),
         digests: Vec::with_capacity(ix.log.len()),
+        committed: changes.then(|| CommittedLog::empty(ix.log.len() as u64)),
+        touches_reserved: false,
     };
     // The closeSession op each session invoked (the last one, if it retried).
     let mut close_ops: BTreeMap<SessionId, usize> = BTreeMap::new();
@@ -183,7 +194,11 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool) -> Replay {
             _ => None,
         };
         let doomed = closing.map(|s| model.ephemerals_of(s)).unwrap_or_default();
-        let applied = model.apply(c.txn);
+        let mut applied = model.apply(c.txn);
+        if let Some(log) = &mut out.committed {
+            log.record(ix.history, &model, c.rec as usize, c.txn, std::mem::take(&mut applied.triggers));
+            out.touches_reserved |= touches_reserved(&c.txn.txn);
+        }
         if let Some(s) = closing {
             for p in doomed {
                 out.closed_ephemerals.insert(p, (s, z));
@@ -366,6 +381,18 @@ fn refused(
                 .observed(render_outcome(observed)),
             );
         }
+    }
+}
+
+/// True when `txn` names a path in (or beside: any path starting `/zookeeper`) the reserved
+/// subtree, where a fresh server's tree and an empty one differ.
+fn touches_reserved(txn: &Txn) -> bool {
+    let reserved = |p: &str| p.starts_with("/zookeeper");
+    match txn {
+        Txn::Client { op: Op::Multi { ops }, .. } => ops.iter().any(|m| reserved(m.path())),
+        Txn::Client { op, .. } => op.path().is_some_and(reserved),
+        Txn::DeleteContainer { path } | Txn::DeleteTtl { path } => reserved(path),
+        Txn::CreateSession { .. } | Txn::CloseSession { .. } | Txn::Error { .. } => false,
     }
 }
 

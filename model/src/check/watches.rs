@@ -106,9 +106,12 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
                     }
                     continue;
                 };
-                if let Some(&j) = cands.iter().find(|&&j| {
+                // The candidates are in log order, so by zxid: only those at the event's zxid
+                // can match, and the first undelivered one of the right type is taken.
+                let from = cands.partition_point(|&j| list[j].event.zxid < event.zxid);
+                if let Some(&j) = cands[from..].iter().take_while(|&&j| list[j].event.zxid == event.zxid).find(|&&j| {
                     let p = &list[j];
-                    !p.delivered && p.event.kind == event.kind && p.event.zxid == event.zxid
+                    !p.delivered && p.event.kind == event.kind
                 }) {
                     list[j].delivered = true;
                     continue;

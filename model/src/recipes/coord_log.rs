@@ -3,8 +3,8 @@
 //! report building.
 
 use crate::check::{PropertyReport, Verdict, Violation};
-use crate::history::{Event, History, RecipeAction, Txn};
-use crate::reference::ZkModel;
+use crate::history::{Event, History, RecipeAction, Txn, TxnRecord};
+use crate::reference::{Trigger, ZkModel};
 use crate::types::{ClientId, Data, EventType, SessionId, SimTime, Zxid};
 
 /// Violations kept per property (the total is always counted).
@@ -64,43 +64,55 @@ impl CommittedLog {
             .collect();
         commits.sort();
         commits.dedup_by_key(|c| c.0);
-        let txns = commits.len() as u64;
+        let mut log = CommittedLog::empty(commits.len() as u64);
         let mut model = ZkModel::new();
-        let mut out = Vec::new();
-        let mut closes = Vec::new();
-        for (zxid, rec) in commits {
+        for (_, rec) in commits {
             let Event::Commit { txn, .. } = &history.records[rec].event else { unreachable!("filtered above") };
-            let session = match &txn.txn {
-                Txn::Client { session, .. } => Some(*session),
-                Txn::CloseSession { session, .. } => {
-                    closes.push((zxid, history.records[rec].time, *session));
-                    Some(*session)
-                }
-                _ => None,
-            };
             let applied = model.apply(txn);
-            for t in applied.triggers {
-                if !matches!(t.kind, EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged) {
-                    continue;
-                }
-                let (data, owner) = if t.kind == EventType::NodeDeleted {
-                    (None, None)
-                } else {
-                    (model.data(&t.path).cloned(), model.stat(&t.path).map(|s| s.ephemeral_owner))
-                };
-                out.push(Change {
-                    rec,
-                    zxid,
-                    time: history.records[rec].time,
-                    session,
-                    kind: t.kind,
-                    path: t.path,
-                    data,
-                    owner,
-                });
-            }
+            log.record(history, &model, rec, txn, applied.triggers);
         }
-        CommittedLog { changes: out, closes, txns }
+        log
+    }
+
+    /// A log of `txns` transactions, before any is recorded.
+    pub(crate) fn empty(txns: u64) -> CommittedLog {
+        CommittedLog { changes: Vec::new(), closes: Vec::new(), txns }
+    }
+
+    /// Records what the transaction of Commit record `rec` did: `model` has just applied it,
+    /// which gave `triggers`. Its node creations, deletions and data changes become changes
+    /// (with the node's data and owner after it), and a session close is listed.
+    pub(crate) fn record(
+        &mut self,
+        history: &History,
+        model: &ZkModel,
+        rec: usize,
+        txn: &TxnRecord,
+        triggers: Vec<Trigger>,
+    ) {
+        let time = history.records[rec].time;
+        let session = match &txn.txn {
+            Txn::Client { session, .. } => Some(*session),
+            Txn::CloseSession { session, .. } => {
+                self.closes.push((txn.zxid, time, *session));
+                Some(*session)
+            }
+            _ => None,
+        };
+        for t in triggers {
+            if !matches!(t.kind, EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged) {
+                continue;
+            }
+            let (data, owner) = if t.kind == EventType::NodeDeleted {
+                (None, None)
+            } else {
+                match model.data_and_stat(&t.path) {
+                    Some((data, stat)) => (Some(data.clone()), Some(stat.ephemeral_owner)),
+                    None => (None, None),
+                }
+            };
+            self.changes.push(Change { rec, zxid: txn.zxid, time, session, kind: t.kind, path: t.path, data, owner });
+        }
     }
 }
 

@@ -268,6 +268,11 @@ impl ZkModel {
         self.tree.get(path).map(|n| &n.meta.data)
     }
 
+    /// The data and Stat of the node at `path`, if it exists (one lookup for both).
+    pub fn data_and_stat(&self, path: &str) -> Option<(&Data, Stat)> {
+        self.tree.get(path).map(|n| (&n.meta.data, n.stat()))
+    }
+
     /// The kind of the node at `path`, if it exists (containers and TTL nodes are told apart
     /// here, though their Stat shows owner 0).
     pub fn kind(&self, path: &str) -> Option<NodeKind> {

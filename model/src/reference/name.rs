@@ -78,6 +78,52 @@ impl Ord for Key {
     }
 }
 
+/// A key borrows as its bytes: its order, equality and hash are the bytes' (see `Ord` above),
+/// so a map keyed by [`Key`] can be searched with a byte string (see [`KeyMap`]).
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// Searches a map keyed by [`Key`] with a `&str`, allocating nothing: a short string is looked
+/// up as an inline key built on the stack (compared word by word), a longer one by its bytes
+/// (building its key would allocate a copy just to compare it).
+pub trait KeyMap<V> {
+    fn get_str(&self, s: &str) -> Option<&V>;
+    fn get_str_mut(&mut self, s: &str) -> Option<&mut V>;
+    fn remove_str(&mut self, s: &str) -> Option<V>;
+}
+
+impl<V> KeyMap<V> for std::collections::BTreeMap<Key, V> {
+    #[inline]
+    fn get_str(&self, s: &str) -> Option<&V> {
+        if s.len() <= INLINE {
+            self.get(&Key::new(s))
+        } else {
+            self.get(s.as_bytes())
+        }
+    }
+
+    #[inline]
+    fn get_str_mut(&mut self, s: &str) -> Option<&mut V> {
+        if s.len() <= INLINE {
+            self.get_mut(&Key::new(s))
+        } else {
+            self.get_mut(s.as_bytes())
+        }
+    }
+
+    #[inline]
+    fn remove_str(&mut self, s: &str) -> Option<V> {
+        if s.len() <= INLINE {
+            self.remove(&Key::new(s))
+        } else {
+            self.remove(s.as_bytes())
+        }
+    }
+}
+
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)
@@ -96,6 +142,23 @@ fn words(b: &[u8; INLINE]) -> [u64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn str_lookups_find_what_key_lookups_find() {
+        let names = ["a", "b", &"x".repeat(22), &"x".repeat(23), &"y".repeat(40), "s-0000000001"];
+        let mut m: std::collections::BTreeMap<Key, usize> =
+            names.iter().enumerate().map(|(i, n)| (Key::new(n), i)).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(m.get_str(n), Some(&i));
+            assert_eq!(m.get_str_mut(n).map(|v| *v), Some(i));
+        }
+        for absent in ["", "c", &"x".repeat(24), &"y".repeat(39)] {
+            assert_eq!(m.get_str(absent), None);
+        }
+        assert_eq!(m.remove_str(&"y".repeat(40)), Some(4));
+        assert_eq!(m.remove_str("a"), Some(0));
+        assert_eq!(m.len(), names.len() - 2);
+    }
 
     #[test]
     fn orders_and_compares_as_the_string_does() {

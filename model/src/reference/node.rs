@@ -1,6 +1,6 @@
 //! One znode: its data, its bookkeeping, its kind and its children.
 
-use super::name::Key;
+use super::name::{Key, KeyMap};
 use crate::types::{Data, SessionId, Stat, Zxid};
 use std::collections::BTreeMap;
 
@@ -81,11 +81,11 @@ impl Children {
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&ZNode> {
-        self.0.get(&Key::new(name))
+        self.0.get_str(name)
     }
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ZNode> {
-        self.0.get_mut(&Key::new(name))
+        self.0.get_str_mut(name)
     }
 
     /// Adds a child; false (and nothing changes) when the name is taken.
@@ -100,7 +100,7 @@ impl Children {
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Option<ZNode> {
-        self.0.remove(&Key::new(name))
+        self.0.remove_str(name)
     }
 }
 

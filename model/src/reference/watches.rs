@@ -7,7 +7,7 @@
 //! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
 //! `removeWatches(any)` removes every watch the session has on the path.
 
-use super::name::Key;
+use super::name::{Key, KeyMap};
 use super::path;
 use super::Trigger;
 use crate::types::{AddWatchMode, EventType, SessionId, WatchedEvent, WatcherKind, Zxid};
@@ -101,14 +101,13 @@ impl Watches {
     /// Drops every watch of `s` (its session ended).
     pub fn drop_session(&mut self, s: SessionId) {
         for p in self.by_session.remove(&s).unwrap_or_default() {
-            let key = Key::new(&p);
             for table in [&mut self.data, &mut self.child] {
-                if let Some(per_session) = table.get_mut(&key) {
+                if let Some(per_session) = table.get_str_mut(&p) {
                     if per_session.remove(&s).is_some_and(|m| m.recursive) {
                         self.recursive -= 1;
                     }
                     if per_session.is_empty() {
-                        table.remove(&key);
+                        table.remove_str(&p);
                     }
                 }
             }
@@ -153,13 +152,13 @@ impl Watches {
     /// in session order.
     pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
         let p = trigger.path.as_str();
-        let mut to: BTreeSet<SessionId> = BTreeSet::new();
-        match trigger.kind {
+        // Each source lists its sessions in order, once each; sorted and deduplicated below.
+        let mut to: Vec<SessionId> = match trigger.kind {
             EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
-                to.extend(self.consume(Which::Data, p));
+                let mut to = self.consume(Which::Data, p);
                 if self.recursive > 0 {
                     for up in path::ancestors(p) {
-                        if let Some(per_session) = self.data.get(&Key::new(up)) {
+                        if let Some(per_session) = self.data.get_str(up) {
                             to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                         }
                     }
@@ -168,21 +167,23 @@ impl Watches {
                     // A child watch on a deleted node fires NodeDeleted (once per session).
                     to.extend(self.consume(Which::Child, p));
                 }
+                to
             }
-            EventType::NodeChildrenChanged => to.extend(self.consume(Which::Child, p)),
-        }
+            EventType::NodeChildrenChanged => self.consume(Which::Child, p),
+        };
+        to.sort_unstable();
+        to.dedup();
         to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
     }
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches. One
     /// search of the table: the entry's modes are changed in place.
     fn consume(&mut self, which: Which, p: &str) -> Vec<SessionId> {
-        let key = Key::new(p);
         let (table, other) = match which {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
-        let Some(per_session) = table.get_mut(&key) else {
+        let Some(per_session) = table.get_str_mut(p) else {
             return Vec::new();
         };
         let sessions: Vec<SessionId> = per_session.keys().copied().collect();
@@ -197,9 +198,12 @@ impl Watches {
             !m.is_empty()
         });
         if per_session.is_empty() {
-            table.remove(&key);
+            table.remove_str(p);
         }
-        let in_other = other.get(&key);
+        if emptied.is_empty() {
+            return sessions;
+        }
+        let in_other = other.get_str(p);
         for s in emptied {
             if in_other.is_some_and(|m| m.contains_key(&s)) {
                 continue;
@@ -222,7 +226,7 @@ impl Watches {
             Which::Child => (&mut self.child, &self.data),
         };
         let mut recursive = (false, false);
-        let here = match table.get_mut(&Key::new(p)) {
+        let here = match table.get_str_mut(p) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
                 recursive.0 = modes.recursive;
@@ -231,7 +235,7 @@ impl Watches {
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove(&Key::new(p));
+                        table.remove_str(p);
                     }
                     false
                 } else {
@@ -253,8 +257,8 @@ impl Watches {
             (true, false) => self.recursive -= 1,
             _ => {}
         }
-        let in_other = other.get(&Key::new(p)).is_some_and(|m| m.contains_key(&s));
-        if here || in_other {
+        // The other table is searched only when this one holds nothing for `s` on `p`.
+        if here || other.get_str(p).is_some_and(|m| m.contains_key(&s)) {
             let paths = self.by_session.entry(s).or_default();
             if !paths.contains(p) {
                 paths.insert(p.to_string());
