@@ -411,8 +411,8 @@ impl NetSim {
 
 /// The state of a channel shared by its sender, its receiver and its timers.
 struct ChanShared {
-    /// The link state now: `Some(arrival time)`, or `None` when the link is clogged or the
-    /// message is lost.
+    /// The link; `Link::test` gives its state now: `Some(arrival time)`, or `None` when the
+    /// link is clogged or the message is lost.
     link: Link,
     time: TimeHandle,
     chan: Mutex<Chan>,
