@@ -74,7 +74,7 @@ use self::dns::DnsServer;
 pub use self::endpoint::{Endpoint, Receiver, Sender};
 use self::ipvs::{IpVirtualServer, ServiceAddr};
 pub use self::network::{Config, Stat};
-use self::network::{Direction, IpProtocol, Network, Socket};
+use self::network::{Direction, IpProtocol, LinkCache, Network, Socket};
 pub use self::tcp::{TcpListener, TcpStream};
 pub use self::udp::UdpSocket;
 pub use self::unix::{UnixDatagram, UnixListener, UnixStream};
@@ -372,15 +372,14 @@ impl NetSim {
         dst: SocketAddr,
         protocol: IpProtocol,
     ) -> (PayloadSender, PayloadReceiver) {
-        let net = self.clone();
-        let test_link = Box::new(move || {
-            net.network
-                .lock()
-                .try_send(node, dst, protocol)
-                .map(|(_, _, _, latency)| net.time.now_instant() + latency)
-        });
         let shared = Arc::new(ChanShared {
-            test_link,
+            link: Link {
+                net: self.clone(),
+                node,
+                dst,
+                protocol,
+                cache: Mutex::new(LinkCache::default()),
+            },
             time: self.time.clone(),
             chan: Mutex::new(Chan::default()),
         });
@@ -412,9 +411,9 @@ impl NetSim {
 
 /// The state of a channel shared by its sender, its receiver and its timers.
 struct ChanShared {
-    /// The link state now: `Some(arrival time)`, or `None` when the link is clogged or the
-    /// message is lost.
-    test_link: Box<dyn Fn() -> State + Send + Sync>,
+    /// The link; `Link::test` gives its state now: `Some(arrival time)`, or `None` when the
+    /// link is clogged or the message is lost.
+    link: Link,
     time: TimeHandle,
     chan: Mutex<Chan>,
 }
@@ -434,6 +433,30 @@ struct Chan {
     rx_dropped: bool,
     /// Tasks waiting in `PayloadSender::closed`.
     closed_wakers: Vec<std::task::Waker>,
+}
+
+/// The sender side of a connection's link: from `node` to `dst`.
+struct Link {
+    net: Arc<NetSim>,
+    node: NodeId,
+    dst: SocketAddr,
+    protocol: IpProtocol,
+    /// Where the sends go, valid while the network is unchanged (`Network::link_latency`).
+    cache: Mutex<LinkCache>,
+}
+
+impl Link {
+    /// The link state now: `Network::try_send` (the same draws, the same result), keeping only
+    /// the arrival time.
+    fn test(&self) -> State {
+        let latency = self.net.network.lock().link_latency(
+            &mut self.cache.lock(),
+            self.node,
+            self.dst,
+            self.protocol,
+        )?;
+        Some(self.net.time.now_instant() + latency)
+    }
 }
 
 /// What the picked message waits for.
@@ -503,7 +526,7 @@ type State = Option<Instant>;
 
 impl PayloadSender {
     fn send(&self, value: Payload) -> Option<()> {
-        let state = (self.shared.test_link)();
+        let state = self.shared.link.test();
         let mut chan = self.shared.chan.lock();
         if chan.rx_dropped {
             drop(chan);
@@ -580,7 +603,7 @@ impl futures_util::Stream for PayloadReceiver {
                 // The original loop: double the backoff, then ask the link again.
                 let backoff = (backoff * 2).min(Duration::from_secs(10));
                 let now = shared.time.now_instant();
-                match (shared.test_link)() {
+                match shared.link.test() {
                     Some(arrive) => {
                         chan.head = Some((payload, Phase::Delay));
                         arrive.max(now + Duration::from_millis(1))

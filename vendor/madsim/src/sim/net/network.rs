@@ -13,6 +13,8 @@ use std::{
 };
 use tracing::*;
 
+use rand::distributions::{Distribution, Uniform};
+
 // zksim patch: every send looks up these maps about six times; with std's SipHash that was
 // ~10% of a zksim simulation's instructions. A multiply-rotate hash (FxHash's) over the small
 // keys here (node ids, IP addresses, socket addresses) costs a few instructions. The maps are
@@ -81,6 +83,44 @@ pub(crate) struct Network {
     clogged_node_in: HashSet<NodeId>,
     clogged_node_out: HashSet<NodeId>,
     clogged_link: HashSet<(NodeId, NodeId)>,
+    /// zksim patch: bumped by every change that can alter where a send goes (a node added or
+    /// reset, an IP set, a socket bound or closed), so a connection's cached route
+    /// ([`LinkCache`]) is recomputed only after such a change.
+    epoch: u64,
+    /// zksim patch: `Uniform::new(send_latency)`, built once per configuration instead of at
+    /// every send (`gen_range` on a `Range<Duration>` builds exactly this sampler and samples it
+    /// once: the same draws, the same values). `None` if the range is empty (then `gen_range`
+    /// panics at the send, as before).
+    latency: Option<Uniform<Duration>>,
+}
+
+/// zksim patch: where a connection's sends go, cached by the sender side of a connection (its
+/// source node, destination address and protocol never change) and valid while the network's
+/// epoch is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkCache {
+    /// The network's epoch when `route` was computed; `u64::MAX` before the first send.
+    epoch: u64,
+    route: Route,
+}
+
+impl Default for LinkCache {
+    fn default() -> Self {
+        LinkCache {
+            epoch: u64::MAX,
+            route: Route::Uncached,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// The destination resolves to `dst_node` (the link is tested: clogs and the draws), and a
+    /// socket there receives the message iff `deliverable`.
+    To { dst_node: NodeId, deliverable: bool },
+    /// An unusual case (the destination does not resolve, with a warning at every send, or the
+    /// source IP is missing): take the full path every time.
+    Uncached,
 }
 
 /// A node in the network.
@@ -170,18 +210,21 @@ impl Network {
     pub fn new(rand: GlobalRng, config: Config) -> Self {
         Self {
             rand,
-            config,
             stat: Stat::default(),
             nodes: HashMap::default(),
             addr_to_node: HashMap::default(),
             clogged_node_in: HashSet::default(),
             clogged_node_out: HashSet::default(),
             clogged_link: HashSet::default(),
+            epoch: 0,
+            latency: latency_sampler(&config.send_latency),
+            config,
         }
     }
 
     pub fn update_config(&mut self, f: impl FnOnce(&mut Config)) {
         f(&mut self.config);
+        self.latency = latency_sampler(&self.config.send_latency);
     }
 
     pub fn stat(&self) -> &Stat {
@@ -190,11 +233,13 @@ impl Network {
 
     pub fn insert_node(&mut self, id: NodeId) {
         debug!(%id, "insert_node");
+        self.epoch += 1;
         self.nodes.insert(id, Default::default());
     }
 
     pub fn reset_node(&mut self, id: NodeId) {
         debug!(%id, "reset_node");
+        self.epoch += 1;
         let node = self.nodes.get_mut(&id).expect("node not found");
         // close all sockets
         node.sockets.clear();
@@ -202,6 +247,7 @@ impl Network {
 
     pub fn set_ip(&mut self, id: NodeId, ip: IpAddr) {
         debug!(%id, ?ip, "set_node_ip");
+        self.epoch += 1;
         let node = self.nodes.get_mut(&id).expect("node not found");
         if let Some(old_ip) = node.ip.replace(ip) {
             self.addr_to_node.remove(&old_ip);
@@ -298,6 +344,7 @@ impl Network {
             }
             Entry::Vacant(o) => {
                 o.insert(socket);
+                self.epoch += 1;
             }
         }
         debug!(node = %node_id, ?addr, "bind");
@@ -309,6 +356,7 @@ impl Network {
         debug!(%node, ?addr, ?protocol, "close");
         let node = self.nodes.get_mut(&node).expect("node not found");
         node.sockets.remove(&(addr, protocol));
+        self.epoch += 1;
     }
 
     /// Returns the latency of sending a packet. If packet loss, returns `None`.
@@ -327,7 +375,10 @@ impl Network {
         } else {
             self.stat.msg_count += 1;
             // TODO: special value for loopback
-            Some(self.rand.gen_range(self.config.send_latency.clone()))
+            Some(match &self.latency {
+                Some(latency) => latency.sample(&mut self.rand),
+                None => self.rand.gen_range(self.config.send_latency.clone()),
+            })
         }
     }
 
@@ -374,4 +425,65 @@ impl Network {
         };
         Some((src_ip, dst_node, ep.clone(), latency))
     }
+
+    /// zksim patch: `try_send(node, dst, protocol).map(|(.., latency)| latency)` (the same
+    /// draws, the same result), with the route looked up once per network epoch (`cache`)
+    /// instead of three to five hash lookups and an `Arc` clone and drop per send.
+    pub(crate) fn link_latency(
+        &mut self,
+        cache: &mut LinkCache,
+        node: NodeId,
+        dst: SocketAddr,
+        protocol: IpProtocol,
+    ) -> Option<Duration> {
+        if cache.epoch != self.epoch {
+            cache.route = self.route(node, dst, protocol);
+            cache.epoch = self.epoch;
+        }
+        match cache.route {
+            Route::To {
+                dst_node,
+                deliverable,
+            } => {
+                // `try_send`: the link test (clogs, loss and latency draws), then the socket.
+                let latency = self.test_link(node, dst_node)?;
+                deliverable.then_some(latency)
+            }
+            Route::Uncached => self
+                .try_send(node, dst, protocol)
+                .map(|(_, _, _, latency)| latency),
+        }
+    }
+
+    /// Where `try_send` sends (see [`Route`]), from the current nodes, IPs and sockets.
+    fn route(&self, node: NodeId, dst: SocketAddr, protocol: IpProtocol) -> Route {
+        let node0 = self.nodes.get(&node).expect("node not found");
+        // `resolve_dest_node` without its warnings: a failure is left to `try_send`.
+        let dst_node = if dst.ip().is_loopback() || node0.sockets.contains_key(&(dst, protocol)) {
+            node
+        } else if node0.ip.is_none() {
+            return Route::Uncached;
+        } else if let Some(x) = self.addr_to_node.get(&dst.ip()) {
+            *x
+        } else {
+            return Route::Uncached;
+        };
+        let deliverable = self.nodes.get(&dst_node).is_some_and(|n| {
+            n.sockets.contains_key(&(dst, protocol))
+                || (n.sockets).contains_key(&((Ipv4Addr::UNSPECIFIED, dst.port()).into(), protocol))
+        });
+        if deliverable && !dst.ip().is_loopback() && node0.ip.is_none() {
+            // `try_send` panics on the missing source IP: leave it to do so.
+            return Route::Uncached;
+        }
+        Route::To {
+            dst_node,
+            deliverable,
+        }
+    }
+}
+
+/// zksim patch: the sampler `gen_range(range)` builds (see `Network::latency`).
+fn latency_sampler(range: &Range<Duration>) -> Option<Uniform<Duration>> {
+    (range.start < range.end).then(|| Uniform::new(range.start, range.end))
 }
