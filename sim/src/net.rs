@@ -86,6 +86,24 @@ impl<T: Any + Send + Sync> ConnReceiver<T> {
     /// The next message, or an error when the connection breaks.
     pub async fn recv(&mut self) -> io::Result<T> {
         let payload = self.rx.recv().await?;
+        Self::typed(payload)
+    }
+
+    /// Polls for the next message (`Ready(Err)` once the connection breaks), for a caller that
+    /// multiplexes many connections in one task (the server's inbox).
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<T>> {
+        use futures::Stream;
+        match std::pin::Pin::new(&mut self.rx).poll_next(cx) {
+            std::task::Poll::Ready(Some(Ok(payload))) => std::task::Poll::Ready(Self::typed(payload)),
+            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Err(e)),
+            std::task::Poll::Ready(None) => {
+                std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset")))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn typed(payload: Box<dyn Any + Send + Sync>) -> io::Result<T> {
         match payload.downcast::<T>() {
             Ok(msg) => Ok(*msg),
             Err(_) => Err(io::Error::new(

@@ -3,7 +3,7 @@
 
 use crate::recorder::Recorder;
 use crate::server::config::ServerConfig;
-use crate::server::conn::{ConnId, Input, Link};
+use crate::server::conn::{ConnId, Inbox, Input, Link};
 use crate::server::datatree::DataTree;
 use crate::server::election::Election;
 use crate::server::frontend::Frontend;
@@ -26,7 +26,7 @@ pub struct Replica {
     pub front: Frontend,
     pub election: Election,
     applied_since_snapshot: u64,
-    pub inputs: mpsc::UnboundedReceiver<Input>,
+    pub inputs: Inbox,
     pub input_tx: mpsc::UnboundedSender<Input>,
     next_conn: ConnId,
     /// Quorum connections accepted while not leading, handed to the next leader phase.
@@ -59,7 +59,7 @@ impl Replica {
             known_committed: Zxid::ZERO,
             election,
             applied_since_snapshot: 0,
-            inputs,
+            inputs: Inbox::new(inputs),
             input_tx,
             next_conn: 0,
             parked_peers: Vec::new(),
@@ -74,35 +74,33 @@ impl Replica {
         self.next_conn
     }
 
-    /// Starts the tasks of a quorum connection.
+    /// Adds a quorum connection to the inbox.
     pub fn link_peer(
         &mut self,
         sender: crate::net::ConnSender<ZabMsg>,
         receiver: crate::net::ConnReceiver<ZabMsg>,
     ) -> Link<ZabMsg> {
         let id = self.conn_id();
-        crate::server::conn::link(
+        self.inputs.link(
             id,
             sender,
             receiver,
-            self.input_tx.clone(),
             |conn, msg| Input::Peer { conn, msg },
             |conn| Input::PeerGone { conn },
         )
     }
 
-    /// Starts the tasks of a client connection.
+    /// Adds a client connection to the inbox.
     pub fn link_client(
         &mut self,
         sender: crate::net::ConnSender<crate::proto::ServerMsg>,
         receiver: crate::net::ConnReceiver<crate::proto::ClientMsg>,
     ) -> Link<crate::proto::ServerMsg> {
         let id = self.conn_id();
-        crate::server::conn::link(
+        self.inputs.link(
             id,
             sender,
             receiver,
-            self.input_tx.clone(),
             |conn, msg| Input::Client { conn, msg },
             |conn| Input::ClientGone { conn },
         )
