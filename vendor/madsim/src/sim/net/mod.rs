@@ -476,8 +476,16 @@ impl Chan {
     fn pick(&mut self, (payload, state): (Payload, State), now: Instant) -> Instant {
         debug_assert!(self.head.is_none());
         let (phase, deadline) = match state {
-            // `sleep_until(arrive)`: at least 1 ms from now.
-            Some(arrive) => (Phase::Delay, arrive.max(now + Duration::from_millis(1))),
+            // zksim patch: the message arrives at its arrival time. (madsim's stream slept
+            // `sleep_until(arrive)`, which waits at least 1 ms from when the receiver took the
+            // message: a connection carried at most one message per simulated millisecond, and
+            // a receiver that was busy found its backlog trickling in afterwards instead of
+            // waiting, as a socket's receive buffer holds it.) Callers pick only messages whose
+            // arrival is not in the past (`now + latency`), so the timer never goes back in time.
+            Some(arrive) => {
+                debug_assert!(arrive >= now, "a picked message arrives now or later");
+                (Phase::Delay, arrive)
+            }
             None => {
                 let backoff = Duration::from_millis(1);
                 (Phase::Backoff(backoff), now + backoff)
@@ -606,7 +614,7 @@ impl futures_util::Stream for PayloadReceiver {
                 match shared.link.test() {
                     Some(arrive) => {
                         chan.head = Some((payload, Phase::Delay));
-                        arrive.max(now + Duration::from_millis(1))
+                        arrive
                     }
                     None => {
                         chan.head = Some((payload, Phase::Backoff(backoff)));
@@ -620,6 +628,10 @@ impl futures_util::Stream for PayloadReceiver {
                 return Poll::Pending;
             }
             None => match chan.pending.pop_front() {
+                // Arrived while earlier messages were being taken: yield it now.
+                Some((payload, Some(arrive))) if arrive <= shared.time.now_instant() => {
+                    return Poll::Ready(Some(payload));
+                }
                 Some(msg) => chan.pick(msg, shared.time.now_instant()),
                 None if chan.tx_dropped => return Poll::Ready(None),
                 None => {
