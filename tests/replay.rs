@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCENARIO: &str = "scenarios/regressions/lock-ignore-expiry-swarm-seed2.toml";
+const SCENARIO: &str = "scenarios/regressions/lock-ignore-expiry-swarm-seed4.toml";
 
 fn replay(report: &Path, trace: bool) -> (String, Vec<u8>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zksim"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["replay", SCENARIO, "--seed", "2", "--report"]).arg(report);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["replay", SCENARIO, "--seed", "4", "--report"]).arg(report);
     if trace {
         cmd.arg("--trace").env("RUST_LOG", "zksim_sim=debug");
     }
@@ -17,7 +17,7 @@ fn replay(report: &Path, trace: bool) -> (String, Vec<u8>) {
     // The regression fails by design, as its [expect] says: an expected failure exits 0.
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("EXPECTED-FAIL"), "{}", String::from_utf8_lossy(&out.stdout));
-    let history = report.join("lock-ignore-expiry-swarm-seed2/seed-2/history.jsonl");
+    let history = report.join("lock-ignore-expiry-swarm-seed4/seed-4/history.jsonl");
     let bytes = std::fs::read(&history).unwrap_or_else(|e| panic!("{}: {e}", history.display()));
     (String::from_utf8_lossy(&out.stderr).into_owned(), bytes)
 }

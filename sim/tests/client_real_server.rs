@@ -178,6 +178,14 @@ fn expiry_is_terminal_on_the_real_ensemble() {
             matches!(&r.event, Event::Session { client, state: SessionState::Expired, .. } if *client == ClientId(1))
         });
         assert!(expired, "seed {seed}: the expiry is in the history");
+        // c2 was abandoned while connected: the history says it left its server (its session
+        // lives on and will expire, and a checker must not take that for the expiry of a
+        // session whose client stayed connected).
+        let last_c2 = records.iter().rev().find_map(|r| match &r.event {
+            Event::Session { client, state, .. } if *client == ClientId(2) => Some(*state),
+            _ => None,
+        });
+        assert_eq!(last_c2, Some(SessionState::Disconnected), "seed {seed}: an abandoned client is recorded as gone");
     }
 }
 

@@ -470,6 +470,12 @@ impl Core {
             tracing::debug!(client = %self.client(), %server, "connection closed at session end");
             self.conn = Conn::Connecting;
             self.fail_inflight();
+            if !record {
+                // Abandoned: the session lives on in the service, without this client. The
+                // history says the client is gone from its server, or a checker would take the
+                // session's later expiry for one of a client that stayed connected.
+                self.record_state(SessionState::Disconnected, Some(server));
+            }
         }
         let (state, err, code) = match to {
             Conn::Expired => (SessionState::Expired, ZkError::SessionExpired, ErrorCode::SessionExpired),
