@@ -405,6 +405,11 @@ impl Locker<'_> {
                 });
                 return Ok(());
             }
+            // The connection may have dropped since the read's reply (standard seeds 152 and
+            // 481): a write made now would wait for a reconnect while we went on believing.
+            if !self.ignores_expiry() && writer.state() != SessionState::SyncConnected {
+                return Err(ZkError::ConnectionLoss);
+            }
             match writer.set_data(&res, Data::text(&token.0.to_string()), stat.version).await {
                 Ok(_) => {
                     writer.record_recipe(RecipeNote {
