@@ -81,13 +81,7 @@ impl Replica {
         receiver: crate::net::ConnReceiver<ZabMsg>,
     ) -> Link<ZabMsg> {
         let id = self.conn_id();
-        self.inputs.link(
-            id,
-            sender,
-            receiver,
-            |conn, msg| Input::Peer { conn, msg },
-            |conn| Input::PeerGone { conn },
-        )
+        self.inputs.link(id, sender, receiver, |conn, msg| Input::Peer { conn, msg }, |conn| Input::PeerGone { conn })
     }
 
     /// Adds a client connection to the inbox.

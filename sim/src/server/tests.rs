@@ -414,7 +414,11 @@ fn a_restarted_server_recovers_from_disk_and_loses_only_unsynced_writes() {
         let last_acked = acked.iter().max().copied().unwrap_or(Zxid::ZERO);
         assert!(finals[0].1 >= last_acked, "seed {seed}: recovered to {} below acked {last_acked}", finals[0].1);
         let recommitted = commits(&records).into_keys().filter(|z| z.epoch() == 1 && !before.contains(z)).count();
-        assert!(recommitted < sent - acked.len(), "seed {seed}: {recommitted} txns re-committed after restart ({sent} sent, {} acked)", acked.len());
+        assert!(
+            recommitted < sent - acked.len(),
+            "seed {seed}: {recommitted} txns re-committed after restart ({sent} sent, {} acked)",
+            acked.len()
+        );
         let applied_creates = finals[0].1.counter() as usize;
         assert!(applied_creates < sent, "seed {seed}: every one of the {sent} writes survived a crash mid-stream");
     }
