@@ -20,10 +20,11 @@ fn now() -> Duration {
 }
 
 /// Runs `client` on node a against a server on node b that records every message it receives
-/// (with its arrival time) until the connection ends. Returns what `client` returned and the
-/// received messages.
+/// (with the time it took it) until the connection ends, busy for `busy` after the first one.
+/// Returns what `client` returned and the received messages.
 fn run<T: Send + 'static>(
     seed: u64,
+    busy: Duration,
     client: impl FnOnce(
             madsim::task::NodeId,
             madsim::task::NodeId,
@@ -42,6 +43,9 @@ fn run<T: Send + 'static>(
             let mut got = Vec::new();
             while let Ok(x) = rx.recv().await {
                 got.push((x, now()));
+                if got.len() == 1 && !busy.is_zero() {
+                    madsim::time::sleep(busy).await;
+                }
             }
             got
         });
@@ -55,7 +59,7 @@ fn run<T: Send + 'static>(
 #[test]
 fn in_order_at_arrival_time_and_in_flight_messages_arrive_after_the_sender_drops() {
     for seed in 0..5 {
-        let (t0, got) = run(seed, |_, _| {
+        let (t0, got) = run(seed, Duration::ZERO, |_, _| {
             Box::pin(async move {
                 let (tx, _rx) = connect::<u64, u64>(addr()).await.expect("connect");
                 let t0 = now();
@@ -81,44 +85,27 @@ fn in_order_at_arrival_time_and_in_flight_messages_arrive_after_the_sender_drops
 
 #[test]
 fn a_busy_receiver_finds_its_backlog_all_there() {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
-    rt.block_on(async move {
-        let h = madsim::runtime::Handle::current();
-        let a = h.create_node().name("a").ip("10.9.0.1".parse().expect("ip")).build();
-        let b = h.create_node().name("b").ip("10.9.0.2".parse().expect("ip")).build();
-        let server = b.spawn(async move {
-            let listener: Listener<u64, u64> = Listener::bind(PORT).await.expect("bind");
-            let (_tx, mut rx, _) = listener.accept().await.expect("accept");
-            let first = rx.recv().await.expect("first");
-            // Busy (say, an fsync) while the rest arrives.
-            madsim::time::sleep(Duration::from_millis(50)).await;
-            let busy_until = now();
-            let mut rest = Vec::new();
-            while let Ok(x) = rx.recv().await {
-                rest.push((x, now()));
-            }
-            (first, busy_until, rest)
-        });
-        madsim::time::sleep(Duration::from_millis(10)).await;
-        a.spawn(async move {
+    // Busy (say, an fsync) for 50 ms after the first message, while the rest arrives.
+    let busy = Duration::from_millis(50);
+    let ((), got) = run(1, busy, |_, _| {
+        Box::pin(async move {
             let (tx, _rx) = connect::<u64, u64>(addr()).await.expect("connect");
             for i in 0..20 {
                 tx.send_now(i).expect("send");
             }
         })
-        .await
-        .expect("client");
-        let (first, busy_until, rest) = server.await.expect("server");
-        assert_eq!(first, 0);
-        assert_eq!(rest.iter().map(|(x, _)| *x).collect::<Vec<_>>(), (1..20).collect::<Vec<_>>());
-        assert!(rest.iter().all(|(_, t)| *t == busy_until), "the backlog is taken at once: {busy_until:?} {rest:?}");
     });
+    assert_eq!(got.iter().map(|(x, _)| *x).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    // All at the instant the receiver is back (madsim's clock steps 50 ns past a timer).
+    let back = got[1].1;
+    assert!(back >= got[0].1 + busy && back < got[0].1 + busy + Duration::from_millis(1), "{got:?}");
+    assert!(got[1..].iter().all(|(_, t)| *t == back), "the backlog is taken at once: {got:?}");
 }
 
 #[test]
 fn a_message_on_a_clogged_link_arrives_after_it_heals() {
     for seed in 0..5 {
-        let ((t0, healed), got) = run(seed, |a, b| {
+        let ((t0, healed), got) = run(seed, Duration::ZERO, |a, b| {
             Box::pin(async move {
                 let (tx, _rx) = connect::<u64, u64>(addr()).await.expect("connect");
                 let net = madsim::net::NetSim::current();
