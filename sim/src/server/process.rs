@@ -72,7 +72,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
         .unwrap_or_else(|e| panic!("{me}: cannot recover from disk: {e}"));
     rec.tree.allow_orphans(cfg.bugs.has(Bug::EphemeralAfterClose));
     let (tx, rx) = mpsc::unbounded_channel();
-    let _listeners = listen_all(tx.clone()).await;
+    let _listeners = listen_all(tx).await;
     let election = Election::start(ElectionConfig {
         me,
         ensemble: cfg.ensemble.clone(),
@@ -82,7 +82,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
     })
     .await
     .unwrap_or_else(|e| panic!("{me}: cannot start leader election: {e}"));
-    let mut rep = Replica::new(cfg, ctx.recorder.clone(), store, rec.tree, rec.history, election, rx, tx);
+    let mut rep = Replica::new(cfg, ctx.recorder.clone(), store, rec.tree, rec.history, election, rx);
     loop {
         rep.front.close_all();
         rep.reload().await;

@@ -27,7 +27,6 @@ pub struct Replica {
     pub election: Election,
     applied_since_snapshot: u64,
     pub inputs: Inbox,
-    pub input_tx: mpsc::UnboundedSender<Input>,
     next_conn: ConnId,
     /// Quorum connections accepted while not leading, handed to the next leader phase.
     pub parked_peers: Vec<Input>,
@@ -47,7 +46,6 @@ impl Replica {
         history: Vec<SharedTxn>,
         election: Election,
         inputs: mpsc::UnboundedReceiver<Input>,
-        input_tx: mpsc::UnboundedSender<Input>,
     ) -> Replica {
         Replica {
             front: Frontend::new(cfg.clone()),
@@ -60,7 +58,6 @@ impl Replica {
             election,
             applied_since_snapshot: 0,
             inputs: Inbox::new(inputs),
-            input_tx,
             next_conn: 0,
             parked_peers: Vec::new(),
             last_role: None,
