@@ -4,15 +4,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod allocator;
 mod cli;
 mod trace_logs;
 
-// The simulation allocates and frees a small box per simulated message, timer and task wake;
-// glibc malloc spent ~17% of a standard-scenario seed's instructions on that (callgrind).
-// mimalloc's thread-local free lists make it cheap and return memory between seeds of a sweep.
-// No behaviour depends on addresses, so histories are unchanged.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::MiMalloc = allocator::MiMalloc;
 
 /// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (include/mimalloc.h), which the
 /// Rust bindings do not name.
