@@ -11,8 +11,8 @@
 //! `cversion = 2·creates − numChildren`.
 
 use super::path;
+use super::path_index::PathIndex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 use std::sync::Arc;
 use zksim_model::history::{chain_digest, CloseReason, Txn, TxnRecord};
 use zksim_model::{
@@ -147,18 +147,11 @@ impl UndoLog {
 }
 
 /// Every node by full path, shared copy-on-write between a tree and its clones: a snapshot
-/// (`DataTree::clone`, taken every `snapshot_every` txns on every server) copies only the map's
-/// skeleton, and a node is copied the first time it changes afterwards. Deep-copying every path,
+/// (`DataTree::clone`, taken every `snapshot_every` txns on every server) copies only the
+/// table, and a node is copied the first time it changes afterwards. Deep-copying every path,
 /// data buffer and child set per snapshot was the biggest cost of a simulation.
-#[derive(Clone, Default)]
-struct Nodes(BTreeMap<Arc<str>, Arc<Node>>);
-
-/// Prints as the plain map did, so that debug output does not change with the representation.
-impl std::fmt::Debug for Nodes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+#[derive(Clone, Default, Debug)]
+struct Nodes(PathIndex<Arc<Node>>);
 
 impl Nodes {
     fn get(&self, path: &str) -> Option<&Node> {
@@ -175,7 +168,7 @@ impl Nodes {
     }
 
     fn insert(&mut self, path: &str, node: Node) -> Option<Node> {
-        self.0.insert(Arc::from(path), Arc::new(node)).map(Arc::unwrap_or_clone)
+        self.0.insert(path, Arc::new(node)).map(Arc::unwrap_or_clone)
     }
 
     fn remove(&mut self, path: &str) -> Option<Node> {
@@ -186,19 +179,13 @@ impl Nodes {
         self.0.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.0.iter().map(|(p, n)| (&**p, &**n))
-    }
-
-    /// The nodes whose paths sort at or after `from`, in order.
-    fn from(&self, from: &str) -> impl Iterator<Item = (&str, &Node)> {
-        self.0.range::<str, _>((Bound::Included(from), Bound::Unbounded)).map(|(p, n)| (&**p, &**n))
+    /// Every node, in path order.
+    fn sorted(&self) -> Vec<(&str, &Node)> {
+        self.0.sorted().into_iter().map(|(p, n)| (p, &**n)).collect()
     }
 
     fn for_each_mut(&mut self, mut f: impl FnMut(&mut Node)) {
-        for n in self.0.values_mut() {
-            f(Arc::make_mut(n));
-        }
+        self.0.for_each_value_mut(|n| f(Arc::make_mut(n)));
     }
 }
 
@@ -392,7 +379,7 @@ impl DataTree {
 
     /// Every node's path, sorted (the root is `/`).
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().map(|(p, _)| p)
+        self.nodes.sorted().into_iter().map(|(p, _)| p)
     }
 
     /// The sorted child names of the node at `path` (`""` is the root).
@@ -418,9 +405,17 @@ impl DataTree {
     /// The number of descendants of `path` (getAllChildrenNumber), `None` if it is missing.
     pub fn descendant_count(&self, path: &str) -> Option<usize> {
         let key = path::lookup_key(path);
-        self.nodes.get(key)?;
-        let prefix = if key == path::ROOT { "/".to_string() } else { format!("{key}/") };
-        Some(self.nodes.from(&prefix).take_while(|(p, _)| p.starts_with(&prefix)).filter(|(p, _)| *p != key).count())
+        let mut stack = vec![(key.to_string(), self.nodes.get(key)?)];
+        let mut count = 0;
+        while let Some((p, node)) = stack.pop() {
+            count += node.children.len();
+            for c in &node.children {
+                let child = path::join(&p, c);
+                let n = self.nodes.get(&child).unwrap_or_else(|| panic!("child {child} listed by {p} exists"));
+                stack.push((child, n));
+            }
+        }
+        Some(count)
     }
 
     /// Containers and their stat, for the reaper.
@@ -447,7 +442,7 @@ impl DataTree {
     pub fn check_invariants(&self) {
         assert!(self.nodes.contains_key(path::ROOT), "the root always exists");
         let mut ephemeral_count = 0;
-        for (p, n) in self.nodes.iter() {
+        for (p, n) in self.nodes.sorted() {
             for c in &n.children {
                 let child = path::join(p, c);
                 assert!(self.nodes.contains_key(&child), "child {child} listed by {p} exists");

@@ -6,6 +6,7 @@
 //! [`testkit`] to build a world with an ensemble.
 //!
 //! - [`path`]: ZooKeeper's path rules (validation, parent, reserved paths).
+//! - [`path_index`]: the node table: paths to nodes by hash, walked only in path order.
 //! - [`election`]: fast leader election (ZooKeeper's FastLeaderElection).
 //! - [`datatree`]: the data tree every replica applies committed transactions to.
 //! - [`watches`]: the per-server watch manager (not replicated).
@@ -45,6 +46,7 @@ pub use process::server_process;
 
 pub mod datatree;
 pub mod path;
+pub mod path_index;
 pub mod reaper;
 pub mod single;
 pub mod watches;
