@@ -9,7 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// A connection, numbered in the order this process opened or accepted it.
 pub type ConnId = u64;
@@ -69,8 +69,9 @@ impl<Out> Drop for Link<Out> {
     }
 }
 
-/// Where the event loop's inputs come from: a channel (accepted connections, control requests)
-/// and the receiving halves of its live connections, polled by the loop's own task.
+/// Where the event loop's inputs come from: a queue (accepted connections, control requests,
+/// sent through [`InputSender`]s) and the receiving halves of its live connections, polled by
+/// the loop's own task. The queue is always looked at first.
 ///
 /// A reader task per connection cost a task run and a channel hop per received message (~8% of
 /// a simulation's instructions). Here each connection's receiver is polled with a waker of its
@@ -78,14 +79,21 @@ impl<Out> Drop for Link<Out> {
 /// ready connections, in the order they were woken: deterministic, and fair across connections
 /// (a connection that yielded a message goes to the back of the queue).
 pub struct Inbox {
-    rx: mpsc::UnboundedReceiver<Input>,
     conns: Arc<Mutex<Conns>>,
 }
 
-/// The connections' half of the inbox, shared with the links (which remove themselves) and
-/// with the connections' wakers (which queue their id).
+/// The inbox's shared state: the queue, with the senders; the connections, with the links
+/// (which remove themselves) and with the connections' wakers (which queue their id).
 #[derive(Default)]
 pub struct Conns {
+    /// Sent inputs, in send order.
+    inputs: VecDeque<Input>,
+    /// The loop's waker for `inputs`: registered each time the loop finds the queue empty, taken
+    /// by the next send. This is exactly when a channel would wake the loop: a wake more or
+    /// less is one task run more or less, which changes the schedule.
+    inputs_waker: Option<Waker>,
+    /// Set when the inbox is dropped: sends fail from then on.
+    closed: bool,
     /// Indexed by connection id (ids are small and dense: this incarnation's connections).
     readers: Vec<Option<Box<dyn Reader>>>,
     /// Connections woken since they were last polled, in wake order (an id may repeat: a
@@ -149,12 +157,49 @@ impl Wake for ReadyWaker {
     }
 }
 
-impl Inbox {
-    /// An inbox over `rx` (where accepted connections and control requests arrive).
-    pub fn new(rx: mpsc::UnboundedReceiver<Input>) -> Inbox {
-        Inbox { rx, conns: Arc::new(Mutex::new(Conns::default())) }
-    }
+/// Sends inputs to an [`Inbox`] (the listeners' side).
+#[derive(Clone)]
+pub struct InputSender {
+    conns: Arc<Mutex<Conns>>,
+}
 
+impl InputSender {
+    /// Queues `input` and wakes the loop if it waits; gives it back once the inbox is gone.
+    pub fn send(&self, input: Input) -> Result<(), Input> {
+        let waker = {
+            let mut c = lock(&self.conns);
+            if c.closed {
+                return Err(input);
+            }
+            c.inputs.push_back(input);
+            c.inputs_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+/// A new inbox and the sender of its queue.
+pub fn inbox() -> (InputSender, Inbox) {
+    let conns = Arc::new(Mutex::new(Conns::default()));
+    (InputSender { conns: conns.clone() }, Inbox { conns })
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let mut c = lock(&self.conns);
+        c.closed = true;
+        // Queued inputs (connections, control requests) are dropped outside the lock: dropping
+        // them may wake other tasks.
+        let queued = std::mem::take(&mut c.inputs);
+        drop(c);
+        drop(queued);
+    }
+}
+
+impl Inbox {
     /// Adds a connection: its messages become [`Input`]s made by `wrap`, and its end `gone(id)`.
     pub fn link<In: Any + Send + Sync, Out: Any + Send + Sync>(
         &self,
@@ -192,24 +237,21 @@ impl Inbox {
         }
     }
 
-    /// Polls the channel, then the ready connections; with `cx`, registers the loop's waker
-    /// when nothing is there.
+    /// Polls the queue, then the ready connections; with `cx`, registers the loop's waker
+    /// for each when nothing is there.
     fn poll_next(&mut self, mut cx: Option<&mut Context<'_>>) -> Poll<Option<Input>> {
-        let polled = match cx.as_deref_mut() {
-            Some(cx) => self.rx.poll_recv(cx),
-            None => match self.rx.try_recv() {
-                Ok(i) => Poll::Ready(Some(i)),
-                Err(mpsc::error::TryRecvError::Empty) => Poll::Pending,
-                Err(mpsc::error::TryRecvError::Disconnected) => Poll::Ready(None),
-            },
-        };
-        if let Poll::Ready(Some(i)) = polled {
+        let mut c = lock(&self.conns);
+        if let Some(i) = c.inputs.pop_front() {
             return Poll::Ready(Some(i));
+        }
+        if let Some(cx) = cx.as_deref_mut() {
+            if !c.inputs_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                c.inputs_waker = Some(cx.waker().clone());
+            }
         }
         // Readers are polled under the lock: a receiver's poll never wakes (its waker runs from
         // timer callbacks and from the peer's sends, never inside this poll), so it cannot
         // re-enter the lock. A reader is dropped only after the lock is released.
-        let mut c = lock(&self.conns);
         loop {
             let Some(id) = c.ready.pop_front() else {
                 if let Some(cx) = cx {

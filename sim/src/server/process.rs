@@ -4,7 +4,7 @@
 use crate::net::{self, Listener};
 use crate::proto::{ClientMsg, ControlMsg, ControlReply, Refusal, ServerMsg};
 use crate::server::config::ServerConfig;
-use crate::server::conn::Input;
+use crate::server::conn::{self, Input, InputSender};
 use crate::server::election::{Election, ElectionConfig};
 use crate::server::replica::Replica;
 use crate::server::storage::{DiskRecord, Storage};
@@ -12,7 +12,7 @@ use crate::server::task::Task;
 use crate::server::zab::messages::ZabMsg;
 use crate::server::zab::{follower, leader};
 use crate::world::{process, Process, ProcessCtx};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use zksim_model::{Bug, Role};
 
 /// The process a server node runs (again from its disk at every restart).
@@ -23,7 +23,7 @@ pub fn server_process(cfg: ServerConfig) -> Process {
     })
 }
 
-async fn listen_all(tx: mpsc::UnboundedSender<Input>) -> Vec<Task> {
+async fn listen_all(tx: InputSender) -> Vec<Task> {
     let mut tasks = Vec::new();
     let peers = Listener::<ZabMsg, ZabMsg>::bind(net::PEER_PORT).await.expect("bind quorum port");
     let t = tx.clone();
@@ -71,7 +71,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
         .await
         .unwrap_or_else(|e| panic!("{me}: cannot recover from disk: {e}"));
     rec.tree.allow_orphans(cfg.bugs.has(Bug::EphemeralAfterClose));
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, inbox) = conn::inbox();
     let _listeners = listen_all(tx).await;
     let election = Election::start(ElectionConfig {
         me,
@@ -82,7 +82,7 @@ async fn run(cfg: ServerConfig, ctx: ProcessCtx) {
     })
     .await
     .unwrap_or_else(|e| panic!("{me}: cannot start leader election: {e}"));
-    let mut rep = Replica::new(cfg, ctx.recorder.clone(), store, rec.tree, rec.history, election, rx);
+    let mut rep = Replica::new(cfg, ctx.recorder.clone(), store, rec.tree, rec.history, election, inbox);
     loop {
         rep.front.close_all();
         rep.reload().await;

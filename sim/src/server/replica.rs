@@ -9,7 +9,6 @@ use crate::server::election::Election;
 use crate::server::frontend::Frontend;
 use crate::server::storage::{SharedTxn, Storage};
 use crate::server::zab::messages::ZabMsg;
-use tokio::sync::mpsc;
 use zksim_model::{Bug, Event, Role, TxnRecord, Zxid};
 
 /// One server's state, owned by its event loop.
@@ -45,7 +44,7 @@ impl Replica {
         tree: DataTree,
         history: Vec<SharedTxn>,
         election: Election,
-        inputs: mpsc::UnboundedReceiver<Input>,
+        inputs: Inbox,
     ) -> Replica {
         Replica {
             front: Frontend::new(cfg.clone()),
@@ -57,7 +56,7 @@ impl Replica {
             known_committed: Zxid::ZERO,
             election,
             applied_since_snapshot: 0,
-            inputs: Inbox::new(inputs),
+            inputs,
             next_conn: 0,
             parked_peers: Vec::new(),
             last_role: None,
