@@ -5,6 +5,7 @@
 
 use super::datatree::{close_reason, Applied, DataTree, Trigger};
 use super::path;
+use super::path_index::PathIndex;
 use crate::proto;
 use std::collections::{BTreeMap, BTreeSet};
 use zksim_model::history::{CloseReason, TxnRecord};
@@ -44,7 +45,7 @@ impl Modes {
 /// One of ZooKeeper's two watch tables.
 #[derive(Clone, Debug, Default)]
 struct Table {
-    by_path: BTreeMap<String, BTreeMap<SessionId, Modes>>,
+    by_path: PathIndex<BTreeMap<SessionId, Modes>>,
     by_session: BTreeMap<SessionId, BTreeSet<String>>,
     /// How many (session, path) entries hold a recursive mode: when 0, triggers need not
     /// walk the ancestors (ZooKeeper's `recursiveWatchQty` shortcut).
@@ -57,7 +58,10 @@ impl Table {
     }
 
     fn update(&mut self, session: SessionId, path: &str, f: impl FnOnce(&mut Modes)) {
-        let entry = self.by_path.entry(path.to_string()).or_default();
+        if !self.by_path.contains_key(path) {
+            self.by_path.insert(path, BTreeMap::new());
+        }
+        let entry = self.by_path.get_mut(path).expect("inserted above");
         let modes = entry.entry(session).or_default();
         let was_recursive = modes.recursive;
         f(modes);
@@ -79,7 +83,10 @@ impl Table {
                 }
             }
         } else {
-            self.by_session.entry(session).or_default().insert(path.to_string());
+            let paths = self.by_session.entry(session).or_default();
+            if !paths.contains(path) {
+                paths.insert(path.to_string());
+            }
         }
     }
 
@@ -119,7 +126,7 @@ impl Table {
 
     fn check_invariants(&self) {
         let mut recursive = 0;
-        for (p, watchers) in &self.by_path {
+        for (p, watchers) in self.by_path.sorted() {
             assert!(!watchers.is_empty(), "no empty watcher set kept for {p}");
             for (s, m) in watchers {
                 assert!(!m.is_empty(), "no empty mode kept for {s} on {p}");
