@@ -68,6 +68,20 @@ pub(crate) struct TaskEnterGuard {
     _span: tracing::span::EnteredSpan,
 }
 
+impl TaskEnterGuard {
+    /// zksim patch: leaves the task like dropping the guard, and returns the task's info (the
+    /// executor moves its info in and takes it back, instead of entering with a clone).
+    pub(crate) fn leave(self) -> Arc<TaskInfo> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let old = this.old.take();
+        let current = TASK.with(|ctx| std::mem::replace(&mut *ctx.borrow_mut(), old));
+        // SAFETY: `this` is never used or dropped again; the span is exited after the task
+        // context is restored, as the guard's drop does (`Drop::drop`, then the fields).
+        drop(unsafe { std::ptr::read(&this._span) });
+        current.expect("task context entered")
+    }
+}
+
 impl Drop for TaskEnterGuard {
     fn drop(&mut self) {
         TASK.with(|ctx| {
