@@ -174,6 +174,16 @@ impl TimeHandle {
         self.inner.timer.lock().add(deadline, |_| callback());
     }
 
+    /// zksim patch: `add_timer_at(base + deadline, callback)`, for a deadline given as the time
+    /// elapsed since the clock's base (`elapsed()` + a delay), without the `Instant` conversion.
+    pub(crate) fn add_timer_at_elapsed(
+        &self,
+        deadline: Duration,
+        callback: impl FnOnce() + Send + Sync + 'static,
+    ) {
+        self.inner.timer.lock().add(deadline, |_| callback());
+    }
+
     pub(crate) fn add_timer(&self, dur: Duration, callback: impl FnOnce() + Send + Sync + 'static) {
         // zksim patch: `now_instant() + dur - base_instant` is exactly `elapsed() + dur` (the
         // `Instant` arithmetic is exact), without the two `Instant` conversions.
