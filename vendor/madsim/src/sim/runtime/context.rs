@@ -57,7 +57,9 @@ impl Drop for EnterGuard {
 
 pub(crate) fn enter_task(new: Arc<TaskInfo>) -> TaskEnterGuard {
     TASK.with(|ctx| {
-        let _span = new.span.clone().entered();
+        // zksim patch: a disabled span (no subscriber wants it) is not cloned and entered:
+        // entering and exiting one does nothing (tracing's `log` feature is off)
+        let _span = (!new.span.is_disabled()).then(|| new.span.clone().entered());
         let old = ctx.borrow_mut().replace(new);
         TaskEnterGuard { old, _span }
     })
@@ -65,7 +67,7 @@ pub(crate) fn enter_task(new: Arc<TaskInfo>) -> TaskEnterGuard {
 
 pub(crate) struct TaskEnterGuard {
     old: Option<Arc<TaskInfo>>,
-    _span: tracing::span::EnteredSpan,
+    _span: Option<tracing::span::EnteredSpan>,
 }
 
 impl TaskEnterGuard {
