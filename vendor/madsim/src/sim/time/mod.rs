@@ -135,7 +135,15 @@ impl TimeHandle {
     ///
     /// It will sleep for at least 1ms to be consistent with the behavior of `tokio::time::sleep`.
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        self.sleep_until(self.inner.clock.now_instant() + duration)
+        // zksim patch: `sleep_until(now_instant() + duration)` computed on the elapsed time (the
+        // same deadline: `Instant` arithmetic is exact), converted to an `Instant` once
+        let now = self.inner.clock.elapsed();
+        let at = (now + duration).max(now + Duration::from_millis(1));
+        Sleep {
+            handle: self.clone(),
+            deadline: self.inner.clock.base_instant + at,
+            at,
+        }
     }
 
     /// Waits until `deadline` is reached.
@@ -143,9 +151,11 @@ impl TimeHandle {
     /// It will sleep for at least 1ms to be consistent with the behavior of `tokio::time::sleep_until`.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
         let min_deadline = self.inner.clock.now_instant() + Duration::from_millis(1);
+        let deadline = deadline.max(min_deadline);
         Sleep {
             handle: self.clone(),
-            deadline: deadline.max(min_deadline),
+            deadline,
+            at: self.since_base(deadline),
         }
     }
 
@@ -165,17 +175,17 @@ impl TimeHandle {
         }
     }
 
-    pub(crate) fn add_timer_at(
-        &self,
-        deadline: Instant,
-        callback: impl FnOnce() + Send + Sync + 'static,
-    ) {
-        let deadline = deadline - self.inner.clock.base_instant;
-        self.inner.timer.lock().add(deadline, |_| callback());
+    /// zksim patch: an `Instant` as the time elapsed since the clock's base (what the timer
+    /// heap keeps).
+    #[inline]
+    pub(crate) fn since_base(&self, instant: Instant) -> Duration {
+        instant - self.inner.clock.base_instant
     }
 
-    /// zksim patch: `add_timer_at(base + deadline, callback)`, for a deadline given as the time
-    /// elapsed since the clock's base (`elapsed()` + a delay), without the `Instant` conversion.
+    /// zksim patch: replaces `add_timer_at(deadline: Instant, callback)`: the deadline is the
+    /// time elapsed since the clock's base (what the timer heap keeps), so no `Instant` is
+    /// converted per timer (`Sleep` keeps its deadline both ways, the connection channel keeps
+    /// elapsed times).
     pub(crate) fn add_timer_at_elapsed(
         &self,
         deadline: Duration,
@@ -191,10 +201,11 @@ impl TimeHandle {
         self.inner.timer.lock().add(deadline, |_| callback());
     }
 
-    /// zksim patch: whether `deadline` has passed (`now_instant() >= deadline`).
+    /// zksim patch: whether `deadline`, as the time elapsed since the clock's base, has passed
+    /// (`now_instant() >= base + deadline`).
     #[inline]
-    pub(crate) fn is_elapsed(&self, deadline: Instant) -> bool {
-        self.inner.clock.now_instant() >= deadline
+    pub(crate) fn is_elapsed(&self, deadline: Duration) -> bool {
+        self.inner.clock.elapsed() >= deadline
     }
 }
 
