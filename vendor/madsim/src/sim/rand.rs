@@ -61,28 +61,15 @@ impl GlobalRng {
     }
 
     /// Call function on the inner RNG.
+    #[inline]
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Xoshiro256PlusPlus) -> T) -> T {
         let mut lock = self.inner.lock();
         let ret = f(&mut lock.rng);
         // log or check
         if lock.log.is_some() || lock.check.is_some() {
-            let t = crate::time::TimeHandle::try_current().map(|t| t.elapsed());
-            fn hash_u128(x: u128) -> u8 {
-                x.to_ne_bytes().iter().fold(0, |a, b| a ^ b)
-            }
-            let v = lock.rng.clone().gen::<u8>() ^ hash_u128(t.unwrap_or_default().as_nanos());
-            if let Some(log) = &mut lock.log {
-                log.push(v);
-            }
-            if let Some((check, i)) = &mut lock.check {
-                if check.get(*i) != Some(&v) {
-                    if let Some(time) = t {
-                        panic!("non-determinism detected at {time:?}");
-                    }
-                    panic!("non-determinism detected");
-                }
-                *i += 1;
-            }
+            // zksim patch: out of line (the executor draws twice per task run; this keeps the
+            // common path small enough to inline)
+            log_or_check(&mut lock);
         }
         ret
     }
@@ -131,6 +118,29 @@ impl GlobalRng {
 
     pub(crate) fn buggify_with_prob(&self, probability: f64) -> bool {
         self.is_buggify_enabled() && self.with(|rng| rng.gen_bool(probability))
+    }
+}
+
+/// The determinism log or check after a draw (the body of the original `GlobalRng::with`).
+#[cold]
+#[inline(never)]
+fn log_or_check(lock: &mut Inner) {
+    let t = crate::time::TimeHandle::try_current().map(|t| t.elapsed());
+    fn hash_u128(x: u128) -> u8 {
+        x.to_ne_bytes().iter().fold(0, |a, b| a ^ b)
+    }
+    let v = lock.rng.clone().gen::<u8>() ^ hash_u128(t.unwrap_or_default().as_nanos());
+    if let Some(log) = &mut lock.log {
+        log.push(v);
+    }
+    if let Some((check, i)) = &mut lock.check {
+        if check.get(*i) != Some(&v) {
+            if let Some(time) = t {
+                panic!("non-determinism detected at {time:?}");
+            }
+            panic!("non-determinism detected");
+        }
+        *i += 1;
     }
 }
 

@@ -44,7 +44,6 @@ use std::{
     io,
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::Instant,
 };
 use tokio::sync::oneshot;
 use tracing::*;
@@ -455,7 +454,7 @@ impl Link {
             self.dst,
             self.protocol,
         )?;
-        Some(self.net.time.now_instant() + latency)
+        Some(self.net.time.elapsed() + latency)
     }
 }
 
@@ -473,7 +472,7 @@ enum Phase {
 
 impl Chan {
     /// Picks `msg` at `now`: returns the deadline of the timer to arm.
-    fn pick(&mut self, (payload, state): (Payload, State), now: Instant) -> Instant {
+    fn pick(&mut self, (payload, state): (Payload, State), now: Duration) -> Duration {
         debug_assert!(self.head.is_none());
         let (phase, deadline) = match state {
             // zksim patch: the message arrives at its arrival time. (madsim's stream slept
@@ -499,9 +498,9 @@ impl Chan {
 
 impl ChanShared {
     /// Arms the timer of the picked message.
-    fn arm(self: &Arc<Self>, deadline: Instant) {
+    fn arm(self: &Arc<Self>, deadline: Duration) {
         let weak = Arc::downgrade(self);
-        self.time.add_timer_at(deadline, move || {
+        self.time.add_timer_at_elapsed(deadline, move || {
             // The channel may be gone (both halves dropped) or its receiver dropped (node
             // killed): then there is nothing to do.
             let Some(shared) = weak.upgrade() else { return };
@@ -530,7 +529,11 @@ pub struct PayloadSender {
 }
 
 /// The link state when sending a packet.
-type State = Option<Instant>;
+///
+/// Times in the channel (arrival times, deadlines, now) are the simulated time elapsed
+/// (`TimeHandle::elapsed`), not `Instant`s: the same values (`Instant` arithmetic is exact), with
+/// no `Instant` conversions per message.
+type State = Option<Duration>;
 
 impl PayloadSender {
     fn send(&self, value: Payload) -> Option<()> {
@@ -543,7 +546,7 @@ impl PayloadSender {
         }
         if chan.rx_parked {
             // The original stream was parked on the empty channel: it took the message at once.
-            let deadline = chan.pick((value, state), self.shared.time.now_instant());
+            let deadline = chan.pick((value, state), self.shared.time.elapsed());
             drop(chan);
             self.shared.arm(deadline);
         } else {
@@ -610,7 +613,7 @@ impl futures_util::Stream for PayloadReceiver {
             Some((payload, Phase::Retry(backoff))) => {
                 // The original loop: double the backoff, then ask the link again.
                 let backoff = (backoff * 2).min(Duration::from_secs(10));
-                let now = shared.time.now_instant();
+                let now = shared.time.elapsed();
                 match shared.link.test() {
                     Some(arrive) => {
                         chan.head = Some((payload, Phase::Delay));
@@ -629,10 +632,10 @@ impl futures_util::Stream for PayloadReceiver {
             }
             None => match chan.pending.pop_front() {
                 // Arrived while earlier messages were being taken: yield it now.
-                Some((payload, Some(arrive))) if arrive <= shared.time.now_instant() => {
+                Some((payload, Some(arrive))) if arrive <= shared.time.elapsed() => {
                     return Poll::Ready(Some(payload));
                 }
-                Some(msg) => chan.pick(msg, shared.time.now_instant()),
+                Some(msg) => chan.pick(msg, shared.time.elapsed()),
                 None if chan.tx_dropped => return Poll::Ready(None),
                 None => {
                     chan.rx_parked = true;

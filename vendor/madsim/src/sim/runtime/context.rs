@@ -57,7 +57,9 @@ impl Drop for EnterGuard {
 
 pub(crate) fn enter_task(new: Arc<TaskInfo>) -> TaskEnterGuard {
     TASK.with(|ctx| {
-        let _span = new.span.clone().entered();
+        // zksim patch: a disabled span (no subscriber wants it) is not cloned and entered:
+        // entering and exiting one does nothing (tracing's `log` feature is off)
+        let _span = (!new.span.is_disabled()).then(|| new.span.clone().entered());
         let old = ctx.borrow_mut().replace(new);
         TaskEnterGuard { old, _span }
     })
@@ -65,7 +67,21 @@ pub(crate) fn enter_task(new: Arc<TaskInfo>) -> TaskEnterGuard {
 
 pub(crate) struct TaskEnterGuard {
     old: Option<Arc<TaskInfo>>,
-    _span: tracing::span::EnteredSpan,
+    _span: Option<tracing::span::EnteredSpan>,
+}
+
+impl TaskEnterGuard {
+    /// zksim patch: leaves the task like dropping the guard, and returns the task's info (the
+    /// executor moves its info in and takes it back, instead of entering with a clone).
+    pub(crate) fn leave(self) -> Arc<TaskInfo> {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let old = this.old.take();
+        let current = TASK.with(|ctx| std::mem::replace(&mut *ctx.borrow_mut(), old));
+        // SAFETY: `this` is never used or dropped again; the span is exited after the task
+        // context is restored, as the guard's drop does (`Drop::drop`, then the fields).
+        drop(unsafe { std::ptr::read(&this._span) });
+        current.expect("task context entered")
+    }
 }
 
 impl Drop for TaskEnterGuard {

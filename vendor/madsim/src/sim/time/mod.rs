@@ -8,7 +8,14 @@ use naive_timer::Timer;
 use spin::Mutex;
 #[doc(no_inline)]
 pub use std::time::{Duration, Instant};
-use std::{future::Future, sync::Arc, time::SystemTime};
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::SystemTime,
+};
 
 pub mod error;
 mod interval;
@@ -31,8 +38,10 @@ impl TimeRuntime {
                     + rand.with(|rng| rng.gen_range(0..60 * 60 * 24 * 365)),
             );
         let handle = TimeHandle {
-            timer: Arc::new(Mutex::new(Timer::default())),
-            clock: Arc::new(Clock::new(base_time)),
+            inner: Arc::new(TimeInner {
+                timer: Mutex::new(Timer::default()),
+                clock: Clock::new(base_time),
+            }),
         };
         TimeRuntime { handle }
     }
@@ -43,7 +52,7 @@ impl TimeRuntime {
 
     /// Advances time to the closest timer event. Returns true if succeed.
     pub fn advance_to_next_event(&self) -> bool {
-        let mut timer = self.handle.timer.lock();
+        let mut timer = self.handle.inner.timer.lock();
         if let Some(mut time) = timer.next() {
             // WARN: in some platform such as M1 macOS,
             //       let t0: Instant;
@@ -52,7 +61,7 @@ impl TimeRuntime {
             // we should add eps to make sure 'now >= deadline' and avoid deadlock
             time += Duration::from_nanos(50);
             timer.expire(time);
-            self.handle.clock.set_elapsed(time);
+            self.handle.inner.clock.set_elapsed(time);
             true
         } else {
             false
@@ -69,8 +78,14 @@ impl TimeRuntime {
 /// Handle to a shared time source.
 #[derive(Clone)]
 pub struct TimeHandle {
-    timer: Arc<Mutex<Timer>>,
-    clock: Arc<Clock>,
+    // zksim patch: one `Arc` for the timer and the clock (was one each): a handle's clone
+    // (`TimeHandle::current`, every `sleep`) and drop touch one reference count instead of two.
+    inner: Arc<TimeInner>,
+}
+
+struct TimeInner {
+    timer: Mutex<Timer>,
+    clock: Clock,
 }
 
 impl TimeHandle {
@@ -85,41 +100,62 @@ impl TimeHandle {
     }
 
     /// Return the current time.
+    #[inline]
     pub fn now_instant(&self) -> Instant {
-        self.clock.now_instant()
+        self.inner.clock.now_instant()
     }
 
     /// Return the current time.
+    #[inline]
     pub fn now_time(&self) -> SystemTime {
-        self.clock.now_time()
+        self.inner.clock.now_time()
     }
 
     /// Returns the amount of time elapsed since this handle was created.
+    #[inline]
     pub fn elapsed(&self) -> Duration {
-        self.clock.elapsed()
+        self.inner.clock.elapsed()
     }
 
     /// Advances time.
     pub fn advance(&self, duration: Duration) {
-        let time = self.clock.advance(duration);
-        self.timer.lock().expire(time);
+        let time = self.inner.clock.advance(duration);
+        self.inner.timer.lock().expire(time);
+    }
+
+    /// zksim patch: `advance(Duration::from_nanos(nanos))` without the `Duration` round trip
+    /// (the executor's step after every task run).
+    #[inline]
+    pub(crate) fn advance_nanos(&self, nanos: u64) {
+        let time = self.inner.clock.advance_nanos(nanos);
+        self.inner.timer.lock().expire(time);
     }
 
     /// Waits until `duration` has elapsed.
     ///
     /// It will sleep for at least 1ms to be consistent with the behavior of `tokio::time::sleep`.
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        self.sleep_until(self.clock.now_instant() + duration)
+        // zksim patch: `sleep_until(now_instant() + duration)` computed on the elapsed time (the
+        // same deadline: `Instant` arithmetic is exact), converted to an `Instant` once
+        let now = self.inner.clock.elapsed();
+        let at = (now + duration).max(now + Duration::from_millis(1));
+        Sleep {
+            handle: self.clone(),
+            deadline: self.inner.clock.base_instant + at,
+            at,
+        }
     }
 
     /// Waits until `deadline` is reached.
     ///
     /// It will sleep for at least 1ms to be consistent with the behavior of `tokio::time::sleep_until`.
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        let min_deadline = self.clock.now_instant() + Duration::from_millis(1);
+        let min_deadline = self.inner.clock.now_instant() + Duration::from_millis(1);
+        let deadline = deadline.max(min_deadline);
         Sleep {
             handle: self.clone(),
-            deadline: deadline.max(min_deadline),
+            deadline,
+            at: self.since_base(deadline),
         }
     }
 
@@ -139,17 +175,37 @@ impl TimeHandle {
         }
     }
 
-    pub(crate) fn add_timer_at(
+    /// zksim patch: an `Instant` as the time elapsed since the clock's base (what the timer
+    /// heap keeps).
+    #[inline]
+    pub(crate) fn since_base(&self, instant: Instant) -> Duration {
+        instant - self.inner.clock.base_instant
+    }
+
+    /// zksim patch: replaces `add_timer_at(deadline: Instant, callback)`: the deadline is the
+    /// time elapsed since the clock's base (what the timer heap keeps), so no `Instant` is
+    /// converted per timer (`Sleep` keeps its deadline both ways, the connection channel keeps
+    /// elapsed times).
+    pub(crate) fn add_timer_at_elapsed(
         &self,
-        deadline: Instant,
+        deadline: Duration,
         callback: impl FnOnce() + Send + Sync + 'static,
     ) {
-        let mut timer = self.timer.lock();
-        timer.add(deadline - self.clock.base_instant(), |_| callback());
+        self.inner.timer.lock().add(deadline, |_| callback());
     }
 
     pub(crate) fn add_timer(&self, dur: Duration, callback: impl FnOnce() + Send + Sync + 'static) {
-        self.add_timer_at(self.clock.now_instant() + dur, callback);
+        // zksim patch: `now_instant() + dur - base_instant` is exactly `elapsed() + dur` (the
+        // `Instant` arithmetic is exact), without the two `Instant` conversions.
+        let deadline = self.inner.clock.elapsed() + dur;
+        self.inner.timer.lock().add(deadline, |_| callback());
+    }
+
+    /// zksim patch: whether `deadline`, as the time elapsed since the clock's base, has passed
+    /// (`now_instant() >= base + deadline`).
+    #[inline]
+    pub(crate) fn is_elapsed(&self, deadline: Duration) -> bool {
+        self.inner.clock.elapsed() >= deadline
     }
 }
 
@@ -172,61 +228,66 @@ pub fn advance(duration: Duration) {
     handle.advance(duration);
 }
 
+// zksim patch: the clock's elapsed time is whole nanoseconds in an atomic instead of a
+// `Duration` behind a spin lock (every read of the time took and released the lock), and the base
+// times, fixed at creation, are plain fields. The simulation's times are whole nanoseconds (timer
+// deadlines are kept as `u64` nanoseconds in naive-timer, see vendor/README.md), so every value
+// is the same; advancing past 2^64 ns (~584 years) panics (the original panicked past 2^64 s).
 struct Clock {
-    inner: Mutex<ClockInner>,
-}
-
-#[derive(Debug)]
-struct ClockInner {
     /// Time basis for which mock time is derived.
-    base_time: std::time::SystemTime,
-    base_instant: std::time::Instant,
-    /// The amount of mock time which has elapsed.
-    advance: Duration,
+    base_time: SystemTime,
+    base_instant: Instant,
+    /// The amount of mock time which has elapsed, in nanoseconds.
+    elapsed: AtomicU64,
 }
 
 impl Clock {
     fn new(base_time: SystemTime) -> Self {
-        let clock = ClockInner {
+        Clock {
             base_time,
             base_instant: unsafe { std::mem::zeroed() },
-            advance: Duration::default(),
-        };
-        Clock {
-            inner: Mutex::new(clock),
+            elapsed: AtomicU64::new(0),
         }
     }
 
     fn set_elapsed(&self, time: Duration) {
-        let mut inner = self.inner.lock();
-        inner.advance = time;
+        // the next timer's deadline + 50 ns: saturates like naive-timer's deadlines
+        let time = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.elapsed.store(time, Ordering::Release);
     }
 
+    #[inline]
     fn elapsed(&self) -> Duration {
-        let inner = self.inner.lock();
-        inner.advance
+        Duration::from_nanos(self.elapsed.load(Ordering::Acquire))
     }
 
     fn advance(&self, duration: Duration) -> Duration {
-        let mut inner = self.inner.lock();
-        inner.advance += duration;
-        inner.advance
+        self.advance_nanos(nanos(duration))
     }
 
-    fn base_instant(&self) -> Instant {
-        let inner = self.inner.lock();
-        inner.base_instant
+    #[inline]
+    fn advance_nanos(&self, duration: u64) -> Duration {
+        let time = (self.elapsed.load(Ordering::Acquire).checked_add(duration))
+            .expect("simulated time overflow (2^64 ns)");
+        self.elapsed.store(time, Ordering::Release);
+        Duration::from_nanos(time)
     }
 
+    #[inline]
     fn now_instant(&self) -> Instant {
-        let inner = self.inner.lock();
-        inner.base_instant + inner.advance
+        self.base_instant + self.elapsed()
     }
 
+    #[inline]
     fn now_time(&self) -> SystemTime {
-        let inner = self.inner.lock();
-        inner.base_time + inner.advance
+        self.base_time + self.elapsed()
     }
+}
+
+/// A duration in whole nanoseconds; panics at 2^64 ns (~584 years).
+#[inline]
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).expect("simulated time overflow (2^64 ns)")
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     pub(super) handle: TimeHandle,
     pub(super) deadline: Instant,
+    /// zksim patch: `deadline` as the time elapsed since the clock's base (`deadline - base`),
+    /// kept with it: polls test and arm it without `Instant` conversions.
+    pub(super) at: Duration,
 }
 
 impl Sleep {
@@ -32,12 +35,13 @@ impl Sleep {
     ///
     /// A `Sleep` instance is elapsed when the requested duration has elapsed.
     pub fn is_elapsed(&self) -> bool {
-        self.handle.clock.now_instant() >= self.deadline
+        self.handle.is_elapsed(self.at)
     }
 
     /// Resets the `Sleep` instance to a new deadline.
     pub fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.deadline = deadline;
+        self.at = self.handle.since_base(deadline);
     }
 }
 
@@ -49,7 +53,7 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let waker = cx.waker().clone();
-        self.handle.add_timer_at(self.deadline, || waker.wake());
+        self.handle.add_timer_at_elapsed(self.at, || waker.wake());
         Poll::Pending
     }
 }
