@@ -23,7 +23,7 @@ pub struct Recorder {
 
 /// The current simulated time since the start of the run.
 pub fn now() -> SimTime {
-    SimTime(madsim::time::TimeHandle::current().elapsed().as_nanos() as u64)
+    SimTime(madsim::time::TimeHandle::current_elapsed().as_nanos() as u64)
 }
 
 impl Recorder {

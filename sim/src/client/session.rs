@@ -28,7 +28,7 @@ use zksim_model::{
 
 /// The simulated clock.
 pub(crate) fn now() -> Instant {
-    madsim::time::TimeHandle::current().now_instant()
+    madsim::time::TimeHandle::current_now_instant()
 }
 
 /// How a request ended, as the API layer turns it into a result.

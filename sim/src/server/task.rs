@@ -27,5 +27,5 @@ impl Drop for Task {
 
 /// The simulated clock's current instant (never the wall clock).
 pub fn now() -> std::time::Instant {
-    madsim::time::TimeHandle::current().now_instant()
+    madsim::time::TimeHandle::current_now_instant()
 }
