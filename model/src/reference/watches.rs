@@ -160,8 +160,8 @@ impl Watches {
     }
 
     /// The notifications one change fires, consuming one-shot watches: at most one per session,
-    /// in session order.
-    pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
+    /// in session order, appended to `out`.
+    pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid, out: &mut Vec<(SessionId, WatchedEvent)>) {
         let p = trigger.path.as_str();
         // Each source lists its sessions in order, once each; sorted and deduplicated below.
         let mut to: Vec<SessionId> = match trigger.kind {
@@ -184,7 +184,7 @@ impl Watches {
         };
         to.sort_unstable();
         to.dedup();
-        to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
+        out.extend(to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })));
     }
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches. One
