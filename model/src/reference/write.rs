@@ -97,10 +97,8 @@ impl<'a> TxnCtx<'a> {
         if path::is_reserved(path) {
             return Err(ErrorCode::BadArguments);
         }
-        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        // The node is the parent's child named by the last component (the walk to `path` is the
-        // walk to `parent_path` and one step more): no second walk from the root.
-        let node = parent.children.get(path::name(path)).ok_or(ErrorCode::NoNode)?;
+        self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node, version)?;
         if !node.children.is_empty() {
             return Err(ErrorCode::NotEmpty);
