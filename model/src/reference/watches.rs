@@ -194,22 +194,27 @@ impl Watches {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
-        let Some(per_session) = table.get_mut(p.as_bytes()) else {
+        // The entry is taken out whole and what stays (persistent watches; usually nothing) put
+        // back, rather than removing the one-shots one at a time.
+        let Some(per_session) = table.remove(p.as_bytes()) else {
             return Vec::new();
         };
-        let sessions: Vec<SessionId> = per_session.keys().copied().collect();
+        let mut sessions = Vec::with_capacity(per_session.len());
         // Clearing a one-shot leaves recursive watches as they were; an entry left empty held
         // no recursive watch, so the count stands.
+        let mut kept = BTreeMap::new();
         let mut emptied = Vec::new();
-        per_session.retain(|s, m| {
+        for (s, mut m) in per_session {
+            sessions.push(s);
             m.one_shot = false;
             if m.is_empty() {
-                emptied.push(*s);
+                emptied.push(s);
+            } else {
+                kept.insert(s, m);
             }
-            !m.is_empty()
-        });
-        if per_session.is_empty() {
-            table.remove(p.as_bytes());
+        }
+        if !kept.is_empty() {
+            table.insert(Key::new(p), kept);
         }
         if emptied.is_empty() {
             return sessions;
