@@ -1,12 +1,15 @@
-//! A hash map for lookups only: [`LookupMap`] has no way to iterate, so its (hash-dependent)
-//! order can never reach a verdict, a report or a model state's comparison; and it hashes with
+//! A hash map for lookups only: [`LookupMap`] has no way to walk it in hash order (only
+//! [`LookupMap::sorted`], in key order), so that order can never reach a verdict, a report or a
+//! model state's comparison; and it hashes with
 //! [`FxHasher`], a fixed function (no per-process random seed), so even its cost is the same on
 //! every run. Use it where a map is only ever searched by key (a path, a session and a path);
 //! keep ordered maps wherever the order of entries matters.
 
+// The one place the crate uses std's HashMap: never walked in hash order (see above).
+#![allow(clippy::disallowed_types)]
+
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
-#[allow(clippy::disallowed_types)] // Not iterable through `LookupMap`: see the module doc.
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
@@ -67,7 +70,6 @@ impl Hasher for FxHasher {
 
 /// A hash map searched by key only (no iteration in hash order: see the module doc). Equality
 /// is the maps' (order-free); `Debug` lists the entries in key order.
-#[allow(clippy::disallowed_types)]
 #[derive(Clone)]
 pub struct LookupMap<K, V>(HashMap<K, V, BuildHasherDefault<FxHasher>>);
 
