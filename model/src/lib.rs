@@ -10,6 +10,7 @@ pub mod bugs;
 pub mod check;
 pub mod history;
 pub mod jsonl;
+pub mod lookup;
 pub mod model_target;
 pub mod op;
 pub mod probe_target;

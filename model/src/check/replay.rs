@@ -7,6 +7,7 @@
 use super::explain::{render_outcome, Violation};
 use super::index::HistoryIndex;
 use crate::history::{chain_digest, CloseReason, Txn};
+use crate::lookup::LookupMap;
 use crate::op::{Op, OpResult, Outcome};
 use crate::recipes::coord_log::CommittedLog;
 use crate::reference::ZkModel;
@@ -48,7 +49,7 @@ pub struct Replay {
     pub listed_after_close: Vec<Violation>,
     /// Path → (session, close zxid) of the ephemerals closes deleted, until a plain create of
     /// the path (sequential names are not reused, so those need no tracking).
-    closed_ephemerals: BTreeMap<String, (SessionId, Zxid)>,
+    closed_ephemerals: LookupMap<String, (SessionId, Zxid)>,
     /// The chain digest after each log entry (empty when the history has no Final records).
     pub digests: Vec<u64>,
     /// The committed log's node changes and session closes for the recipe checkers, when asked
@@ -114,7 +115,7 @@ pub fn replay(ix: &HistoryIndex<'_>, fresh_server: bool, changes: bool) -> Repla
         closes: BTreeMap::new(),
         model_findings: Vec::new(),
         listed_after_close: Vec::new(),
-        closed_ephemerals: BTreeMap::new(),
+        closed_ephemerals: LookupMap::new(),
         digests: Vec::with_capacity(ix.log.len()),
         committed: changes.then(|| CommittedLog::empty(ix.log.len() as u64)),
         touches_reserved: false,
@@ -397,7 +398,7 @@ fn touches_reserved(txn: &Txn) -> bool {
 }
 
 /// Drops the closed-ephemeral entries a plain create in `op` makes current again.
-fn forget_recreated(op: &Op, closed: &mut BTreeMap<String, (SessionId, Zxid)>) {
+fn forget_recreated(op: &Op, closed: &mut LookupMap<String, (SessionId, Zxid)>) {
     if closed.is_empty() {
         return;
     }

@@ -18,9 +18,10 @@
 use super::explain::Violation;
 use super::index::HistoryIndex;
 use super::replay::Replay;
+use crate::lookup::LookupMap;
 use crate::op::Op;
 use crate::types::{AddWatchMode, SessionId, SessionState, WatchedEvent, Zxid};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 struct Pending<'a> {
     event: &'a WatchedEvent,
@@ -39,7 +40,8 @@ pub fn check(ix: &HistoryIndex<'_>, r: &Replay) -> (Vec<Violation>, u64) {
             expected[k].push(Pending { event: &e.event, commit_rec: ix.log[e.log_pos].rec as usize, delivered: false });
         }
     }
-    let mut by_path: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
+    // Searched by (session, path) only, never walked: a hash map.
+    let mut by_path: LookupMap<(usize, &str), Vec<usize>> = LookupMap::new();
     for (s, list) in expected.iter().enumerate() {
         for (k, p) in list.iter().enumerate() {
             by_path.entry((s, p.event.path.as_str())).or_default().push(k);

@@ -168,7 +168,11 @@ impl ZkModel {
     }
 
     fn fire(&mut self, triggers: &[Trigger], zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
-        triggers.iter().flat_map(|t| self.watches.fire(t, zxid)).collect()
+        let mut events = Vec::new();
+        for t in triggers {
+            self.watches.fire(t, zxid, &mut events);
+        }
+        events
     }
 
     /// Evaluates a non-transaction op (GetData/Exists/GetChildren/Sync/AddWatch/RemoveWatches)

@@ -1,6 +1,6 @@
 //! A map key for names and paths that keeps short strings inside the key itself.
 //!
-//! The tree's child maps and the watch tables are searched on every transaction and read; with
+//! The tree's child maps are searched on every transaction and read; with
 //! `String` keys each comparison chases a pointer to a separate allocation, which on a large
 //! model is a cache miss per step of the search. Names up to [`INLINE`] bytes (every name and
 //! most paths in practice) are stored inline instead, and two inline keys compare as three
@@ -39,6 +39,7 @@ impl Key {
     }
 
     /// The string it was made from (always valid UTF-8: built from a `&str`).
+    #[cfg(test)]
     pub fn to_string_lossless(&self) -> String {
         String::from_utf8(self.as_bytes().to_vec()).expect("a key is built from a str")
     }

@@ -75,11 +75,17 @@ fn valid_units<U: Copy + Into<u16>>(units: &[U]) -> bool {
 /// the root, which the tree stores as `/`). `None` when the server answers BadArguments outright:
 /// no `/` at all, or a NUL anywhere.
 pub fn write_parent(path: &str) -> Option<&str> {
-    if path.contains('\0') {
+    if path.bytes().any(|b| b == 0) {
         return None;
     }
-    let last_slash = path.rfind('/')?;
-    Some(&path[..last_slash])
+    Some(&path[..last_slash(path)?])
+}
+
+/// The byte index of the last `/`. A plain byte loop (paths are short; `str::rfind` costs a
+/// few hundred instructions a call here): `/` is ASCII, so no other character's UTF-8 holds its
+/// byte and the index is a character boundary.
+fn last_slash(path: &str) -> Option<usize> {
+    path.bytes().rposition(|b| b == b'/')
 }
 
 /// The key the tree stores a path under: the server keeps the root under both `""` and `/`.
@@ -93,14 +99,12 @@ pub fn key(path: &str) -> &str {
 
 /// The last component of a valid, non-root path.
 pub fn name(path: &str) -> &str {
-    let last_slash = path.rfind('/').expect("a valid path has a '/'");
-    &path[last_slash + 1..]
+    &path[last_slash(path).expect("a valid path has a '/'") + 1..]
 }
 
 /// The parent of a valid, non-root path, as stored in the tree.
 pub fn parent(path: &str) -> &str {
-    let last_slash = path.rfind('/').expect("a valid path has a '/'");
-    key(&path[..last_slash])
+    key(&path[..last_slash(path).expect("a valid path has a '/'")])
 }
 
 /// The proper ancestors of a valid path, nearest first, ending with `/` (empty for the root).
@@ -158,6 +162,18 @@ mod tests {
             let s = std::str::from_utf8(&bytes).expect("ASCII");
             let units: Vec<u16> = s.encode_utf16().collect();
             assert_eq!(valid_units(s.as_bytes()), valid_units(&units), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn byte_searches_agree_with_str_searches() {
+        for p in ["/", "/a", "/a/b", "a", "", "/a\0/b", "/é/ü", "/a/", "//", "/x/\u{1f600}/y"] {
+            let want = if p.contains('\0') { None } else { p.rfind('/').map(|i| &p[..i]) };
+            assert_eq!(write_parent(p), want, "{p:?}");
+            if let Some(i) = p.rfind('/') {
+                assert_eq!(name(p), &p[i + 1..], "{p:?}");
+                assert_eq!(parent(p), key(&p[..i]), "{p:?}");
+            }
         }
     }
 

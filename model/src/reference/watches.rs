@@ -7,9 +7,10 @@
 //! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
 //! `removeWatches(any)` removes every watch the session has on the path.
 
-use super::name::{Key, KeyMap};
+use super::name::Key;
 use super::path;
 use super::Trigger;
+use crate::lookup::LookupMap;
 use crate::types::{AddWatchMode, EventType, SessionId, WatchedEvent, WatcherKind, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,20 +29,30 @@ impl Modes {
     }
 }
 
-/// Keyed by path ([`Key`] keeps short paths inline: these tables are searched on every change).
-type Table = BTreeMap<Key, BTreeMap<SessionId, Modes>>;
+/// Keyed by path. Searched on every change and every watched read, never walked in an order that
+/// matters (only `check_invariants` walks them, in key order): a hash map.
+type Table = LookupMap<Key, BTreeMap<SessionId, Modes>>;
 
 /// Every session's watches.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Watches {
     data: Table,
     child: Table,
     /// Exactly the paths where a session has an entry in either table, so a closing session's
     /// watches are dropped without scanning everyone's.
-    by_session: BTreeMap<SessionId, BTreeSet<String>>,
+    by_session: BTreeMap<SessionId, BTreeSet<Key>>,
     /// How many data-table entries hold a recursive watch: while none do, a change skips the
     /// lookups of its ancestors.
     recursive: usize,
+}
+
+/// Hashes the per-session index and the recursive count: both are exact functions of the
+/// tables (see `check_invariants`), so equal watches hash equal, as `Hash` requires.
+impl std::hash::Hash for Watches {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.by_session.hash(state);
+        self.recursive.hash(state);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -102,12 +113,12 @@ impl Watches {
     pub fn drop_session(&mut self, s: SessionId) {
         for p in self.by_session.remove(&s).unwrap_or_default() {
             for table in [&mut self.data, &mut self.child] {
-                if let Some(per_session) = table.get_str_mut(&p) {
+                if let Some(per_session) = table.get_mut(p.as_bytes()) {
                     if per_session.remove(&s).is_some_and(|m| m.recursive) {
                         self.recursive -= 1;
                     }
                     if per_session.is_empty() {
-                        table.remove_str(&p);
+                        table.remove(p.as_bytes());
                     }
                 }
             }
@@ -121,9 +132,9 @@ impl Watches {
 
     /// Checks that no empty entry is kept and that `by_session` is exact. O(watches).
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut expected: BTreeMap<SessionId, BTreeSet<String>> = BTreeMap::new();
+        let mut expected: BTreeMap<SessionId, BTreeSet<Key>> = BTreeMap::new();
         for table in [&self.data, &self.child] {
-            for (p, per_session) in table {
+            for (p, per_session) in table.sorted() {
                 if per_session.is_empty() {
                     return Err(format!("empty watch entry for {p}"));
                 }
@@ -131,17 +142,17 @@ impl Watches {
                     if m.is_empty() {
                         return Err(format!("empty modes for {s} on {p}"));
                     }
-                    expected.entry(*s).or_default().insert(p.to_string_lossless());
+                    expected.entry(*s).or_default().insert(p.clone());
                 }
             }
         }
-        if self.child.values().flat_map(|m| m.values()).any(|m| m.recursive) {
+        if self.child.sorted().into_iter().flat_map(|(_, m)| m.values()).any(|m| m.recursive) {
             return Err("a recursive watch in the child table".into());
         }
         if expected != self.by_session {
             return Err("the per-session watch index is not exact".into());
         }
-        let recursive = self.data.values().flat_map(|m| m.values()).filter(|m| m.recursive).count();
+        let recursive = self.data.sorted().into_iter().flat_map(|(_, m)| m.values()).filter(|m| m.recursive).count();
         if recursive != self.recursive {
             return Err(format!("{} recursive watches counted, {recursive} held", self.recursive));
         }
@@ -149,8 +160,8 @@ impl Watches {
     }
 
     /// The notifications one change fires, consuming one-shot watches: at most one per session,
-    /// in session order.
-    pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid) -> Vec<(SessionId, WatchedEvent)> {
+    /// in session order, appended to `out`.
+    pub fn fire(&mut self, trigger: &Trigger, zxid: Zxid, out: &mut Vec<(SessionId, WatchedEvent)>) {
         let p = trigger.path.as_str();
         // Each source lists its sessions in order, once each; sorted and deduplicated below.
         let mut to: Vec<SessionId> = match trigger.kind {
@@ -158,7 +169,7 @@ impl Watches {
                 let mut to = self.consume(Which::Data, p);
                 if self.recursive > 0 {
                     for up in path::ancestors(p) {
-                        if let Some(per_session) = self.data.get_str(up) {
+                        if let Some(per_session) = self.data.get(up.as_bytes()) {
                             to.extend(per_session.iter().filter(|(_, m)| m.recursive).map(|(s, _)| *s));
                         }
                     }
@@ -173,7 +184,7 @@ impl Watches {
         };
         to.sort_unstable();
         to.dedup();
-        to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })).collect()
+        out.extend(to.into_iter().map(|s| (s, WatchedEvent { kind: trigger.kind, path: trigger.path.clone(), zxid })));
     }
 
     /// The sessions with any watch on `p` in `which`, consuming their one-shot watches. One
@@ -183,33 +194,38 @@ impl Watches {
             Which::Data => (&mut self.data, &self.child),
             Which::Child => (&mut self.child, &self.data),
         };
-        let Some(per_session) = table.get_str_mut(p) else {
+        // The entry is taken out whole and what stays (persistent watches; usually nothing) put
+        // back, rather than removing the one-shots one at a time.
+        let Some(per_session) = table.remove(p.as_bytes()) else {
             return Vec::new();
         };
-        let sessions: Vec<SessionId> = per_session.keys().copied().collect();
+        let mut sessions = Vec::with_capacity(per_session.len());
         // Clearing a one-shot leaves recursive watches as they were; an entry left empty held
         // no recursive watch, so the count stands.
+        let mut kept = BTreeMap::new();
         let mut emptied = Vec::new();
-        per_session.retain(|s, m| {
+        for (s, mut m) in per_session {
+            sessions.push(s);
             m.one_shot = false;
             if m.is_empty() {
-                emptied.push(*s);
+                emptied.push(s);
+            } else {
+                kept.insert(s, m);
             }
-            !m.is_empty()
-        });
-        if per_session.is_empty() {
-            table.remove_str(p);
+        }
+        if !kept.is_empty() {
+            table.insert(Key::new(p), kept);
         }
         if emptied.is_empty() {
             return sessions;
         }
-        let in_other = other.get_str(p);
+        let in_other = other.get(p.as_bytes());
         for s in emptied {
             if in_other.is_some_and(|m| m.contains_key(&s)) {
                 continue;
             }
             if let Some(paths) = self.by_session.get_mut(&s) {
-                paths.remove(p);
+                paths.remove(p.as_bytes());
                 if paths.is_empty() {
                     self.by_session.remove(&s);
                 }
@@ -226,7 +242,7 @@ impl Watches {
             Which::Child => (&mut self.child, &self.data),
         };
         let mut recursive = (false, false);
-        let here = match table.get_str_mut(p) {
+        let here = match table.get_mut(p.as_bytes()) {
             Some(per_session) => {
                 let modes = per_session.entry(s).or_default();
                 recursive.0 = modes.recursive;
@@ -235,7 +251,7 @@ impl Watches {
                 if modes.is_empty() {
                     per_session.remove(&s);
                     if per_session.is_empty() {
-                        table.remove_str(p);
+                        table.remove(p.as_bytes());
                     }
                     false
                 } else {
@@ -258,13 +274,13 @@ impl Watches {
             _ => {}
         }
         // The other table is searched only when this one holds nothing for `s` on `p`.
-        if here || other.get_str(p).is_some_and(|m| m.contains_key(&s)) {
+        if here || other.get(p.as_bytes()).is_some_and(|m| m.contains_key(&s)) {
             let paths = self.by_session.entry(s).or_default();
-            if !paths.contains(p) {
-                paths.insert(p.to_string());
+            if !paths.contains(p.as_bytes()) {
+                paths.insert(Key::new(p));
             }
         } else if let Some(paths) = self.by_session.get_mut(&s) {
-            paths.remove(p);
+            paths.remove(p.as_bytes());
             if paths.is_empty() {
                 self.by_session.remove(&s);
             }
