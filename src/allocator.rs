@@ -10,7 +10,9 @@
 //! ~60 instructions each). Nearly every Rust allocation asks for at most word alignment, which
 //! every mimalloc block has, so those go to plain `mi_malloc`; the rest keep the aligned calls.
 
-use libmimalloc_sys::{mi_free, mi_malloc, mi_malloc_aligned, mi_realloc, mi_realloc_aligned, mi_zalloc, mi_zalloc_aligned};
+use libmimalloc_sys::{
+    mi_free, mi_malloc, mi_malloc_aligned, mi_realloc, mi_realloc_aligned, mi_zalloc, mi_zalloc_aligned,
+};
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
 
@@ -71,14 +73,14 @@ mod tests {
                 // SAFETY: non-zero sizes; every pointer is freed with the layout it was made with.
                 unsafe {
                     let p = a.alloc(layout);
-                    assert!(!p.is_null() && p as usize % align == 0, "alloc {size} aligned {align}");
+                    assert!(!p.is_null() && (p as usize) & (align - 1) == 0, "alloc {size} aligned {align}");
                     p.write_bytes(0xAB, size);
                     let p = a.realloc(p, layout, size * 2);
-                    assert!(!p.is_null() && p as usize % align == 0, "realloc {size} aligned {align}");
+                    assert!(!p.is_null() && (p as usize) & (align - 1) == 0, "realloc {size} aligned {align}");
                     assert_eq!(*p.add(size - 1), 0xAB, "realloc keeps the contents");
                     a.dealloc(p, Layout::from_size_align(size * 2, align).expect("valid layout"));
                     let z = a.alloc_zeroed(layout);
-                    assert!(!z.is_null() && z as usize % align == 0, "zalloc {size} aligned {align}");
+                    assert!(!z.is_null() && (z as usize) & (align - 1) == 0, "zalloc {size} aligned {align}");
                     assert!((0..size).all(|i| *z.add(i) == 0), "zalloc {size} is zeroed");
                     a.dealloc(z, layout);
                 }

@@ -164,12 +164,14 @@ pub struct InputSender {
 }
 
 impl InputSender {
-    /// Queues `input` and wakes the loop if it waits; gives it back once the inbox is gone.
-    pub fn send(&self, input: Input) -> Result<(), Input> {
+    /// Queues `input` and wakes the loop if it waits; fails (dropping `input`) once the inbox
+    /// is gone.
+    pub fn send(&self, input: Input) -> Result<(), Closed> {
         let waker = {
             let mut c = lock(&self.conns);
             if c.closed {
-                return Err(input);
+                drop(c);
+                return Err(Closed);
             }
             c.inputs.push_back(input);
             c.inputs_waker.take()
@@ -275,6 +277,10 @@ impl Inbox {
         }
     }
 }
+
+/// [`InputSender::send`] found the inbox gone.
+#[derive(Debug)]
+pub struct Closed;
 
 /// [`Inbox::try_recv`] found nothing.
 #[derive(Debug)]

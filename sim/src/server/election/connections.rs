@@ -68,7 +68,7 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                     break;
                 }
                 unacked += 1;
-                waiting_since.get_or_insert_with(|| madsim::time::TimeHandle::current_now_instant());
+                waiting_since.get_or_insert_with(madsim::time::TimeHandle::current_now_instant);
             }
             // Kept across iterations: one timer per stall deadline (crate::deadline).
             match waiting_since {
@@ -86,7 +86,7 @@ pub(crate) async fn send_loop(me: ServerId, peer: ServerId, mut outbox: watch::R
                     assert!(unacked > 0, "{peer} acknowledged more notifications than {me} sent");
                     unacked -= 1;
                     waiting_since =
-                        (unacked > 0).then(|| madsim::time::TimeHandle::current_now_instant());
+                        (unacked > 0).then(madsim::time::TimeHandle::current_now_instant);
                 }
                 changed = outbox.changed() => {
                     if changed.is_err() {
