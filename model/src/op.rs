@@ -184,8 +184,10 @@ pub enum OpResult {
     Exists {
         stat: Option<Stat>,
     },
+    /// The names are shared (`Arc<str>`): a server answers from the names its tree holds, and
+    /// the history keeps the answer the client got, without a copy of each name for either.
     Children {
-        children: Vec<String>,
+        children: Vec<std::sync::Arc<str>>,
         stat: Stat,
     },
     Synced {

@@ -430,7 +430,7 @@ fn serve_read(ix: &HistoryIndex<'_>, model: &mut ZkModel, n: usize, out: &mut Re
         if let (Op::GetChildren { path, .. }, Outcome::Ok { value: OpResult::Children { children, .. } }) =
             (o.op, observed)
         {
-            let held: &[String] = match &expected {
+            let held: &[std::sync::Arc<str>] = match &expected {
                 Outcome::Ok { value: OpResult::Children { children, .. } } => children,
                 _ => &[],
             };

@@ -285,7 +285,7 @@ impl ZkModel {
 
     /// The sorted child names of the node at `path`, if it exists.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.tree.get(path).map(|n| n.children.names())
+        self.tree.get(path).map(|n| n.children.iter().map(String::from).collect())
     }
 
     /// getAllChildrenNumber: how many nodes lie below `path` (`""` is the root), if it exists.

@@ -57,8 +57,8 @@ impl Children {
     }
 
     /// The names, sorted, as a client receives them.
-    pub fn names(&self) -> Vec<String> {
-        self.iter().map(String::from).collect()
+    pub fn names(&self) -> Vec<std::sync::Arc<str>> {
+        self.iter().map(std::sync::Arc::from).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -67,7 +67,7 @@ impl Children {
 
     /// True when `names` is exactly the sorted names (compared as bytes, without re-validating
     /// each stored name as UTF-8 the way [`Self::iter`] does).
-    pub fn same_names(&self, names: &[String]) -> bool {
+    pub fn same_names(&self, names: &[std::sync::Arc<str>]) -> bool {
         self.0.len() == names.len() && self.0.keys().zip(names).all(|(k, n)| k.as_bytes() == n.as_bytes())
     }
 

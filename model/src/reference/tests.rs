@@ -286,7 +286,7 @@ fn read_view_matches_exactly_what_read_builds() {
     }
     let with_kids = |kids: &[&str], d: &mut Driver| {
         let Outcome::Ok { value: OpResult::Children { stat, .. } } = d.m.read(S1, &children) else { panic!() };
-        Outcome::Ok { value: OpResult::Children { children: kids.iter().map(|k| k.to_string()).collect(), stat } }
+        Outcome::Ok { value: OpResult::Children { children: kids.iter().map(|k| (*k).into()).collect(), stat } }
     };
     for kids in [&["x"][..], &["x", "y", "z"], &["y", "x"], &["x", "z"]] {
         let wrong = with_kids(kids, &mut d);

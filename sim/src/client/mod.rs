@@ -401,7 +401,7 @@ impl ZkClient {
     /// The node's children (sorted, as the server sends them) and its Stat.
     pub async fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat), ZkError> {
         match self.run(Op::GetChildren { path: path.to_string(), watch: false }, None).await? {
-            OpResult::Children { children, stat } => Ok((children, stat)),
+            OpResult::Children { children, stat } => Ok((owned_names(&children), stat)),
             other => Err(shape("get_children", &other)),
         }
     }
@@ -427,7 +427,7 @@ impl ZkClient {
     pub async fn get_children_w(&self, path: &str) -> Result<(Vec<String>, Stat, Watch), ZkError> {
         let (arm, w) = Self::one_shot();
         match self.run(Op::GetChildren { path: path.to_string(), watch: true }, arm).await? {
-            OpResult::Children { children, stat } => Ok((children, stat, w)),
+            OpResult::Children { children, stat } => Ok((owned_names(&children), stat, w)),
             other => Err(shape("get_children", &other)),
         }
     }
@@ -490,6 +490,12 @@ impl ZkClient {
         self.shared.stop_task();
         self.shared.lock().on_closed(false);
     }
+}
+
+/// Child names as the recipes use them. The reply shares its names with the server's tree and
+/// the history; the caller gets its own.
+fn owned_names(names: &[Arc<str>]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 fn shape(what: &str, got: &OpResult) -> ZkError {

@@ -314,10 +314,7 @@ impl DataTree {
             },
             Op::Exists { path, .. } => ok(OpResult::Exists { stat: self.node_stat(path) }),
             Op::GetChildren { path, .. } => match self.nodes.get(path::lookup_key(path)) {
-                Some(n) => ok(OpResult::Children {
-                    children: n.children.iter().map(|c| c.to_string()).collect(),
-                    stat: n.stat(),
-                }),
+                Some(n) => ok(OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
                 None => err(ErrorCode::NoNode),
             },
             // sync succeeds on any path, even a missing one, and echoes it as sent.

@@ -203,7 +203,9 @@ fn path_errors_differ_by_op() {
         Outcome::Ok { value: OpResult::Exists { stat: None } }
     );
     match s.exec(S1, Op::GetChildren { path: "".into(), watch: false }) {
-        Outcome::Ok { value: OpResult::Children { children, .. } } => assert_eq!(children, vec!["a", "zookeeper"]),
+        Outcome::Ok { value: OpResult::Children { children, .. } } => {
+            assert_eq!(children, vec!["a".into(), "zookeeper".into()] as Vec<std::sync::Arc<str>>)
+        }
         other => panic!("children of \"\": {other:?}"),
     }
     assert_eq!(s.exec(S1, Op::Sync { path: "".into() }), Outcome::Ok { value: OpResult::Synced { path: "".into() } });

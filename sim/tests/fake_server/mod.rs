@@ -473,7 +473,7 @@ fn apply(t: &mut Tree, session: SessionId, op: Op) -> (Zxid, Outcome) {
             if watch {
                 t.sessions.get_mut(&session).unwrap().child_watches.insert(path.clone());
             }
-            ok(t.zxid, OpResult::Children { children: children(t, &path), stat })
+            ok(t.zxid, OpResult::Children { children: children(t, &path).into_iter().map(Into::into).collect(), stat })
         }
         Op::Sync { path } => ok(t.zxid, OpResult::Synced { path }),
         Op::AddWatch { path, mode } => {
