@@ -4,70 +4,21 @@
 //! was ~25 string compares per lookup over paths that share long prefixes (`/queue/item-00000…`),
 //! ~6% of a standard seed's instructions. Here a lookup hashes the path once.
 //!
-//! Determinism: the hasher is fixed (not seeded), and the map can be walked only in path order
-//! ([`PathIndex::sorted`]) or by an order-independent mutation ([`PathIndex::for_each_value_mut`]),
-//! so no behaviour or output can depend on hash order. That is why std's `HashMap`, which
-//! clippy.toml bans elsewhere, is allowed inside this module only.
+//! Determinism: the table is the model's [`LookupMap`] (a fixed hasher, not seeded), walked
+//! only in path order ([`PathIndex::sorted`]) or by an order-independent mutation
+//! ([`PathIndex::for_each_value_mut`]), so no behaviour or output can depend on hash order.
 
-#![allow(clippy::disallowed_types)]
-
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-
-/// FxHash over 8-byte words, with a final mix: path keys differ in their last bytes, and the
-/// table picks buckets by the hash's low bits.
-#[derive(Default, Clone, Copy)]
-pub struct PathHasher(u64);
-
-impl PathHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for PathHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("chunks of 8")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        let h = (self.0 ^ (self.0 >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h ^ (h >> 29)
-    }
-}
+use zksim_model::lookup::LookupMap;
 
 /// Values by full path. `Clone` copies the table and bumps each key's and value's count: with
 /// `Arc` values, a snapshot shares every node until it changes.
 #[derive(Clone)]
-pub struct PathIndex<V>(HashMap<Arc<str>, V, BuildHasherDefault<PathHasher>>);
+pub struct PathIndex<V>(LookupMap<Arc<str>, V>);
 
 impl<V> Default for PathIndex<V> {
     fn default() -> Self {
-        PathIndex(HashMap::default())
+        PathIndex(LookupMap::default())
     }
 }
 
@@ -106,14 +57,12 @@ impl<V> PathIndex<V> {
 
     /// Every entry, in path order. O(n log n): for checks, tests and debug output.
     pub fn sorted(&self) -> Vec<(&str, &V)> {
-        let mut all: Vec<(&str, &V)> = self.0.iter().map(|(p, v)| (p.borrow(), v)).collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        all
+        self.0.sorted().into_iter().map(|(p, v)| (&**p, v)).collect()
     }
 
     /// Applies `f` to every value, in no particular order: `f` must not depend on the others.
     pub fn for_each_value_mut(&mut self, f: impl FnMut(&mut V)) {
-        self.0.values_mut().for_each(f);
+        self.0.for_each_value_mut(f);
     }
 }
 
@@ -124,19 +73,9 @@ impl<V: std::fmt::Debug> std::fmt::Debug for PathIndex<V> {
     }
 }
 
-/// The hash of a path as this index computes it (for tests of the hasher's spread).
-#[cfg(test)]
-fn hash_of(path: &str) -> u64 {
-    use std::hash::Hash;
-    let mut h = PathHasher::default();
-    path.hash(&mut h);
-    h.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     #[test]
     fn sorted_walks_in_path_order_whatever_the_insertion_order() {
@@ -167,15 +106,5 @@ mod tests {
         assert_eq!(m.get("/x"), Some(&3));
         assert_eq!(m.remove("/x"), Some(3));
         assert!(m.is_empty());
-    }
-
-    /// Sequential children differ only in their last digits; their hashes must still differ in
-    /// the low bits the table uses to pick a bucket.
-    #[test]
-    fn sequential_paths_spread_over_buckets() {
-        let n = 4096u64;
-        let buckets: BTreeSet<u64> = (0..n).map(|i| hash_of(&format!("/queue/item-{i:010}")) % n).collect();
-        // A uniform hash fills ~63% of n buckets with n keys; a clustered one far fewer.
-        assert!(buckets.len() as u64 > n / 2, "{} of {n} buckets used", buckets.len());
     }
 }
