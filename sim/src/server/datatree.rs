@@ -150,8 +150,16 @@ impl UndoLog {
 /// (`DataTree::clone`, taken every `snapshot_every` txns on every server) copies only the
 /// table, and a node is copied the first time it changes afterwards. Deep-copying every path,
 /// data buffer and child set per snapshot was the biggest cost of a simulation.
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Default)]
 struct Nodes(PathIndex<Arc<Node>>);
+
+/// Prints as the plain map did (in path order), so that debug output does not change with the
+/// representation.
+impl std::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 impl Nodes {
     fn get(&self, path: &str) -> Option<&Node> {
