@@ -5,6 +5,7 @@
 //! judge histories against it. This crate depends on neither madsim nor `zksim-sim`, so it can
 //! check a history recorded anywhere, including from a real ZooKeeper.
 
+pub mod acl;
 pub mod bench;
 pub mod bugs;
 pub mod check;
@@ -22,6 +23,7 @@ pub mod trace;
 pub mod types;
 pub mod wgl;
 
+pub use acl::{Acl, AclEntry, AclId, Perms};
 pub use bugs::{Bug, BugSet};
 pub use history::{Event, Fault, Header, History, Node, Record, Role, Txn, TxnRecord};
 pub use op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};

@@ -3,6 +3,7 @@
 //! Paths are plain strings: an invalid path is a legal input that ZooKeeper answers with an
 //! error, so it must be representable.
 
+use crate::acl::Acl;
 use crate::types::{AddWatchMode, CreateMode, Data, ErrorCode, Stat, WatcherKind};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub enum Op {
         path: String,
         data: Data,
         mode: CreateMode,
+        /// The new node's ACL; histories leave out the open ACL every recipe uses.
+        #[serde(default, skip_serializing_if = "Acl::is_open")]
+        acl: Acl,
     },
     Delete {
         path: String,
@@ -61,6 +65,16 @@ pub enum Op {
     GetAllChildrenNumber {
         path: String,
     },
+    /// setACL: replaces the node's ACL if its aversion is `version` (−1 = any).
+    SetAcl {
+        path: String,
+        acl: Acl,
+        version: i32,
+    },
+    /// getACL: the node's ACL and Stat.
+    GetAcl {
+        path: String,
+    },
 }
 
 impl Op {
@@ -70,7 +84,10 @@ impl Op {
             // ZooKeeper 3.8 refuses a write multi holding a read before it becomes a
             // transaction (MarshallingError): it is answered like a read.
             Op::Multi { ops } => !ops.iter().any(MultiOp::is_read),
-            op => matches!(op, Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::CloseSession),
+            op => matches!(
+                op,
+                Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::SetAcl { .. } | Op::CloseSession
+            ),
         }
     }
 
@@ -86,7 +103,9 @@ impl Op {
             | Op::Sync { path }
             | Op::AddWatch { path, .. }
             | Op::RemoveWatches { path, .. }
-            | Op::GetAllChildrenNumber { path } => Some(path),
+            | Op::GetAllChildrenNumber { path }
+            | Op::SetAcl { path, .. }
+            | Op::GetAcl { path } => Some(path),
             Op::GetEphemerals { prefix } => Some(prefix),
             Op::Multi { .. } | Op::CloseSession => None,
         }
@@ -108,6 +127,8 @@ impl Op {
             Op::CloseSession => "close_session",
             Op::GetEphemerals { .. } => "get_ephemerals",
             Op::GetAllChildrenNumber { .. } => "get_all_children_number",
+            Op::SetAcl { .. } => "set_acl",
+            Op::GetAcl { .. } => "get_acl",
         }
     }
 }
@@ -120,6 +141,9 @@ pub enum MultiOp {
         path: String,
         data: Data,
         mode: CreateMode,
+        /// The new node's ACL; histories leave out the open ACL every recipe uses.
+        #[serde(default, skip_serializing_if = "Acl::is_open")]
+        acl: Acl,
     },
     Delete {
         path: String,
@@ -172,7 +196,7 @@ pub enum OpResult {
         path: String,
         stat: Option<Stat>,
     },
-    /// setData: the node's new Stat.
+    /// setData and setACL: the node's new Stat.
     Stat {
         stat: Stat,
     },
@@ -206,6 +230,11 @@ pub enum OpResult {
     /// getAllChildrenNumber: the number of descendants.
     ChildrenNumber {
         number: u64,
+    },
+    /// getACL: the node's ACL and Stat.
+    Acl {
+        acl: Acl,
+        stat: Stat,
     },
 }
 

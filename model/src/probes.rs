@@ -9,6 +9,7 @@
 //! within a session — except after close_session, expire_session and wait, where
 //! all events are `async` and sorted by (session, path, type).
 
+use crate::acl::{Acl, AclEntry, AclId, Perms};
 use crate::op::{MultiOp, MultiSubResult, Op, OpResult, Outcome};
 use crate::probe_target::ProbeTarget;
 use crate::types::{AddWatchMode, CreateMode, Data, ErrorCode, EventType, SessionId, Stat, WatcherKind};
@@ -59,6 +60,36 @@ pub enum ProbeMode {
     PersistentSequentialTtl,
 }
 
+/// The ACLs the probes use, by name. All grant to `world:anyone` except `creator_all` (the
+/// `auth` scheme: the creator's credentials) and `empty` (no entry), which the server refuses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeAcl {
+    #[default]
+    Open,
+    Read,
+    ReadWrite,
+    NoCreate,
+    NoDelete,
+    CreatorAll,
+    Empty,
+}
+
+impl ProbeAcl {
+    /// The ACL a client sends for this name.
+    pub fn acl(self) -> Acl {
+        match self {
+            ProbeAcl::Open => Acl::open(),
+            ProbeAcl::Read => Acl::anyone(Perms::READ),
+            ProbeAcl::ReadWrite => Acl::anyone(Perms::READ.union(Perms::WRITE)),
+            ProbeAcl::NoCreate => Acl::anyone(Perms::ALL.without(Perms::CREATE)),
+            ProbeAcl::NoDelete => Acl::anyone(Perms::ALL.without(Perms::DELETE)),
+            ProbeAcl::CreatorAll => Acl::from_entries(vec![AclEntry { perms: Perms::ALL, id: AclId::Creator }]),
+            ProbeAcl::Empty => Acl::from_entries(Vec::new()),
+        }
+    }
+}
+
 /// The fields of a create, shared by the top-level op and the multi sub-op.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +102,7 @@ pub struct ProbeCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acl: Option<String>,
+    pub acl: Option<ProbeAcl>,
     /// Raw request opcode: 1 create, 15 create2, 19 createContainer, 21 createTTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opcode: Option<i32>,
@@ -142,7 +173,7 @@ pub enum ProbeOp {
     },
     SetAcl {
         path: String,
-        acl: String,
+        acl: ProbeAcl,
         version: i32,
         #[serde(default = "session_one")]
         session: u32,
@@ -632,6 +663,17 @@ impl Runner {
             OpResult::Done => Value::Null,
             OpResult::Ephemerals { paths } => json!({ "paths": paths }),
             OpResult::ChildrenNumber { number } => json!({ "count": number }),
+            OpResult::Acl { acl, stat } => {
+                let entries: Vec<Value> = acl
+                    .entries()
+                    .iter()
+                    .map(|e| {
+                        let (scheme, id) = e.id.scheme_and_id();
+                        json!({"perms": e.perms.0, "scheme": scheme, "id": id})
+                    })
+                    .collect();
+                json!({"acl": entries, "stat": self.stat_json(stat)})
+            }
         }
     }
 
@@ -693,14 +735,22 @@ pub fn rank_zxids(results: &mut [ProbeResult]) {
     }
 }
 
+/// The create flags ZooKeeper's CreateMode uses for a mode.
+fn probe_flags(mode: ProbeMode) -> i32 {
+    match mode {
+        ProbeMode::Persistent => 0,
+        ProbeMode::Ephemeral => 1,
+        ProbeMode::PersistentSequential => 2,
+        ProbeMode::EphemeralSequential => 3,
+        ProbeMode::Container => 4,
+        ProbeMode::Ttl => 5,
+        ProbeMode::PersistentSequentialTtl => 6,
+    }
+}
+
 /// Maps a create (mode, ttl, raw opcode and flags) to the model's vocabulary. Returns the mode
 /// and whether the answer carries no stat (opcode 1).
 pub fn create_mode(c: &ProbeCreate) -> Result<(CreateMode, bool), String> {
-    if let Some(acl) = &c.acl {
-        if acl != "open" {
-            return Err(format!("ACL {acl:?}: zksim models only the open ACL"));
-        }
-    }
     let ttl = c.ttl.unwrap_or(-1);
     let from_mode = |mode: ProbeMode| match mode {
         ProbeMode::Persistent => CreateMode::Persistent,
@@ -724,17 +774,19 @@ pub fn create_mode(c: &ProbeCreate) -> Result<(CreateMode, bool), String> {
         (1 | 15, Some(4)) => CreateMode::Persistent,
         (1 | 15, Some(5)) => CreateMode::PersistentWithTtl { ttl_ms: -1 },
         (1 | 15, Some(6)) => CreateMode::PersistentSequentialWithTtl { ttl_ms: -1 },
-        (19, _) => CreateMode::Container,
+        // createContainer takes its kind from the opcode, but the flags are still parsed and
+        // the TTL rule still applies to them: a TTL flag (no ttl field) or an unknown flag is
+        // refused. Sequential or ephemeral flags would make odd hybrids the model lacks.
+        (19, None | Some(0 | 4)) => CreateMode::Container,
+        (19, Some(flags)) if !(1..=3).contains(&flags) => CreateMode::Invalid { opcode: 19, flags },
         (21, None) if matches!(c.mode, ProbeMode::Ttl | ProbeMode::PersistentSequentialTtl) => from_mode(c.mode),
         (21, Some(5)) => CreateMode::PersistentWithTtl { ttl_ms: ttl },
         (21, Some(6)) => CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl },
-        (op, flags) => {
-            return Err(format!(
-                "opcode {op} with flags {flags:?} (mode {:?}): not expressible as a CreateMode (an unknown flag or a \
-                 createTTL request with a non-TTL mode)",
-                c.mode
-            ))
-        }
+        // An unknown flag (CreateMode.fromFlag refuses it), or a createTTL request whose mode
+        // is not a TTL mode (its ttl is refused): both are BadArguments before any other check.
+        (opcode @ (1 | 15 | 21), Some(flags)) => CreateMode::Invalid { opcode, flags },
+        (21, None) => CreateMode::Invalid { opcode: 21, flags: probe_flags(c.mode) },
+        (op, flags) => return Err(format!("opcode {op} (flags {flags:?}) is not a create opcode (1, 15, 19, 21)")),
     };
     Ok((mode, opcode == 1))
 }
@@ -745,7 +797,12 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
             let (mode, strip) = create_mode(create)?;
             Action::Execute {
                 session: *session,
-                op: Op::Create { path: create.path.clone(), data: create.data.clone(), mode },
+                op: Op::Create {
+                    path: create.path.clone(),
+                    data: create.data.clone(),
+                    mode,
+                    acl: create.acl.unwrap_or_default().acl(),
+                },
                 strip: StripStat { top: strip, sub: BTreeSet::new() },
             }
         }
@@ -787,7 +844,12 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
                         if no_stat {
                             strip.sub.insert(i);
                         }
-                        MultiOp::Create { path: create.path.clone(), data: create.data.clone(), mode }
+                        MultiOp::Create {
+                            path: create.path.clone(),
+                            data: create.data.clone(),
+                            mode,
+                            acl: create.acl.unwrap_or_default().acl(),
+                        }
                     }
                     ProbeSubOp::Delete { path, version } => MultiOp::Delete { path: path.clone(), version: *version },
                     ProbeSubOp::Set { path, data, version } => {
@@ -811,7 +873,14 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
             }
             Action::MultiRead { session: *session, reads }
         }
-        ProbeOp::SetAcl { .. } | ProbeOp::GetAcl { .. } => return Err("ACL ops: zksim models only the open ACL".into()),
+        ProbeOp::SetAcl { path, acl, version, session } => Action::Execute {
+            session: *session,
+            op: Op::SetAcl { path: path.clone(), acl: acl.acl(), version: *version },
+            strip: StripStat::default(),
+        },
+        ProbeOp::GetAcl { path, session } => {
+            Action::Execute { session: *session, op: Op::GetAcl { path: path.clone() }, strip: StripStat::default() }
+        }
         ProbeOp::AddWatch { path, mode, session } => Action::Execute {
             session: *session,
             op: Op::AddWatch { path: path.clone(), mode: *mode },

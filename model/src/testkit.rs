@@ -249,13 +249,28 @@ pub mod ops {
     use crate::types::{CreateMode, Data};
 
     pub fn create(path: &str, data: &str) -> Op {
-        Op::Create { path: path.into(), data: Data::text(data), mode: CreateMode::Persistent }
+        Op::Create {
+            path: path.into(),
+            data: Data::text(data),
+            mode: CreateMode::Persistent,
+            acl: crate::acl::Acl::open(),
+        }
     }
     pub fn create_ephemeral(path: &str, data: &str) -> Op {
-        Op::Create { path: path.into(), data: Data::text(data), mode: CreateMode::Ephemeral }
+        Op::Create {
+            path: path.into(),
+            data: Data::text(data),
+            mode: CreateMode::Ephemeral,
+            acl: crate::acl::Acl::open(),
+        }
     }
     pub fn create_sequential(path: &str, data: &str) -> Op {
-        Op::Create { path: path.into(), data: Data::text(data), mode: CreateMode::PersistentSequential }
+        Op::Create {
+            path: path.into(),
+            data: Data::text(data),
+            mode: CreateMode::PersistentSequential,
+            acl: crate::acl::Acl::open(),
+        }
     }
     pub fn set(path: &str, data: &str) -> Op {
         Op::SetData { path: path.into(), data: Data::text(data), version: -1 }

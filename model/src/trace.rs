@@ -155,7 +155,7 @@ fn parse_line(n: usize, line: &str) -> Result<Value, TraceError> {
     Ok(value)
 }
 
-const OP_NAMES: [&str; 17] = [
+const OP_NAMES: [&str; 19] = [
     "create",
     "delete",
     "set",
@@ -169,6 +169,8 @@ const OP_NAMES: [&str; 17] = [
     "remove_watches",
     "get_ephemerals",
     "get_all_children_number",
+    "set_acl",
+    "get_acl",
     "open_session",
     "close_session",
     "expire_session",
@@ -234,7 +236,10 @@ fn check_field(op: &str, key: &str, v: &Value, sub: bool) -> Result<(), String> 
         "ttl" => v.is_i64(),
         "ms" => v.is_u64(),
         "ops" => !sub && v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
-        "acl" => v.is_string(),
+        "acl" => matches!(
+            v.as_str(),
+            Some("open" | "read" | "read_write" | "no_create" | "no_delete" | "creator_all" | "empty")
+        ),
         "opcode" | "flags" => v.is_i64(),
         _ => return Err(format!("no field named {key:?} in a {op:?} op")),
     };
@@ -259,7 +264,7 @@ fn check_field(op: &str, key: &str, v: &Value, sub: bool) -> Result<(), String> 
         "ms" => "a non-negative integer (milliseconds)".into(),
         "ops" if sub => "no nested ops".into(),
         "ops" => "a list of sub-op objects".into(),
-        "acl" => "a string".into(),
+        "acl" => "one of open, read, read_write, no_create, no_delete, creator_all, empty".into(),
         _ => "an integer".into(),
     })
 }

@@ -219,8 +219,19 @@ pub enum CreateMode {
     PersistentSequential,
     EphemeralSequential,
     Container,
-    PersistentWithTtl { ttl_ms: i64 },
-    PersistentSequentialWithTtl { ttl_ms: i64 },
+    PersistentWithTtl {
+        ttl_ms: i64,
+    },
+    PersistentSequentialWithTtl {
+        ttl_ms: i64,
+    },
+    /// A raw create request no mode describes: an unknown flag, or a createTTL request whose
+    /// flags name a non-TTL mode. The server refuses it with BadArguments before any other
+    /// check; it is representable because a client can send it.
+    Invalid {
+        opcode: i32,
+        flags: i32,
+    },
 }
 
 impl CreateMode {

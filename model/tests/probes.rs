@@ -11,14 +11,8 @@ const CORPUS: &str = include_str!("../testdata/zookeeper-3.8-probes.json");
 /// Cases the model does not run, with the reason. Each must actually come out `Unsupported` (or,
 /// for the known-bug cases, fail): a stale entry fails the test.
 const SKIPPED: &[(&str, &str)] = &[
-    // Optional per the md: ACLs are not modelled (every node has the open ACL).
-    ("create_acl_invalid", "ACLs are not modelled"),
-    ("acl_read_only_node", "ACLs are not modelled"),
-    ("acl_no_delete_parent", "ACLs are not modelled"),
-    ("acl_aversion", "ACLs are not modelled"),
-    // Optional per the md: raw flags that CreateMode cannot represent.
-    ("create_ttl_opcode_non_ttl_mode", "createTTL with a non-TTL mode has no CreateMode"),
-    ("create_invalid_flags", "unknown create flags (7, 99) have no CreateMode"),
+    // Every optional case runs: ACLs (world:anyone entries, InvalidACL for `auth` without
+    // credentials), raw opcodes and flags, multi_read, getEphemerals, getAllChildrenNumber.
 ];
 
 /// Cases showing 3.8.0 bugs; the model follows the fixed behaviour (ZOOKEEPER-4466, -4471).

@@ -8,7 +8,7 @@ use fake_server::FakeEnsemble;
 use madsim::runtime::{Handle, NodeHandle};
 use std::time::Duration;
 use zksim_model::{
-    AddWatchMode, ClientId, CreateMode, Data, ErrorCode, Event, EventType, Node, OpId, Outcome, Record, ServerId,
+    Acl, AddWatchMode, ClientId, CreateMode, Data, ErrorCode, Event, EventType, Node, OpId, Outcome, Record, ServerId,
     SessionState,
 };
 use zksim_sim::client::{complete_unfinished, ClientConfig, ZkClient, ZkError};
@@ -701,7 +701,12 @@ fn multi_results_and_failures_map_to_typed_results() {
                     .await;
                 let failed = zk
                     .multi(vec![
-                        MultiOp::Create { path: "/m".into(), data: Data::null(), mode: CreateMode::Persistent },
+                        MultiOp::Create {
+                            path: "/m".into(),
+                            data: Data::null(),
+                            mode: CreateMode::Persistent,
+                            acl: Acl::open(),
+                        },
                         MultiOp::Check { path: "/e".into(), version: 0 },
                         MultiOp::Delete { path: "/e".into(), version: -1 },
                     ])

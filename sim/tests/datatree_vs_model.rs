@@ -6,7 +6,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zksim_model::history::{CloseReason, Txn, TxnRecord};
-use zksim_model::{AddWatchMode, CreateMode, Data, MultiOp, Op, SessionId, WatcherKind, ZkModel, Zxid};
+use zksim_model::{
+    Acl, AclEntry, AclId, AddWatchMode, CreateMode, Data, MultiOp, Op, Perms, SessionId, WatcherKind, ZkModel, Zxid,
+};
 use zksim_sim::server::{reap_candidates, DataTree, WatchManager};
 
 /// A small universe of paths, valid and not, so ops collide often.
@@ -146,6 +148,7 @@ fn mode(rng: &mut ChaCha8Rng) -> CreateMode {
         4 => CreateMode::EphemeralSequential,
         5 => CreateMode::Container,
         6 => CreateMode::PersistentWithTtl { ttl_ms: [0, 300, 1000][rng.gen_range(0..3)] },
+        7 if rng.gen_bool(0.1) => CreateMode::Invalid { opcode: 15, flags: 7 },
         _ => CreateMode::PersistentSequentialWithTtl { ttl_ms: 500 },
     }
 }
@@ -174,13 +177,27 @@ fn data(rng: &mut ChaCha8Rng) -> Data {
     }
 }
 
+/// Mostly the open ACL; else one that refuses some permission, or one the server refuses.
+fn acl(rng: &mut ChaCha8Rng) -> Acl {
+    match rng.gen_range(0..12) {
+        0..=5 => Acl::open(),
+        6 => Acl::anyone(Perms::READ),
+        7 => Acl::anyone(Perms::READ.union(Perms::WRITE)),
+        8 => Acl::anyone(Perms::ALL.without(Perms::CREATE)),
+        9 => Acl::anyone(Perms::ALL.without(Perms::DELETE)),
+        10 => Acl::anyone(Perms::ADMIN),
+        _ if rng.gen_bool(0.5) => Acl::from_entries(Vec::new()),
+        _ => Acl::from_entries(vec![AclEntry { perms: Perms::ALL, id: AclId::Creator }]),
+    }
+}
+
 fn version(rng: &mut ChaCha8Rng) -> i32 {
     [-1, -1, 0, 1, 2, -2][rng.gen_range(0..6)]
 }
 
 fn sub_op(rng: &mut ChaCha8Rng, root: bool) -> MultiOp {
     match rng.gen_range(0..4) {
-        0 => MultiOp::Create { path: path_for(rng, root), data: data(rng), mode: mode(rng) },
+        0 => MultiOp::Create { path: path_for(rng, root), data: data(rng), mode: mode(rng), acl: acl(rng) },
         1 => MultiOp::Delete { path: path_for(rng, root), version: version(rng) },
         2 => MultiOp::SetData { path: path_for(rng, root), data: data(rng), version: version(rng) },
         _ => MultiOp::Check { path: path_for(rng, root), version: version(rng) },
@@ -203,17 +220,27 @@ fn run(seed: u64, steps: usize) {
             0..=24 => p.commit(Txn::Client {
                 session,
                 xid: 0,
-                op: Op::Create { path: path_for(&mut rng, root), data: data(&mut rng), mode: mode(&mut rng) },
+                op: Op::Create {
+                    path: path_for(&mut rng, root),
+                    data: data(&mut rng),
+                    mode: mode(&mut rng),
+                    acl: acl(&mut rng),
+                },
             }),
             25..=34 => p.commit(Txn::Client {
                 session,
                 xid: 0,
                 op: Op::Delete { path: path_for(&mut rng, root), version: version(&mut rng) },
             }),
-            35..=42 => p.commit(Txn::Client {
+            35..=40 => p.commit(Txn::Client {
                 session,
                 xid: 0,
                 op: Op::SetData { path: path_for(&mut rng, root), data: data(&mut rng), version: version(&mut rng) },
+            }),
+            41..=42 => p.commit(Txn::Client {
+                session,
+                xid: 0,
+                op: Op::SetAcl { path: path_for(&mut rng, root), acl: acl(&mut rng), version: version(&mut rng) },
             }),
             43..=52 => {
                 let n = rng.gen_range(0..5);
@@ -222,10 +249,12 @@ fn run(seed: u64, steps: usize) {
             }
             53..=72 => {
                 let watch = rng.gen_bool(0.7);
-                let op = match rng.gen_range(0..3) {
-                    0 => Op::GetData { path: path_for(&mut rng, root), watch },
-                    1 => Op::Exists { path: path_for(&mut rng, root), watch },
-                    _ => Op::GetChildren { path: path_for(&mut rng, root), watch },
+                let op = match rng.gen_range(0..8) {
+                    0 | 1 => Op::GetData { path: path_for(&mut rng, root), watch },
+                    2 | 3 => Op::Exists { path: path_for(&mut rng, root), watch },
+                    4 | 5 => Op::GetChildren { path: path_for(&mut rng, root), watch },
+                    6 => Op::GetAcl { path: path_for(&mut rng, root) },
+                    _ => Op::GetAllChildrenNumber { path: path_for(&mut rng, root) },
                 };
                 p.read(session, op)
             }
@@ -248,7 +277,12 @@ fn run(seed: u64, steps: usize) {
                 p.commit(Txn::Client {
                     session: SessionId(1_000_000),
                     xid: 0,
-                    op: Op::Create { path: "/z".into(), data: Data::null(), mode: CreateMode::Ephemeral },
+                    op: Op::Create {
+                        path: "/z".into(),
+                        data: Data::null(),
+                        mode: CreateMode::Ephemeral,
+                        acl: Acl::open(),
+                    },
                 })
             }
             _ => {

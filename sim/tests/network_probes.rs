@@ -28,12 +28,8 @@ const CORPUS: &str = include_str!("../../model/testdata/zookeeper-3.8-probes.jso
 /// Cases not run, with the reason (the data-tree test's list). Each must come out
 /// `Unsupported`: a stale entry fails.
 const SKIPPED: &[(&str, &str)] = &[
-    ("create_acl_invalid", "ACLs are not implemented"),
-    ("acl_read_only_node", "ACLs are not implemented"),
-    ("acl_no_delete_parent", "ACLs are not implemented"),
-    ("acl_aversion", "ACLs are not implemented"),
-    ("create_ttl_opcode_non_ttl_mode", "createTTL with a non-TTL mode has no CreateMode"),
-    ("create_invalid_flags", "unknown create flags (7, 99) have no CreateMode"),
+    // None: ACLs, raw create opcodes and flags, multi_read, getEphemerals and
+    // getAllChildrenNumber all run.
 ];
 
 /// Cases showing 3.8.0 bugs; the service implements the fixed behaviour.

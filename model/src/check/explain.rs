@@ -149,6 +149,7 @@ fn mode(m: CreateMode) -> String {
         CreateMode::Container => "container".into(),
         CreateMode::PersistentWithTtl { ttl_ms } => format!("persistent_ttl({ttl_ms}ms)"),
         CreateMode::PersistentSequentialWithTtl { ttl_ms } => format!("persistent_sequential_ttl({ttl_ms}ms)"),
+        CreateMode::Invalid { opcode, flags } => format!("invalid(opcode {opcode}, flags {flags})"),
     }
 }
 
@@ -164,7 +165,7 @@ fn version(v: i32) -> String {
 pub fn render_op(op: &Op) -> String {
     let w = |watch: bool| if watch { " watch" } else { "" };
     match op {
-        Op::Create { path, data: d, mode: m } => format!("create {path} {} {}", data(d), mode(*m)),
+        Op::Create { path, data: d, mode: m, acl: a } => format!("create {path} {} {}{}", data(d), mode(*m), acl(a)),
         Op::Delete { path, version: v } => format!("delete {path}{}", version(*v)),
         Op::SetData { path, data: d, version: v } => format!("set {path} {}{}", data(d), version(*v)),
         Op::GetData { path, watch } => format!("get {path}{}", w(*watch)),
@@ -175,7 +176,9 @@ pub fn render_op(op: &Op) -> String {
             let parts: Vec<String> = ops
                 .iter()
                 .map(|m| match m {
-                    MultiOp::Create { path, data: d, mode: md } => format!("create {path} {} {}", data(d), mode(*md)),
+                    MultiOp::Create { path, data: d, mode: md, acl: a } => {
+                        format!("create {path} {} {}{}", data(d), mode(*md), acl(a))
+                    }
                     MultiOp::Delete { path, version: v } => format!("delete {path}{}", version(*v)),
                     MultiOp::SetData { path, data: d, version: v } => format!("set {path} {}{}", data(d), version(*v)),
                     MultiOp::Check { path, version: v } => format!("check {path}{}", version(*v)),
@@ -190,6 +193,17 @@ pub fn render_op(op: &Op) -> String {
         Op::CloseSession => "close_session".into(),
         Op::GetEphemerals { prefix } => format!("get_ephemerals {prefix}"),
         Op::GetAllChildrenNumber { path } => format!("get_all_children_number {path}"),
+        Op::SetAcl { path, acl: a, version: v } => format!("set_acl {path} {a:?}{}", version(*v)),
+        Op::GetAcl { path } => format!("get_acl {path}"),
+    }
+}
+
+/// A create's ACL, when it is not the open one every recipe uses.
+fn acl(a: &crate::acl::Acl) -> String {
+    if a.is_open() {
+        String::new()
+    } else {
+        format!(" acl={a:?}")
     }
 }
 
@@ -222,6 +236,7 @@ fn render_result(r: &OpResult) -> String {
         OpResult::Exists { stat: Some(s) } => format!("exists {}", stat(s)),
         OpResult::Children { children, stat: s } => format!("[{}] {}", children.join(", "), stat(s)),
         OpResult::Synced { path } => format!("synced {path}"),
+        OpResult::Acl { acl: a, stat: s } => format!("acl {a:?} aversion {} {}", s.aversion, stat(s)),
         OpResult::Multi { results } => {
             let parts: Vec<String> = results
                 .iter()

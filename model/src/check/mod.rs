@@ -305,7 +305,8 @@ mod tests {
 
     #[test]
     fn shared_log_matches_a_separate_replay_with_ephemerals_closes_and_reserved_paths() {
-        let create = |path: &str, mode| Op::Create { path: path.into(), data: Data::text("d"), mode };
+        let create =
+            |path: &str, mode| Op::Create { path: path.into(), data: Data::text("d"), mode, acl: crate::Acl::open() };
         let mut b = HistoryBuilder::new();
         b.open_session(1, 0x10, 1, 6000);
         b.open_session(2, 0x20, 1, 6000);

@@ -990,8 +990,12 @@ mod tests {
     fn turns(bad: bool) -> History {
         use crate::testkit::{ops, HistoryBuilder};
         use crate::types::{CreateMode, Data};
-        let seq =
-            || Op::Create { path: "/l/lock-".into(), data: Data::text(""), mode: CreateMode::EphemeralSequential };
+        let seq = || Op::Create {
+            path: "/l/lock-".into(),
+            data: Data::text(""),
+            mode: CreateMode::EphemeralSequential,
+            acl: crate::Acl::open(),
+        };
         let note = |b: &mut HistoryBuilder, c: u32, action: RecipeAction| {
             b.push(Event::Recipe {
                 client: ClientId(c),

@@ -397,7 +397,15 @@ mod tests {
     }
 
     fn create(z: u64, path: &str, data: &str) -> Record {
-        write(z, Op::Create { path: path.into(), data: Data::text(data), mode: CreateMode::Persistent })
+        write(
+            z,
+            Op::Create {
+                path: path.into(),
+                data: Data::text(data),
+                mode: CreateMode::Persistent,
+                acl: crate::Acl::open(),
+            },
+        )
     }
 
     fn set(path: &str, data: &str) -> MultiOp {

@@ -233,7 +233,7 @@ mod tests {
     }
 
     fn create(z: u64, path: &str, mode: CreateMode) -> Record {
-        write(z, Op::Create { path: path.into(), data: Data::null(), mode })
+        write(z, Op::Create { path: path.into(), data: Data::null(), mode, acl: crate::Acl::open() })
     }
 
     fn verdict<'a>(r: &'a [PropertyReport], name: &str) -> &'a Verdict {

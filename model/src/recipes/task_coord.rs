@@ -400,7 +400,7 @@ mod tests {
     }
 
     fn create(z: u64, s: SessionId, path: &str, mode: CreateMode) -> Record {
-        write(z, s, Op::Create { path: path.into(), data: Data::text("0"), mode })
+        write(z, s, Op::Create { path: path.into(), data: Data::text("0"), mode, acl: crate::Acl::open() })
     }
 
     fn fenced(z: u64, s: SessionId, inst: &str, value: u64) -> Record {

@@ -26,6 +26,7 @@ pub use node::{Children, NodeKind};
 pub use read::ReadView;
 pub use write::MAX_TTL_MS;
 
+use crate::acl::{Acl, Perms};
 use crate::history::{Txn, TxnRecord};
 use crate::op::{Op, OpResult, Outcome};
 use crate::types::{Data, ErrorCode, EventType, SessionId, Stat, WatchedEvent, Zxid};
@@ -81,7 +82,8 @@ impl ZkModel {
 
     /// A fresh real server: `/zookeeper`, `/zookeeper/config` and `/zookeeper/quota`, all zxids 0,
     /// with the odd stats 3.8.0 shows: `/` has visible cversion −1 and `/zookeeper` −2 (these
-    /// nodes were inserted without counting as creates), `/zookeeper/config` has aversion −1.
+    /// nodes were inserted without counting as creates), `/zookeeper/config` has aversion −1 and
+    /// a read-only ACL.
     pub fn fresh_server() -> ZkModel {
         let mut m = ZkModel::new();
         for p in ["/zookeeper", "/zookeeper/config", "/zookeeper/quota"] {
@@ -91,7 +93,11 @@ impl ZkModel {
         for p in ["/", "/zookeeper"] {
             m.tree.get_mut(p).expect("just built").meta.creates = 0;
         }
-        m.tree.get_mut("/zookeeper/config").expect("just built").meta.aversion = -1;
+        // The server sets the config node's ACL at startup (ZOOKEEPER-2014): read-only, and
+        // that setACL with version -1 leaves aversion -1.
+        let config = &mut m.tree.get_mut("/zookeeper/config").expect("just built").meta;
+        config.aversion = -1;
+        config.acl = Acl::anyone(Perms::READ);
         m
     }
 
@@ -129,8 +135,12 @@ impl ZkModel {
         }
         let mut ctx = TxnCtx::new(&mut self.tree, zxid, time_ms, session);
         let outcome = match op {
-            Op::Create { path, data, mode } => {
-                ctx.create(path, data, *mode).map(|(path, stat)| OpResult::Created { path, stat: Some(stat) }).into()
+            Op::Create { path, data, mode, acl } => ctx
+                .create(path, data, *mode, acl)
+                .map(|(path, stat)| OpResult::Created { path, stat: Some(stat) })
+                .into(),
+            Op::SetAcl { path, acl, version } => {
+                ctx.set_acl(path, acl, *version).map(|stat| OpResult::Stat { stat }).into()
             }
             Op::Delete { path, version } => ctx.delete(path, *version).map(|()| OpResult::Done).into(),
             Op::SetData { path, data, version } => {
@@ -175,9 +185,10 @@ impl ZkModel {
         events
     }
 
-    /// Evaluates a non-transaction op (GetData/Exists/GetChildren/Sync/AddWatch/RemoveWatches)
-    /// for `session` at the current state, registering watches as the server does: exists arms a
-    /// data watch even on a missing node; get/children on a missing node arm nothing. Paths are
+    /// Evaluates a non-transaction op (GetData/Exists/GetChildren/Sync/AddWatch/RemoveWatches/
+    /// GetAcl/...) for `session` at the current state, registering watches as the server does:
+    /// exists arms a data watch even on a missing node; get/children on a missing node, or on one
+    /// whose ACL refuses READ (NoAuth), arm nothing. exists, sync and the watch ops check no ACL. Paths are
     /// never syntax-checked; `""` reads as the root (watches register under the path as given).
     /// A session that is not open gets SessionExpired; a write op gets MarshallingError.
     pub fn read(&mut self, session: SessionId, op: &Op) -> Outcome {
@@ -192,8 +203,12 @@ impl ZkModel {
         }
         let value = match op {
             Op::GetData { path, watch } => {
-                let Some(node) = self.tree.get(path) else {
-                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode });
+                let node = match self.tree.get(path) {
+                    None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
+                    Some(n) if !n.meta.acl.allows(Perms::READ) => {
+                        return ReadView::Owned(Outcome::Err { code: ErrorCode::NoAuth })
+                    }
+                    Some(n) => n,
                 };
                 if *watch {
                     self.watches.add_data(session, path);
@@ -208,8 +223,12 @@ impl ZkModel {
                 OpResult::Exists { stat }
             }
             Op::GetChildren { path, watch } => {
-                let Some(node) = self.tree.get(path) else {
-                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode });
+                let node = match self.tree.get(path) {
+                    None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
+                    Some(n) if !n.meta.acl.allows(Perms::READ) => {
+                        return ReadView::Owned(Outcome::Err { code: ErrorCode::NoAuth })
+                    }
+                    Some(n) => n,
                 };
                 if *watch {
                     self.watches.add_child(session, path);
@@ -230,14 +249,28 @@ impl ZkModel {
             Op::GetEphemerals { prefix } => OpResult::Ephemerals {
                 paths: self.ephemerals_of(session).into_iter().filter(|p| p.starts_with(prefix.as_str())).collect(),
             },
-            Op::GetAllChildrenNumber { path } => match self.descendant_count(path) {
-                Some(number) => OpResult::ChildrenNumber { number },
+            Op::GetAllChildrenNumber { path } => match self.tree.get(path) {
                 None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
+                Some(n) if !n.meta.acl.allows(Perms::READ) => {
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoAuth })
+                }
+                Some(_) => OpResult::ChildrenNumber { number: self.tree.descendants(path::key(path)) as u64 },
+            },
+            // READ or ADMIN will do (a client with ADMIN alone may read the ACL it may change).
+            Op::GetAcl { path } => match self.tree.get(path) {
+                None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
+                Some(n) if !n.meta.acl.allows(Perms::READ.union(Perms::ADMIN)) => {
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::NoAuth })
+                }
+                Some(n) => OpResult::Acl { acl: n.meta.acl.clone(), stat: n.stat() },
             },
             // A write; or a multi holding a read, which ZooKeeper 3.8 refuses as a whole.
-            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } | Op::CloseSession => {
-                return ReadView::Owned(Outcome::Err { code: ErrorCode::MarshallingError })
-            }
+            Op::Create { .. }
+            | Op::Delete { .. }
+            | Op::SetData { .. }
+            | Op::SetAcl { .. }
+            | Op::Multi { .. }
+            | Op::CloseSession => return ReadView::Owned(Outcome::Err { code: ErrorCode::MarshallingError }),
         };
         ReadView::Owned(Outcome::Ok { value })
     }

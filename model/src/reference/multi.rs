@@ -10,7 +10,7 @@ pub fn run(ctx: &mut TxnCtx<'_>, ops: &[MultiOp]) -> Outcome {
     let mut results = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let r = match op {
-            MultiOp::Create { path, data, mode } => ctx.create(path, data, *mode).map(|(path, stat)| {
+            MultiOp::Create { path, data, mode, acl } => ctx.create(path, data, *mode, acl).map(|(path, stat)| {
                 // Plain creates inside a multi are answered like opcode 1 (no stat); container
                 // and TTL creates carry their stat.
                 let with_stat = matches!(

@@ -1,6 +1,7 @@
 //! One znode: its data, its bookkeeping, its kind and its children.
 
 use super::name::{Key, KeyMap};
+use crate::acl::Acl;
 use crate::types::{Data, SessionId, Stat, Zxid};
 use std::collections::BTreeMap;
 
@@ -34,6 +35,8 @@ pub struct Meta {
     /// Signed 32-bit and wrapping, as in the server.
     pub creates: i32,
     pub aversion: i32,
+    /// Who may do what to the node (and, for create and delete, to its children).
+    pub acl: Acl,
 }
 
 /// A node of the tree.
@@ -119,6 +122,7 @@ impl ZNode {
                 version: 0,
                 creates: 0,
                 aversion: 0,
+                acl: Acl::open(),
             },
             children: Children::default(),
         }

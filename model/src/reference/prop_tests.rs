@@ -31,7 +31,7 @@ fn data() -> impl Strategy<Value = Data> {
 
 fn multi_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
-        (path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create { path, data, mode }),
+        (path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create { path, data, mode, acl: Acl::open() }),
         (path(), -1..2i32).prop_map(|(path, version)| MultiOp::Delete { path, version }),
         (path(), data(), -1..2i32).prop_map(|(path, data, version)| MultiOp::SetData { path, data, version }),
         (path(), -1..2i32).prop_map(|(path, version)| MultiOp::Check { path, version }),
@@ -51,7 +51,7 @@ fn step() -> impl Strategy<Value = Step> {
     let s = prop::sample::select(SESSIONS.to_vec());
     prop_oneof![
         (s.clone(), path(), data(), mode())
-            .prop_map(|(s, path, data, mode)| Step::Write(s, Op::Create { path, data, mode })),
+            .prop_map(|(s, path, data, mode)| Step::Write(s, Op::Create { path, data, mode, acl: Acl::open() })),
         (s.clone(), path(), -1..2i32).prop_map(|(s, path, version)| Step::Write(s, Op::Delete { path, version })),
         (s.clone(), path(), data(), -1..2i32)
             .prop_map(|(s, path, data, version)| Step::Write(s, Op::SetData { path, data, version })),

@@ -30,7 +30,7 @@ impl Driver {
         self.txn(Txn::Client { session: s, xid: 0, op })
     }
     fn create(&mut self, path: &str, mode: CreateMode) -> Outcome {
-        self.write(S1, Op::Create { path: path.into(), data: Data::text(""), mode }).outcome
+        self.write(S1, Op::Create { path: path.into(), data: Data::text(""), mode, acl: Acl::open() }).outcome
     }
     fn created_path(&mut self, path: &str, mode: CreateMode) -> String {
         match self.create(path, mode) {
@@ -95,7 +95,12 @@ fn sequence_suffix_counts_creates_only() {
         S1,
         Op::Multi {
             ops: vec![
-                MultiOp::Create { path: "/t-".into(), data: Data::null(), mode: CreateMode::PersistentSequential },
+                MultiOp::Create {
+                    path: "/t-".into(),
+                    data: Data::null(),
+                    mode: CreateMode::PersistentSequential,
+                    acl: Acl::open(),
+                },
                 MultiOp::Check { path: "/missing".into(), version: -1 },
             ],
         },
@@ -144,8 +149,18 @@ fn error_precedence() {
         S2,
         Op::Multi {
             ops: vec![
-                MultiOp::Create { path: "/e".into(), data: Data::null(), mode: CreateMode::Ephemeral },
-                MultiOp::Create { path: "/e/c".into(), data: Data::null(), mode: CreateMode::Container },
+                MultiOp::Create {
+                    path: "/e".into(),
+                    data: Data::null(),
+                    mode: CreateMode::Ephemeral,
+                    acl: Acl::open(),
+                },
+                MultiOp::Create {
+                    path: "/e/c".into(),
+                    data: Data::null(),
+                    mode: CreateMode::Container,
+                    acl: Acl::open(),
+                },
                 MultiOp::Delete { path: "/p/c".into(), version: -1 },
             ],
         },
@@ -164,7 +179,10 @@ fn error_precedence() {
 fn sessions_close_expire_and_1208() {
     let mut d = Driver::new();
     d.created_path("/p", CreateMode::Persistent);
-    let e = d.write(S2, Op::Create { path: "/p/e".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    let e = d.write(
+        S2,
+        Op::Create { path: "/p/e".into(), data: Data::null(), mode: CreateMode::Ephemeral, acl: Acl::open() },
+    );
     assert!(e.outcome.is_ok());
     assert_eq!(d.stat("/p/e").ephemeral_owner, S2);
     assert_eq!(d.m.ephemerals_of(S2), vec!["/p/e".to_string()]);
@@ -180,12 +198,15 @@ fn sessions_close_expire_and_1208() {
     assert_eq!(sessions, vec![S1, S2], "the closing session is notified of its own ephemerals");
     assert!(!d.m.session_open(S2) && d.m.ephemerals_of(S2).is_empty());
     // ZOOKEEPER-1208: a write of a session that is gone changes nothing.
-    let late = d.write(S2, Op::Create { path: "/p/late".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    let late = d.write(
+        S2,
+        Op::Create { path: "/p/late".into(), data: Data::null(), mode: CreateMode::Ephemeral, acl: Acl::open() },
+    );
     assert_eq!(late.outcome, err(ErrorCode::SessionExpired));
     assert!(d.m.stat("/p/late").is_none());
     assert_eq!(d.m.read(S2, &Op::Exists { path: "/p".into(), watch: false }), err(ErrorCode::SessionExpired));
     // An expired session receives nothing, even for its own ephemerals.
-    d.write(S1, Op::Create { path: "/p/e1".into(), data: Data::null(), mode: CreateMode::Ephemeral });
+    d.write(S1, Op::Create { path: "/p/e1".into(), data: Data::null(), mode: CreateMode::Ephemeral, acl: Acl::open() });
     assert!(d.m.read(S1, &Op::Exists { path: "/p/e1".into(), watch: true }).is_ok());
     let expired = d.txn(Txn::CloseSession { session: S1, reason: CloseReason::Expired });
     assert!(expired.events.is_empty());
@@ -200,7 +221,7 @@ fn server_deletes_check_kind_and_children() {
     d.created_path("/c/x", CreateMode::Persistent);
     let del = |d: &mut Driver, path: &str| d.txn(Txn::DeleteContainer { path: path.into() }).outcome;
     assert_eq!(del(&mut d, "/c"), err(ErrorCode::NotEmpty));
-    d.write(S1, Op::Create { path: "/e".into(), data: Data::text(""), mode: CreateMode::Ephemeral });
+    d.write(S1, Op::Create { path: "/e".into(), data: Data::text(""), mode: CreateMode::Ephemeral, acl: Acl::open() });
     assert_eq!(del(&mut d, "/e"), err(ErrorCode::BadVersion), "an ephemeral is refused");
     assert_eq!(del(&mut d, "/nothing"), err(ErrorCode::NoNode));
     assert_eq!(d.m.reap_candidates(0), vec![], "a container with a child is kept");
@@ -259,7 +280,7 @@ fn a_write_multi_holding_a_read_is_refused_whole() {
     let mut d = Driver::new();
     d.created_path("/a", CreateMode::Persistent);
     let ops = vec![
-        MultiOp::Create { path: "/b".into(), data: Data::text(""), mode: CreateMode::Persistent },
+        MultiOp::Create { path: "/b".into(), data: Data::text(""), mode: CreateMode::Persistent, acl: Acl::open() },
         MultiOp::GetData { path: "/a".into() },
     ];
     let multi = Op::Multi { ops };
@@ -299,4 +320,80 @@ fn read_view_matches_exactly_what_read_builds() {
         Outcome::Ok { value: OpResult::GetData { data: Data::text(""), stat: Stat { version: 1, ..stat } } };
     assert!(!d.m.read_view(S1, &get).matches(&other_stat));
     assert!(!d.m.read_view(S1, &missing).matches(&other_data));
+}
+
+/// ACL checks sit at fixed points of PrepRequestProcessor's and FinalRequestProcessor's order;
+/// each assertion below is an order a client can observe.
+#[test]
+fn acl_checks_come_in_the_servers_order() {
+    use crate::acl::{AclEntry, AclId, Perms};
+    let mut d = Driver::new();
+    let create = |path: &str, acl: Acl| Op::Create {
+        path: path.into(),
+        data: Data::text("x"),
+        mode: CreateMode::Persistent,
+        acl,
+    };
+    let empty = Acl::from_entries(Vec::new());
+    let creator = Acl::from_entries(vec![AclEntry { perms: Perms::ALL, id: AclId::Creator }]);
+    // fixupACL runs before the parent is looked up.
+    assert_eq!(d.write(S1, create("/missing/x", empty.clone())).outcome, err(ErrorCode::InvalidACL));
+    assert_eq!(d.write(S1, create("/a", creator.clone())).outcome, err(ErrorCode::InvalidACL));
+    // ...but after the path's `/` check and the mode's.
+    assert_eq!(d.write(S1, create("a", empty.clone())).outcome, err(ErrorCode::BadArguments));
+
+    d.write(S1, create("/ro", Acl::anyone(Perms::READ)));
+    d.write(S1, create("/nd", Acl::anyone(Perms::ALL.without(Perms::DELETE))));
+    d.write(S1, create("/nd/c", Acl::open()));
+    d.write(S1, create("/admin", Acl::anyone(Perms::ADMIN)));
+    // CREATE is the parent's, checked before NodeExists; so is DELETE, checked before the node
+    // is even looked up.
+    assert_eq!(d.write(S1, create("/ro/c", Acl::open())).outcome, err(ErrorCode::NoAuth));
+    assert_eq!(d.delete("/nd/c", -1), err(ErrorCode::NoAuth));
+    assert_eq!(d.delete("/nd/nothing", -1), err(ErrorCode::NoAuth));
+    assert_eq!(d.delete("/ro", -1), Outcome::Ok { value: OpResult::Done }, "the root allows DELETE");
+    d.write(S1, create("/ro", Acl::anyone(Perms::READ)));
+    // setData: NoNode, then WRITE, then the version.
+    let set = |path: &str, version| Op::SetData { path: path.into(), data: Data::text("y"), version };
+    assert_eq!(d.write(S1, set("/ro", 7)).outcome, err(ErrorCode::NoAuth));
+    assert_eq!(d.write(S1, set("/gone", 7)).outcome, err(ErrorCode::NoNode));
+    // setACL: InvalidACL before NoNode; ADMIN before the aversion; only aversion moves.
+    let set_acl = |path: &str, acl: Acl, version| Op::SetAcl { path: path.into(), acl, version };
+    assert_eq!(d.write(S1, set_acl("/gone", empty, -1)).outcome, err(ErrorCode::InvalidACL));
+    assert_eq!(d.write(S1, set_acl("/ro", Acl::open(), 9)).outcome, err(ErrorCode::NoAuth));
+    let before = d.stat("/admin");
+    let Outcome::Ok { value: OpResult::Stat { stat } } = d.write(S1, set_acl("/admin", Acl::open(), 0)).outcome else {
+        panic!("setACL with ADMIN succeeds")
+    };
+    assert_eq!(stat, Stat { aversion: 1, ..before }, "setACL moves only the aversion");
+    assert_eq!(d.write(S1, set_acl("/admin", Acl::open(), 0)).outcome, err(ErrorCode::BadVersion));
+    // A check inside a multi needs READ.
+    d.write(S1, create("/wo", Acl::anyone(Perms::WRITE)));
+    let multi = Op::Multi { ops: vec![MultiOp::Check { path: "/wo".into(), version: -1 }] };
+    assert!(matches!(d.write(S1, multi).outcome, Outcome::MultiErr { code: ErrorCode::NoAuth, .. }));
+    // Reads: NoNode, then READ (getACL: READ or ADMIN); a refused read arms no watch; exists
+    // checks nothing.
+    let get = Op::GetData { path: "/wo".into(), watch: true };
+    assert_eq!(d.m.read(S2, &get), err(ErrorCode::NoAuth));
+    assert!(matches!(d.m.read(S2, &Op::Exists { path: "/wo".into(), watch: false }), Outcome::Ok { .. }));
+    assert_eq!(d.m.read(S2, &Op::GetChildren { path: "/wo".into(), watch: true }), err(ErrorCode::NoAuth));
+    assert_eq!(d.m.read(S2, &Op::GetAcl { path: "/wo".into() }), err(ErrorCode::NoAuth));
+    assert_eq!(d.m.read(S2, &Op::GetAllChildrenNumber { path: "/wo".into() }), err(ErrorCode::NoAuth));
+    assert!(matches!(d.m.read(S2, &Op::GetAcl { path: "/ro".into() }), Outcome::Ok { .. }));
+    let applied = d.write(S1, set("/wo", -1));
+    assert!(applied.outcome.is_ok(), "WRITE is granted");
+    assert!(applied.events.is_empty(), "the refused getData armed no watch");
+}
+
+#[test]
+fn a_fresh_servers_config_node_is_read_only() {
+    use crate::acl::Perms;
+    let mut m = ZkModel::fresh_server();
+    m.apply(&TxnRecord { zxid: Zxid(1), time_ms: 0, txn: Txn::CreateSession { session: S1, timeout_ms: 10_000 } });
+    let acl = m.read(S1, &Op::GetAcl { path: "/zookeeper/config".into() });
+    let Outcome::Ok { value: OpResult::Acl { acl, stat } } = acl else { panic!("getACL answers: {acl:?}") };
+    assert_eq!((acl, stat.aversion), (Acl::anyone(Perms::READ), -1));
+    let set = Op::SetData { path: "/zookeeper/config".into(), data: Data::text("x"), version: -1 };
+    let applied = m.apply(&TxnRecord { zxid: Zxid(2), time_ms: 0, txn: Txn::Client { session: S1, xid: 0, op: set } });
+    assert_eq!(applied.outcome, err(ErrorCode::NoAuth));
 }

@@ -6,6 +6,7 @@ use super::node::{NodeKind, ZNode};
 use super::path;
 use super::tree::{Tree, Undo};
 use super::Trigger;
+use crate::acl::{Acl, Perms};
 use crate::types::{CreateMode, Data, ErrorCode, EventType, SessionId, Stat, Zxid};
 
 /// The largest TTL the server accepts (it packs the TTL into 40 bits of the owner field).
@@ -35,19 +36,34 @@ impl<'a> TxnCtx<'a> {
         self.triggers.clear();
     }
 
-    /// create: TTL range, then the parent's existence, then the name's syntax (after the
-    /// sequential suffix), then NodeExists, then NoChildrenForEphemerals.
-    pub fn create(&mut self, path: &str, data: &Data, mode: CreateMode) -> Result<(String, Stat), ErrorCode> {
+    /// create, in PrepRequestProcessor's order: the mode (an unnamed one, or a TTL out of
+    /// range, is BadArguments), a `/` in the path, the ACL (InvalidACL), the parent's existence,
+    /// its CREATE permission, then the name's syntax (after the sequential suffix), NodeExists,
+    /// NoChildrenForEphemerals.
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: &Data,
+        mode: CreateMode,
+        acl: &Acl,
+    ) -> Result<(String, Stat), ErrorCode> {
+        if let CreateMode::Invalid { .. } = mode {
+            return Err(ErrorCode::BadArguments);
+        }
         if let Some(ttl) = mode.ttl_ms() {
             if !(1..=MAX_TTL_MS).contains(&ttl) {
                 return Err(ErrorCode::BadArguments);
             }
         }
         let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
+        let acl = acl.fixup()?;
         let (session, zxid, time_ms) = (self.session, self.zxid, self.time_ms);
         let mut stat = None;
         // One walk: the parent's checks, then the insert under it.
         let (actual, undo) = self.tree.insert_under(parent_path, zxid, ErrorCode::NoNode, |parent| {
+            if !parent.meta.acl.allows(Perms::CREATE) {
+                return Err(ErrorCode::NoAuth);
+            }
             let actual = if mode.is_sequential() {
                 // Signed %010d of the stored create counter, as Java formats it.
                 format!("{path}{:010}", parent.meta.creates)
@@ -73,12 +89,14 @@ impl<'a> TxnCtx<'a> {
                 CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
                     NodeKind::Ttl { ttl_ms }
                 }
+                CreateMode::Invalid { .. } => unreachable!("refused above"),
             };
             assert!(
                 !matches!(kind, NodeKind::Ephemeral(s) if s == SessionId(0)),
                 "an ephemeral needs an owning session"
             );
-            let node = ZNode::new(data.clone(), kind, zxid, time_ms);
+            let mut node = ZNode::new(data.clone(), kind, zxid, time_ms);
+            node.meta.acl = acl;
             // Inserting a leaf changes nothing of its own Stat: take it now, saving a lookup.
             stat = Some(node.stat());
             Ok((actual, node))
@@ -90,14 +108,18 @@ impl<'a> TxnCtx<'a> {
         Ok((actual, stat))
     }
 
-    /// delete: no syntax check — only "has a `/`, no NUL, not reserved" — then the parent, the
-    /// node, the version (before emptiness: BadVersion wins over NotEmpty).
+    /// delete: no syntax check — only "has a `/`, no NUL, not reserved" — then the parent and
+    /// its DELETE permission (the node's own ACL does not matter), the node, the version (before
+    /// emptiness: BadVersion wins over NotEmpty).
     pub fn delete(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
         let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
         if path::is_reserved(path) {
             return Err(ErrorCode::BadArguments);
         }
-        self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        if !parent.meta.acl.allows(Perms::DELETE) {
+            return Err(ErrorCode::NoAuth);
+        }
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node, version)?;
         if !node.children.is_empty() {
@@ -114,12 +136,16 @@ impl<'a> TxnCtx<'a> {
         self.triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: path::parent(path).to_string() });
     }
 
-    /// setData: syntax, existence, version. Identical data still bumps the version.
+    /// setData: syntax, existence, WRITE permission, version. Identical data still bumps the
+    /// version.
     pub fn set_data(&mut self, path: &str, data: &Data, version: i32) -> Result<Stat, ErrorCode> {
         if !path::is_valid(path) {
             return Err(ErrorCode::BadArguments);
         }
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !node.meta.acl.allows(Perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
         check_version(node, version)?;
         let (undo, stat) = self.tree.set_data(path, data.clone(), self.zxid, self.time_ms);
         self.undo.push(undo);
@@ -127,13 +153,36 @@ impl<'a> TxnCtx<'a> {
         Ok(stat)
     }
 
-    /// check (multi only): syntax, existence, version.
+    /// check (multi only): syntax, existence, READ permission, version.
     pub fn check(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
         if !path::is_valid(path) {
             return Err(ErrorCode::BadArguments);
         }
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !node.meta.acl.allows(Perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
         check_version(node, version)
+    }
+
+    /// setACL: syntax, the new ACL (InvalidACL), existence, ADMIN permission, then `version`
+    /// against the aversion. Only the aversion moves: no mzxid, no watch fires. Never part of a
+    /// multi, so nothing to undo.
+    pub fn set_acl(&mut self, path: &str, acl: &Acl, version: i32) -> Result<Stat, ErrorCode> {
+        if !path::is_valid(path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = acl.fixup()?;
+        let node = self.tree.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        if !node.meta.acl.allows(Perms::ADMIN) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if version != -1 && version != node.meta.aversion {
+            return Err(ErrorCode::BadVersion);
+        }
+        node.meta.aversion = node.meta.aversion.wrapping_add(1);
+        node.meta.acl = acl;
+        Ok(node.stat())
     }
 }
 

@@ -5,6 +5,7 @@
 //! latest state; watch events are delivered at commit, before any later reply. Used by the
 //! checker cross-check property tests and by the benchmarks.
 
+use crate::acl::Acl;
 use crate::history::{Event, Header, History, Record, Txn, TxnRecord, HISTORY_FORMAT};
 use crate::op::{Op, OpResult, Outcome};
 use crate::reference::ZkModel;
@@ -105,9 +106,9 @@ fn random_op(rng: &mut Rng, p: &Params) -> Op {
         };
     }
     match rng.below(6) {
-        0 | 1 => Op::Create { path, data, mode: CreateMode::Persistent },
-        2 => Op::Create { path: format!("{path}/e"), data, mode: CreateMode::Ephemeral },
-        3 => Op::Create { path: format!("{path}/s-"), data, mode: CreateMode::PersistentSequential },
+        0 | 1 => Op::Create { path, data, mode: CreateMode::Persistent, acl: Acl::open() },
+        2 => Op::Create { path: format!("{path}/e"), data, mode: CreateMode::Ephemeral, acl: Acl::open() },
+        3 => Op::Create { path: format!("{path}/s-"), data, mode: CreateMode::PersistentSequential, acl: Acl::open() },
         4 => Op::SetData { path, data, version: -1 },
         _ => {
             let child = rng.chance(500);

@@ -81,8 +81,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use watch::WatchArm;
 use zksim_model::{
-    AddWatchMode, CreateMode, Data, ErrorCode, Event, MultiOp, MultiSubResult, Op, OpId, OpResult, Outcome, ServerId,
-    SessionId, SessionState, Stat, WatcherKind, Zxid,
+    Acl, AddWatchMode, CreateMode, Data, ErrorCode, Event, MultiOp, MultiSubResult, Op, OpId, OpResult, Outcome,
+    ServerId, SessionId, SessionState, Stat, WatcherKind, Zxid,
 };
 
 /// One session with the service. Clones share the session.
@@ -245,7 +245,7 @@ impl ZkClient {
 
     /// Creates a node; returns its actual path (with the sequence suffix for sequential modes).
     pub async fn create(&self, path: &str, data: Data, mode: CreateMode) -> Result<String, ZkError> {
-        match self.run(Op::Create { path: path.to_string(), data, mode }, None).await? {
+        match self.run(Op::Create { path: path.to_string(), data, mode, acl: Acl::open() }, None).await? {
             OpResult::Created { path, .. } => Ok(path),
             other => Err(shape("create", &other)),
         }
@@ -255,7 +255,7 @@ impl ZkClient {
     /// has no create2 flag, so the service answers like ZooKeeper 3.8's plain create: no Stat
     /// for plain modes, a Stat for container and TTL modes. Use `exists` when you need it.
     pub async fn create2(&self, path: &str, data: Data, mode: CreateMode) -> Result<(String, Option<Stat>), ZkError> {
-        match self.run(Op::Create { path: path.to_string(), data, mode }, None).await? {
+        match self.run(Op::Create { path: path.to_string(), data, mode, acl: Acl::open() }, None).await? {
             OpResult::Created { path, stat } => Ok((path, stat)),
             other => Err(shape("create2", &other)),
         }

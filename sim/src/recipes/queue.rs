@@ -30,7 +30,7 @@ use crate::client::{ZkClient, ZkError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use zksim_model::history::{RecipeAction, RecipeNote};
-use zksim_model::{Bug, CreateMode, Data, ErrorCode, MultiOp};
+use zksim_model::{Acl, Bug, CreateMode, Data, ErrorCode, MultiOp};
 
 /// Queue workload parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -307,6 +307,7 @@ async fn consume(ctx: &RecipeCtx, zk: &ZkClient, p: &QueueParams, st: &mut Consu
                             path: format!("{}-done/{name}", p.path),
                             data: Data::text(&nonce),
                             mode: CreateMode::Persistent,
+                            acl: Acl::open(),
                         },
                     ];
                     let consumed = match zk.multi(ops).await {

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use zksim_model::history::{chain_digest, CloseReason, Txn, TxnRecord};
 use zksim_model::{
-    CreateMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, SessionId, Stat, Zxid,
+    Acl, CreateMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, Perms, SessionId,
+    Stat, Zxid,
 };
 
 /// The largest TTL ZooKeeper accepts (it packs the TTL into 40 bits of ephemeralOwner).
@@ -69,6 +70,9 @@ struct Node {
     creates: i32,
     aversion: i32,
     kind: NodeKind,
+    /// Who may do what: READ for its data and children, WRITE for setData, ADMIN for setACL,
+    /// CREATE and DELETE for its children.
+    acl: Acl,
     /// Child names (not full paths), sorted. Shared strings: the first change of a node after a
     /// snapshot copies this set, which then costs a count increment per name, not an allocation.
     children: BTreeSet<Arc<str>>,
@@ -87,6 +91,7 @@ impl Node {
             creates: 0,
             aversion: 0,
             kind,
+            acl: Acl::open(),
             children: BTreeSet::new(),
         }
     }
@@ -234,7 +239,8 @@ impl Default for DataTree {
 impl DataTree {
     /// A fresh server's tree: `/`, `/zookeeper`, `/zookeeper/config`, `/zookeeper/quota`, with
     /// ZooKeeper 3.8's odd stats (probes md §3): the system nodes are inserted without counting
-    /// as creates, so `/` shows cversion −1 and `/zookeeper` −2; `/zookeeper/config` has aversion −1.
+    /// as creates, so `/` shows cversion −1 and `/zookeeper` −2; `/zookeeper/config` has aversion −1
+    /// and a read-only ACL.
     pub fn new() -> DataTree {
         let mut tree = DataTree::empty();
         tree.system_nodes = true;
@@ -249,7 +255,11 @@ impl DataTree {
             assert!(inserted, "system node {p} inserted twice");
             tree.nodes.insert(p, Node::new(Data::text(""), Zxid::ZERO, 0, NodeKind::Persistent));
         }
-        tree.nodes.get_mut("/zookeeper/config").expect("just inserted").aversion = -1;
+        // The config node is read-only (ZOOKEEPER-2014), set by a setACL with version -1 at
+        // startup, which leaves its aversion -1.
+        let config = tree.nodes.get_mut("/zookeeper/config").expect("just inserted");
+        config.aversion = -1;
+        config.acl = Acl::anyone(Perms::READ);
         tree.check_invariants();
         tree
     }
@@ -312,26 +322,35 @@ impl DataTree {
         Applied { outcome, triggers }
     }
 
-    /// Answers a read (GetData, Exists, GetChildren, Sync). Reads never check path syntax:
-    /// a malformed path is simply a missing node, and `""` is the root (probes md §5).
+    /// Answers a read (GetData, Exists, GetChildren, Sync, GetAllChildrenNumber, GetAcl). Reads
+    /// never check path syntax: a malformed path is simply a missing node, and `""` is the root
+    /// (probes md §5). FinalRequestProcessor looks the node up, then checks READ (getACL: READ
+    /// or ADMIN); exists and sync check nothing.
     pub fn read(&self, op: &Op) -> Outcome {
-        match op {
-            Op::GetData { path, .. } => match self.nodes.get(path::lookup_key(path)) {
-                Some(n) => ok(OpResult::GetData { data: n.data.clone(), stat: n.stat() }),
-                None => err(ErrorCode::NoNode),
-            },
-            Op::Exists { path, .. } => ok(OpResult::Exists { stat: self.node_stat(path) }),
-            Op::GetChildren { path, .. } => match self.nodes.get(path::lookup_key(path)) {
-                Some(n) => ok(OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
-                None => err(ErrorCode::NoNode),
-            },
+        let readable = |path: &str, needed: Perms| match self.nodes.get(path::lookup_key(path)) {
+            None => Err(ErrorCode::NoNode),
+            Some(n) if !n.acl.allows(needed) => Err(ErrorCode::NoAuth),
+            Some(n) => Ok(n),
+        };
+        let result = match op {
+            Op::GetData { path, .. } => {
+                readable(path, Perms::READ).map(|n| OpResult::GetData { data: n.data.clone(), stat: n.stat() })
+            }
+            Op::Exists { path, .. } => Ok(OpResult::Exists { stat: self.node_stat(path) }),
+            Op::GetChildren { path, .. } => readable(path, Perms::READ)
+                .map(|n| OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
             // sync succeeds on any path, even a missing one, and echoes it as sent.
-            Op::Sync { path } => ok(OpResult::Synced { path: path.clone() }),
-            Op::GetAllChildrenNumber { path } => match self.descendant_count(path) {
-                Some(n) => ok(OpResult::ChildrenNumber { number: n as u64 }),
-                None => err(ErrorCode::NoNode),
-            },
-            _ => err(ErrorCode::MarshallingError),
+            Op::Sync { path } => Ok(OpResult::Synced { path: path.clone() }),
+            Op::GetAllChildrenNumber { path } => readable(path, Perms::READ).map(|_| OpResult::ChildrenNumber {
+                number: self.descendant_count(path).expect("the node exists") as u64,
+            }),
+            Op::GetAcl { path } => readable(path, Perms::READ.union(Perms::ADMIN))
+                .map(|n| OpResult::Acl { acl: n.acl.clone(), stat: n.stat() }),
+            _ => Err(ErrorCode::MarshallingError),
+        };
+        match result {
+            Ok(value) => ok(value),
+            Err(code) => err(code),
         }
     }
 
@@ -523,8 +542,8 @@ impl DataTree {
     ) -> Outcome {
         let mut undo = UndoLog::off();
         match op {
-            Op::Create { path, data, mode } => {
-                match self.create(session, path, data, *mode, zxid, time, triggers, &mut undo) {
+            Op::Create { path, data, mode, acl } => {
+                match self.create(session, path, data, *mode, acl, zxid, time, triggers, &mut undo) {
                     Ok(created) => {
                         let stat = self.node_stat(&created);
                         ok(OpResult::Created { path: created, stat })
@@ -542,6 +561,10 @@ impl DataTree {
                     Err(code) => err(code),
                 }
             }
+            Op::SetAcl { path, acl, version } => match self.set_acl(path, acl, *version) {
+                Ok(stat) => ok(OpResult::Stat { stat }),
+                Err(code) => err(code),
+            },
             Op::Multi { ops } if op.is_write() => self.multi(session, ops, zxid, time, triggers),
             // A client close that reached the log as a client op: same as the session txn.
             Op::CloseSession => self.close_session(session, zxid, triggers),
@@ -555,6 +578,7 @@ impl DataTree {
             | Op::RemoveWatches { .. }
             | Op::GetEphemerals { .. }
             | Op::GetAllChildrenNumber { .. }
+            | Op::GetAcl { .. }
             | Op::Multi { .. } => err(ErrorCode::MarshallingError),
         }
     }
@@ -574,18 +598,20 @@ impl DataTree {
         let mut multi_triggers = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             let r = match op {
-                MultiOp::Create { path, data, mode } => {
-                    self.create(session, path, data, *mode, zxid, time, &mut multi_triggers, &mut undo).map(|created| {
-                        // create2 inside a multi is answered like create (no stat), except
-                        // container and TTL creates, which use their own opcodes (probes md §6).
-                        let stat = match mode {
-                            CreateMode::Container
-                            | CreateMode::PersistentWithTtl { .. }
-                            | CreateMode::PersistentSequentialWithTtl { .. } => self.node_stat(&created),
-                            _ => None,
-                        };
-                        MultiSubResult::Created { path: created, stat }
-                    })
+                MultiOp::Create { path, data, mode, acl } => {
+                    self.create(session, path, data, *mode, acl, zxid, time, &mut multi_triggers, &mut undo).map(
+                        |created| {
+                            // create2 inside a multi is answered like create (no stat), except
+                            // container and TTL creates, which use their own opcodes (probes md §6).
+                            let stat = match mode {
+                                CreateMode::Container
+                                | CreateMode::PersistentWithTtl { .. }
+                                | CreateMode::PersistentSequentialWithTtl { .. } => self.node_stat(&created),
+                                _ => None,
+                            };
+                            MultiSubResult::Created { path: created, stat }
+                        },
+                    )
                 }
                 MultiOp::Delete { path, version } => {
                     self.delete(path, *version, zxid, &mut multi_triggers, &mut undo).map(|()| MultiSubResult::Deleted)
@@ -623,11 +649,16 @@ impl DataTree {
         path: &str,
         data: &Data,
         mode: CreateMode,
+        acl: &Acl,
         zxid: Zxid,
         time: i64,
         triggers: &mut Vec<Trigger>,
         undo: &mut UndoLog,
     ) -> Result<String, ErrorCode> {
+        // CreateMode.fromFlag and the TTL rule refuse a raw request no mode describes.
+        if let CreateMode::Invalid { .. } = mode {
+            return Err(ErrorCode::BadArguments);
+        }
         if let Some(ttl) = mode.ttl_ms() {
             if !(1..=MAX_TTL_MS).contains(&ttl) {
                 return Err(ErrorCode::BadArguments);
@@ -639,7 +670,12 @@ impl DataTree {
             return Err(ErrorCode::BadArguments);
         }
         let parent_key = path::raw_parent(path).ok_or(ErrorCode::BadArguments)?.to_string();
+        // fixupACL runs before the parent is looked up: InvalidACL wins over NoNode.
+        let acl = acl.fixup()?;
         let parent = self.nodes.get(&parent_key).ok_or(ErrorCode::NoNode)?;
+        if !parent.acl.allows(Perms::CREATE) {
+            return Err(ErrorCode::NoAuth);
+        }
         let full = if mode.is_sequential() { format!("{path}{:010}", parent.creates) } else { path.to_string() };
         path::validate(&full).map_err(|_| ErrorCode::BadArguments)?;
         if self.nodes.contains_key(&full) {
@@ -657,6 +693,7 @@ impl DataTree {
             CreateMode::PersistentWithTtl { ttl_ms } | CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
                 NodeKind::Ttl { ttl_ms }
             }
+            CreateMode::Invalid { .. } => unreachable!("refused above"),
         };
         let parent = self.nodes.get_mut(&parent_key).expect("looked up above");
         let (parent_creates, parent_pzxid) = (parent.creates, parent.pzxid);
@@ -665,7 +702,9 @@ impl DataTree {
         assert!(inserted, "{full} was not yet a child of {parent_key}");
         parent.creates = parent.creates.wrapping_add(1);
         parent.pzxid = zxid;
-        self.nodes.insert(&full, Node::new(data.clone(), zxid, time, kind));
+        let mut node = Node::new(data.clone(), zxid, time, kind);
+        node.acl = acl;
+        self.nodes.insert(&full, node);
         self.index_insert(&full, kind);
         triggers.push(Trigger { kind: EventType::NodeCreated, path: full.clone() });
         triggers.push(Trigger { kind: EventType::NodeChildrenChanged, path: parent_key });
@@ -686,8 +725,11 @@ impl DataTree {
             return Err(ErrorCode::BadArguments);
         }
         let parent_key = path::raw_parent(path).ok_or(ErrorCode::BadArguments)?;
-        if !self.nodes.contains_key(parent_key) {
-            return Err(ErrorCode::NoNode);
+        // DELETE is the parent's permission; the node's own ACL does not matter.
+        match self.nodes.get(parent_key) {
+            None => return Err(ErrorCode::NoNode),
+            Some(parent) if !parent.acl.allows(Perms::DELETE) => return Err(ErrorCode::NoAuth),
+            Some(_) => {}
         }
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.version, version)?;
@@ -714,6 +756,9 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        if !node.acl.allows(Perms::WRITE) {
+            return Err(ErrorCode::NoAuth);
+        }
         check_version(node.version, version)?;
         let old = std::mem::replace(&mut node.data, data.clone());
         let (mzxid, mtime, old_version) = (node.mzxid, node.mtime, node.version);
@@ -728,7 +773,26 @@ impl DataTree {
     fn check(&self, path: &str, version: i32) -> Result<(), ErrorCode> {
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        if !node.acl.allows(Perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
         check_version(node.version, version)
+    }
+
+    /// setACL (never inside a multi): syntax, the new ACL, the node, its ADMIN permission, the
+    /// aversion. Only aversion and the ACL change: no mzxid, no watch.
+    fn set_acl(&mut self, path: &str, acl: &Acl, version: i32) -> Result<Stat, ErrorCode> {
+        path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = acl.fixup()?;
+        let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        if !node.acl.allows(Perms::ADMIN) {
+            return Err(ErrorCode::NoAuth);
+        }
+        check_version(node.aversion, version)?;
+        let node = self.nodes.get_mut(path).expect("looked up above");
+        node.aversion = node.aversion.wrapping_add(1);
+        node.acl = acl;
+        Ok(node.stat())
     }
 
     /// Whether a reaper deletion (ZooKeeper's deleteContainer, for containers and TTL nodes

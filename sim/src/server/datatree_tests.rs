@@ -85,7 +85,7 @@ impl Server {
 }
 
 fn create(path: &str, mode: CreateMode) -> Op {
-    Op::Create { path: path.to_string(), data: Data::text(""), mode }
+    Op::Create { path: path.to_string(), data: Data::text(""), mode, acl: zksim_model::Acl::open() }
 }
 
 fn delete(path: &str, version: i32) -> Op {
@@ -147,7 +147,12 @@ fn failed_creates_and_multis_do_not_advance_counter() {
         S1,
         Op::Multi {
             ops: vec![
-                MultiOp::Create { path: "/q-".into(), data: Data::null(), mode: PersistentSequential },
+                MultiOp::Create {
+                    path: "/q-".into(),
+                    data: Data::null(),
+                    mode: PersistentSequential,
+                    acl: zksim_model::Acl::open(),
+                },
                 MultiOp::Check { path: "/p".into(), version: 7 },
             ],
         },
@@ -263,8 +268,11 @@ fn versions_and_error_precedence() {
 #[test]
 fn null_data_is_kept() {
     let mut s = Server::chroot();
-    s.exec(S1, Op::Create { path: "/n".into(), data: Data::null(), mode: Persistent });
-    s.exec(S1, Op::Create { path: "/u".into(), data: Data::text("é"), mode: Persistent });
+    s.exec(S1, Op::Create { path: "/n".into(), data: Data::null(), mode: Persistent, acl: zksim_model::Acl::open() });
+    s.exec(
+        S1,
+        Op::Create { path: "/u".into(), data: Data::text("é"), mode: Persistent, acl: zksim_model::Acl::open() },
+    );
     match s.exec(S1, get("/n", false)) {
         Outcome::Ok { value: OpResult::GetData { data, stat } } => {
             assert_eq!(data, Data::null());
@@ -284,12 +292,27 @@ fn multi_semantics() {
         S1,
         Op::Multi {
             ops: vec![
-                MultiOp::Create { path: "/m".into(), data: Data::null(), mode: Persistent },
-                MultiOp::Create { path: "/m/c".into(), data: Data::null(), mode: Container },
+                MultiOp::Create {
+                    path: "/m".into(),
+                    data: Data::null(),
+                    mode: Persistent,
+                    acl: zksim_model::Acl::open(),
+                },
+                MultiOp::Create {
+                    path: "/m/c".into(),
+                    data: Data::null(),
+                    mode: Container,
+                    acl: zksim_model::Acl::open(),
+                },
                 MultiOp::SetData { path: "/x".into(), data: Data::text("1"), version: 0 },
                 MultiOp::SetData { path: "/x".into(), data: Data::text("2"), version: 1 },
                 MultiOp::Check { path: "/x".into(), version: 2 },
-                MultiOp::Create { path: "/tmp".into(), data: Data::null(), mode: Persistent },
+                MultiOp::Create {
+                    path: "/tmp".into(),
+                    data: Data::null(),
+                    mode: Persistent,
+                    acl: zksim_model::Acl::open(),
+                },
                 MultiOp::Delete { path: "/tmp".into(), version: 0 },
             ],
         },
@@ -316,8 +339,18 @@ fn multi_semantics() {
             ops: vec![
                 MultiOp::SetData { path: "/x".into(), data: Data::text("3"), version: -1 },
                 MultiOp::Delete { path: "/m/c".into(), version: -1 },
-                MultiOp::Create { path: "/e".into(), data: Data::null(), mode: Ephemeral },
-                MultiOp::Create { path: "/e/child".into(), data: Data::null(), mode: Persistent },
+                MultiOp::Create {
+                    path: "/e".into(),
+                    data: Data::null(),
+                    mode: Ephemeral,
+                    acl: zksim_model::Acl::open(),
+                },
+                MultiOp::Create {
+                    path: "/e/child".into(),
+                    data: Data::null(),
+                    mode: Persistent,
+                    acl: zksim_model::Acl::open(),
+                },
                 MultiOp::Delete { path: "/x".into(), version: -1 },
             ],
         },

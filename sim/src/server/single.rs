@@ -100,7 +100,7 @@ impl ProbeTarget for SingleServer {
         match op {
             // A multi holding a read is refused before it becomes a transaction.
             Op::Multi { .. } if !op.is_write() => Outcome::Err { code: ErrorCode::MarshallingError },
-            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Multi { .. } => {
+            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::SetAcl { .. } | Op::Multi { .. } => {
                 self.commit(Txn::Client { session, xid: 0, op: op.clone() }).outcome
             }
             Op::CloseSession => self.commit(Txn::CloseSession { session, reason: CloseReason::Closed }).outcome,
@@ -108,7 +108,8 @@ impl ProbeTarget for SingleServer {
             | Op::Exists { .. }
             | Op::GetChildren { .. }
             | Op::Sync { .. }
-            | Op::GetAllChildrenNumber { .. } => {
+            | Op::GetAllChildrenNumber { .. }
+            | Op::GetAcl { .. } => {
                 if !self.tree.session_open(session) {
                     return Outcome::Err { code: ErrorCode::SessionExpired };
                 }

@@ -73,7 +73,12 @@ async fn wait_for_leader(nem: &Nemesis, after: usize, within_ms: u64) -> Option<
 }
 
 fn create(path: &str, data: &str) -> Op {
-    Op::Create { path: path.into(), data: Data::text(data), mode: CreateMode::Persistent }
+    Op::Create {
+        path: path.into(),
+        data: Data::text(data),
+        mode: CreateMode::Persistent,
+        acl: zksim_model::Acl::open(),
+    }
 }
 
 #[test]
@@ -437,7 +442,12 @@ fn sessions_expire_by_timeout_and_through_the_control_port() {
                 .run(async move {
                     // A session that never pings again (timeout 400 ms) and a live one.
                     let mut idle = open_anywhere(&ensemble(3), 400, Duration::from_secs(3)).await.expect("idle");
-                    let eph = Op::Create { path: "/eph".into(), data: Data::text("e"), mode: CreateMode::Ephemeral };
+                    let eph = Op::Create {
+                        path: "/eph".into(),
+                        data: Data::text("e"),
+                        mode: CreateMode::Ephemeral,
+                        acl: zksim_model::Acl::open(),
+                    };
                     let (_, o) = idle.call(eph, Duration::from_secs(2)).await.expect("ephemeral create");
                     assert!(o.is_ok(), "ephemeral create: {o:?}");
                     let busy = open_anywhere(&ensemble(3), 4_000, Duration::from_secs(3)).await.expect("busy");
@@ -697,7 +707,12 @@ fn closing_a_session_commits_close_and_deletes_its_ephemerals() {
             client
                 .run(async move {
                     let mut a = open_anywhere(&ensemble(3), 4_000, Duration::from_secs(3)).await.expect("a");
-                    let eph = Op::Create { path: "/e".into(), data: Data::text("e"), mode: CreateMode::Ephemeral };
+                    let eph = Op::Create {
+                        path: "/e".into(),
+                        data: Data::text("e"),
+                        mode: CreateMode::Ephemeral,
+                        acl: zksim_model::Acl::open(),
+                    };
                     let (_, o) = a.call(eph, Duration::from_secs(2)).await.expect("create");
                     assert!(o.is_ok(), "{o:?}");
                     let closed = a.call(Op::CloseSession, Duration::from_secs(2)).await;

@@ -4,7 +4,7 @@
 
 use crate::rng::SimRng;
 use rand::Rng;
-use zksim_model::{CreateMode, Data, MultiOp, Op};
+use zksim_model::{Acl, CreateMode, Data, MultiOp, Op};
 
 /// Draws operations for one client.
 pub struct KvGen {
@@ -48,7 +48,7 @@ impl KvGen {
 
     /// The operation that sets up the key space (idempotent: NodeExists is fine).
     pub fn setup() -> Op {
-        Op::Create { path: "/kv".into(), data: Data::text(""), mode: CreateMode::Persistent }
+        Op::Create { path: "/kv".into(), data: Data::text(""), mode: CreateMode::Persistent, acl: Acl::open() }
     }
 
     /// The next operation for `client`.
@@ -63,7 +63,7 @@ impl KvGen {
             62..=79 => {
                 let mode = Self::mode(rng);
                 let path = if mode.is_sequential() { format!("{path}-") } else { path };
-                Op::Create { path, data: self.data(client), mode }
+                Op::Create { path, data: self.data(client), mode, acl: Acl::open() }
             }
             80..=91 => Op::Delete { path, version: Self::version(rng) },
             _ => {
@@ -72,7 +72,12 @@ impl KvGen {
                     .map(|_| {
                         let p = self.key(rng);
                         match rng.gen_range(0..4) {
-                            0 => MultiOp::Create { path: p, data: self.data(client), mode: CreateMode::Persistent },
+                            0 => MultiOp::Create {
+                                path: p,
+                                data: self.data(client),
+                                mode: CreateMode::Persistent,
+                                acl: Acl::open(),
+                            },
                             1 => MultiOp::Delete { path: p, version: Self::version(rng) },
                             2 => MultiOp::SetData { path: p, data: self.data(client), version: Self::version(rng) },
                             _ => MultiOp::Check { path: p, version: Self::version(rng) },

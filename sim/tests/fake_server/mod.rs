@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use zksim_model::{
-    AddWatchMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, ServerId, SessionId,
+    Acl, AddWatchMode, Data, ErrorCode, EventType, MultiOp, MultiSubResult, Op, OpResult, Outcome, ServerId, SessionId,
     Stat, WatchedEvent, WatcherKind, Zxid,
 };
 use zksim_sim::net::{ConnReceiver, ConnSender, Listener, CLIENT_PORT};
@@ -368,7 +368,7 @@ fn multi(t: &mut Tree, session: SessionId, ops: Vec<MultiOp>) -> (Zxid, Outcome)
     let mut results = Vec::new();
     for op in ops {
         let (single, sub) = match op {
-            MultiOp::Create { path, data, mode } => (Op::Create { path, data, mode }, None),
+            MultiOp::Create { path, data, mode, .. } => (Op::Create { path, data, mode, acl: Acl::open() }, None),
             MultiOp::Delete { path, version } => (Op::Delete { path, version }, Some(MultiSubResult::Deleted)),
             MultiOp::SetData { path, data, version } => (Op::SetData { path, data, version }, None),
             MultiOp::Check { .. } => {
@@ -399,7 +399,7 @@ fn err(t: &Tree, code: ErrorCode) -> (Zxid, Outcome) {
 fn apply(t: &mut Tree, session: SessionId, op: Op) -> (Zxid, Outcome) {
     let ok = |z: u64, value: OpResult| (Zxid(z), Outcome::Ok { value });
     match op {
-        Op::Create { path, data, mode } => {
+        Op::Create { path, data, mode, .. } => {
             let parent = parent_of(&path).to_string();
             let Some((_, ps)) = t.nodes.get(&parent) else { return err(t, ErrorCode::NoNode) };
             let path = if mode.is_sequential() { format!("{path}{:010}", ps.cversion) } else { path };
@@ -504,7 +504,9 @@ fn apply(t: &mut Tree, session: SessionId, op: Op) -> (Zxid, Outcome) {
         Op::Multi { ops } if ops.iter().any(MultiOp::is_read) => err(t, ErrorCode::MarshallingError),
         Op::Multi { ops } => multi(t, session, ops),
         // Not needed by the client tests that use this fake.
-        Op::GetEphemerals { .. } | Op::GetAllChildrenNumber { .. } => err(t, ErrorCode::Unimplemented),
+        Op::GetEphemerals { .. } | Op::GetAllChildrenNumber { .. } | Op::SetAcl { .. } | Op::GetAcl { .. } => {
+            err(t, ErrorCode::Unimplemented)
+        }
         Op::CloseSession => {
             t.zxid += 1;
             ok(t.zxid, OpResult::Done)
