@@ -34,6 +34,7 @@ const PATHS: &[&str] = &[
     "/zookeeper",
     "/zookeeper/q",
     "/.",
+    "/a\0b",
 ];
 
 struct Pair {

@@ -188,7 +188,8 @@ impl ZkModel {
     /// Evaluates a non-transaction op (GetData/Exists/GetChildren/Sync/AddWatch/RemoveWatches/
     /// GetAcl/...) for `session` at the current state, registering watches as the server does:
     /// exists arms a data watch even on a missing node; get/children on a missing node, or on one
-    /// whose ACL refuses READ (NoAuth), arm nothing. exists, sync and the watch ops check no ACL. Paths are
+    /// whose ACL refuses READ (NoAuth), arm nothing. exists, sync and the watch ops check no ACL;
+    /// exists refuses a path holding a NUL (BadArguments). Paths are
     /// never syntax-checked; `""` reads as the root (watches register under the path as given).
     /// A session that is not open gets SessionExpired; a write op gets MarshallingError.
     pub fn read(&mut self, session: SessionId, op: &Op) -> Outcome {
@@ -216,6 +217,11 @@ impl ZkModel {
                 return ReadView::GetData { data: &node.meta.data, stat: node.stat() };
             }
             Op::Exists { path, watch } => {
+                // The one path check a read makes (FinalRequestProcessor): a NUL is
+                // BadArguments, and no watch is armed.
+                if path.contains('\0') {
+                    return ReadView::Owned(Outcome::Err { code: ErrorCode::BadArguments });
+                }
                 let stat = self.tree.get(path).map(ZNode::stat);
                 if *watch {
                     self.watches.add_data(session, path);

@@ -397,3 +397,16 @@ fn a_fresh_servers_config_node_is_read_only() {
     let applied = m.apply(&TxnRecord { zxid: Zxid(2), time_ms: 0, txn: Txn::Client { session: S1, xid: 0, op: set } });
     assert_eq!(applied.outcome, err(ErrorCode::NoAuth));
 }
+
+#[test]
+fn exists_refuses_a_nul_and_arms_nothing() {
+    let mut d = Driver::new();
+    let exists = Op::Exists { path: "/a\0b".into(), watch: true };
+    assert_eq!(d.m.read(S1, &exists), err(ErrorCode::BadArguments));
+    assert_eq!(d.m.read(S1, &Op::GetData { path: "/a\0b".into(), watch: true }), err(ErrorCode::NoNode));
+    assert!(d.m.check_invariants().is_ok());
+    assert!(d
+        .write(S1, Op::Create { path: "/a".into(), data: Data::null(), mode: CreateMode::Persistent, acl: Acl::open() })
+        .events
+        .is_empty());
+}

@@ -336,6 +336,8 @@ impl DataTree {
             Op::GetData { path, .. } => {
                 readable(path, Perms::READ).map(|n| OpResult::GetData { data: n.data.clone(), stat: n.stat() })
             }
+            // exists alone refuses a NUL in the path (and then arms no watch).
+            Op::Exists { path, .. } if path.contains('\0') => Err(ErrorCode::BadArguments),
             Op::Exists { path, .. } => Ok(OpResult::Exists { stat: self.node_stat(path) }),
             Op::GetChildren { path, .. } => readable(path, Perms::READ)
                 .map(|n| OpResult::Children { children: n.children.iter().cloned().collect(), stat: n.stat() }),
