@@ -377,6 +377,73 @@ pub fn model_trace(file: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `zksim conformance` runs the cases against.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ConformanceTarget {
+    /// The reference model (zksim_model::ZkModel).
+    Model,
+    /// The service's data tree, watch manager and reaper, committed one txn at a time.
+    Service,
+}
+
+/// `zksim conformance`: each case's verdict — pass, known 3.8.0 bug (the fixed behaviour is
+/// followed on purpose), unsupported (with the op and reason) or fail (with the diff). Exit 1
+/// when any case fails or cannot run.
+pub fn conformance(corpus: &Path, target: ConformanceTarget, json: bool) -> Result<ExitCode, String> {
+    use zksim_model::model_target::ModelTarget;
+    use zksim_model::probes::{parse_cases, run_case, CaseReport, Namespace, KNOWN_3_8_0_BUGS};
+    use zksim_model::ZkModel;
+    use zksim_sim::server::{DataTree, SingleServer};
+    let text = std::fs::read_to_string(corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+    let cases = parse_cases(&text).map_err(|e| format!("{}: {e}", corpus.display()))?;
+    let (mut pass, mut known, mut bad) = (0, 0, 0);
+    let mut out = std::io::stdout().lock();
+    for case in &cases {
+        let report = match (target, case.namespace) {
+            (ConformanceTarget::Model, Namespace::Chroot) => run_case(case, &mut ModelTarget::new(ZkModel::new())),
+            (ConformanceTarget::Model, Namespace::Root) => {
+                run_case(case, &mut ModelTarget::new(ZkModel::fresh_server()))
+            }
+            (ConformanceTarget::Service, Namespace::Chroot) => {
+                run_case(case, &mut SingleServer::new(DataTree::empty()))
+            }
+            (ConformanceTarget::Service, Namespace::Root) => run_case(case, &mut SingleServer::new(DataTree::new())),
+        };
+        let bug = KNOWN_3_8_0_BUGS.iter().find(|(n, _)| *n == case.name).map(|(_, why)| *why);
+        let (verdict, differing, detail) = match (&report, bug) {
+            (CaseReport::Pass, _) => ("pass", Vec::new(), String::new()),
+            (CaseReport::Fail(m), Some(why)) => ("known-3.8.0-bug", m.differing(), why.to_string()),
+            (CaseReport::Fail(m), None) => ("fail", m.differing(), m.to_string()),
+            (CaseReport::Unsupported(u), _) => ("unsupported", vec![u.op_index], u.reason.clone()),
+        };
+        match verdict {
+            "pass" => pass += 1,
+            "known-3.8.0-bug" => known += 1,
+            _ => bad += 1,
+        }
+        let written = if json {
+            let line = serde_json::json!({
+                "name": case.name, "verdict": verdict, "differing_ops": differing, "detail": detail,
+            });
+            writeln!(out, "{line}")
+        } else if verdict == "pass" {
+            writeln!(out, "pass              {}", case.name)
+        } else {
+            writeln!(out, "{verdict:<17} {}\n{}", case.name, indent(&detail))
+        };
+        written.map_err(|e| e.to_string())?;
+    }
+    if !json {
+        writeln!(out, "{} cases: {pass} pass, {known} known 3.8.0 bugs, {bad} fail or cannot run", cases.len())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAIL) })
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
 /// The parts of `zksim bench`, each run in its own process so its peak memory is its own.
 const BENCH_PARTS: [&str; 5] = ["ceilings", "standard", "sweep", "witness", "wgl"];
 

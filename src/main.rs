@@ -147,6 +147,19 @@ enum Command {
     },
     /// Replay a JSON-lines trace of operations through the reference model (docs/model-trace.md).
     ModelTrace { file: PathBuf },
+    /// Run recorded real-ZooKeeper cases (the probes' JSON format, model/testdata/) against the
+    /// reference model or the service's data tree; prints a verdict per case and the diff of each
+    /// case that differs.
+    Conformance {
+        /// A JSON list of cases, as model/testdata/zookeeper-3.8-probes.json.
+        corpus: PathBuf,
+        /// What to run them against.
+        #[arg(long, value_enum, default_value = "model")]
+        target: cli::ConformanceTarget,
+        /// One JSON object per case: {name, verdict, differing_ops, detail}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks: the runtime's ceiling, checker throughput.
     Bench {
         #[arg(long)]
@@ -178,6 +191,7 @@ fn main() -> ExitCode {
         },
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
+        Command::Conformance { corpus, target, json } => cli::conformance(&corpus, target, json),
         Command::Bench { json, part } => cli::bench(json, part.as_deref()),
         Command::Bugs { seeds, jobs, only, dir, json, markdown } => {
             cli::bugs(&dir, seeds, jobs, only.as_deref(), json, markdown)

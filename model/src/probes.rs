@@ -369,6 +369,20 @@ pub enum CaseReport {
     Fail(Mismatch),
 }
 
+/// Cases of the vendored corpus that show ZooKeeper 3.8.0 bugs, with the reason. The model and
+/// the service follow the fixed behaviour, so these cases differ from the recording on purpose.
+pub const KNOWN_3_8_0_BUGS: &[(&str, &str)] = &[
+    (
+        "watch_persistent_and_oneshot_same_path",
+        "ZOOKEEPER-4466: in 3.8.0 a one-shot get watch replaces the persistent watch; fixed, both coexist",
+    ),
+    (
+        "watch_persistent_partial_remove",
+        "ZOOKEEPER-4471: in 3.8.0 removeWatches(data|children) strips half of a persistent watch; fixed, they \
+         remove only one-shot watches",
+    ),
+];
+
 /// A case whose results differ from the recording.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mismatch {

@@ -15,17 +15,7 @@ const SKIPPED: &[(&str, &str)] = &[
 ];
 
 /// Cases showing 3.8.0 bugs; the service implements the fixed behaviour.
-const KNOWN_BUGS: &[(&str, &str)] = &[
-    (
-        "watch_persistent_and_oneshot_same_path",
-        "ZOOKEEPER-4466: in 3.8.0 a one-shot get watch replaces the persistent watch; fixed, both coexist",
-    ),
-    (
-        "watch_persistent_partial_remove",
-        "ZOOKEEPER-4471: in 3.8.0 removeWatches(data|children) strips half of a persistent watch; fixed, they \
-         remove only one-shot watches",
-    ),
-];
+const KNOWN_BUGS: &[(&str, &str)] = zksim_model::probes::KNOWN_3_8_0_BUGS;
 
 fn target_for(ns: Namespace) -> SingleServer {
     SingleServer::new(match ns {
