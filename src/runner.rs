@@ -119,7 +119,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutput {
                 let run = group.run.clone();
                 async move {
                     match run {
-                        Workload::Kv { keys, think_ms, pipeline } => kv_workload(rctx, keys, think_ms, pipeline).await,
+                        Workload::Kv { keys, think_ms, pipeline, acls } => {
+                            kv_workload(rctx, KvGen::new(keys).with_acls(acls), think_ms, pipeline).await
+                        }
                         Workload::Config(p) => zksim_sim::recipes::config::workload(rctx, p).await,
                         Workload::Dns(p) => zksim_sim::recipes::dns::workload(rctx, p).await,
                         Workload::Naming(p) => zksim_sim::recipes::naming::workload(rctx, p).await,
@@ -473,8 +475,7 @@ async fn apply(nemesis: &Nemesis, fault: &FaultSpec, recorder: &Recorder) -> Res
 
 /// The `kv` workload: random operations from [`KvGen`], `pipeline` at a time (sent together,
 /// awaited together), a new session whenever one expires.
-async fn kv_workload(mut ctx: RecipeCtx, keys: u32, think_ms: u64, pipeline: u32) {
-    let mut gen = KvGen::new(keys);
+async fn kv_workload(mut ctx: RecipeCtx, mut gen: KvGen, think_ms: u64, pipeline: u32) {
     while let Some(zk) = ctx.new_session().await {
         let _ = zk.execute(KvGen::setup()).await;
         loop {

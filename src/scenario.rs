@@ -123,6 +123,10 @@ pub enum Workload {
         /// keeps its FIFO promise.
         #[serde(default = "default_pipeline", skip_serializing_if = "is_default_pipeline")]
         pipeline: u32,
+        /// Also setACL, getACL and creates with restricted ACLs (read-only, no-delete, ...), so
+        /// replicated and recovered ACLs are judged too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        acls: bool,
     },
     /// Configuration publish/subscribe (`sim/src/recipes/config.rs`).
     Config(zksim_sim::recipes::config::ConfigParams),

@@ -564,3 +564,46 @@ fn failed_write_answered_without_a_transaction_is_legal() {
     b.complete(id, Outcome::Err { code: ErrorCode::SessionMoved }, Some(z), Some(2));
     assert_all_pass(&check(&b));
 }
+
+// ---- ACLs ----
+
+/// A read-only node, then a setData the service claims succeeded: the model, replaying the
+/// committed log, answers NoAuth (WRITE is not granted), so `linearizable-writes` fails.
+#[test]
+fn write_that_ignored_an_acl_is_caught() {
+    use zksim_model::{Acl, CreateMode, Data, Op, Perms};
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    let read_only = Acl::anyone(Perms::READ);
+    b.write(
+        1,
+        S1,
+        Op::Create { path: "/ro".into(), data: Data::text("x"), mode: CreateMode::Persistent, acl: read_only },
+    );
+    let id = b.invoke(1, S1, set("/ro", "y"));
+    let (z, real) = b.commit_op(id);
+    assert_eq!(real, Outcome::Err { code: ErrorCode::NoAuth });
+    let lie = Outcome::Ok { value: OpResult::Stat { stat: Stat { version: 1, ..Stat::default() } } };
+    b.complete(id, lie, Some(z), Some(1));
+    fails(&check(&b), names::LINEARIZABLE_WRITES, &["expected: err NoAuth", "c1"]);
+}
+
+/// A node whose ACL refuses READ, then a getData the service answered with its data: the
+/// model's answer at that zxid is NoAuth, so `sequential-reads` fails.
+#[test]
+fn read_that_ignored_an_acl_is_caught() {
+    use zksim_model::{Acl, CreateMode, Data, Op, Perms};
+    let mut b = HistoryBuilder::new();
+    b.open_session(1, S1, 1, 6000);
+    let no_read = Acl::anyone(Perms::ALL.without(Perms::READ));
+    let (_, z, _) = b.write(
+        1,
+        S1,
+        Op::Create { path: "/nr".into(), data: Data::text("x"), mode: CreateMode::Persistent, acl: no_read },
+    );
+    assert_eq!(b.answer(S1, &get("/nr", false), z), Outcome::Err { code: ErrorCode::NoAuth });
+    let id = b.invoke(1, S1, get("/nr", false));
+    let leak = Outcome::Ok { value: OpResult::GetData { data: Data::text("x"), stat: Stat::default() } };
+    b.complete(id, leak, Some(z), Some(1));
+    fails(&check(&b), names::SEQUENTIAL_READS, &["NoAuth"]);
+}

@@ -4,19 +4,48 @@
 
 use crate::rng::SimRng;
 use rand::Rng;
-use zksim_model::{Acl, CreateMode, Data, MultiOp, Op};
+use zksim_model::{Acl, CreateMode, Data, MultiOp, Op, Perms};
 
 /// Draws operations for one client.
 pub struct KvGen {
     keys: u32,
     counter: u64,
+    acls: bool,
 }
 
 impl KvGen {
     /// A generator over `/kv/k0`…`/kv/k{keys-1}` (children of `/kv`, created by the first op).
     pub fn new(keys: u32) -> KvGen {
         assert!(keys > 0, "the kv workload needs at least one key");
-        KvGen { keys, counter: 0 }
+        KvGen { keys, counter: 0, acls: false }
+    }
+
+    /// Also draws setACL, getACL and creates with restricted ACLs. Off, the draws are exactly
+    /// those of a generator without ACLs (no extra random numbers are taken).
+    pub fn with_acls(mut self, on: bool) -> KvGen {
+        self.acls = on;
+        self
+    }
+
+    /// An ACL that refuses something: every node can still be deleted (DELETE is the parent's
+    /// permission, and `/kv` stays open), so no key is stuck for good.
+    fn acl(rng: &mut SimRng) -> Acl {
+        match rng.gen_range(0..6) {
+            0 | 1 => Acl::open(),
+            2 => Acl::anyone(Perms::READ),
+            3 => Acl::anyone(Perms::READ.union(Perms::WRITE)),
+            4 => Acl::anyone(Perms::ALL.without(Perms::ADMIN)),
+            _ => Acl::anyone(Perms::ALL.without(Perms::READ)),
+        }
+    }
+
+    fn acl_op(&mut self, rng: &mut SimRng) -> Op {
+        let path = self.key(rng);
+        if rng.gen_bool(0.5) {
+            Op::GetAcl { path }
+        } else {
+            Op::SetAcl { path, acl: Self::acl(rng), version: Self::version(rng) }
+        }
     }
 
     fn key(&self, rng: &mut SimRng) -> String {
@@ -53,6 +82,9 @@ impl KvGen {
 
     /// The next operation for `client`.
     pub fn next(&mut self, client: u32, rng: &mut SimRng) -> Op {
+        if self.acls && rng.gen_bool(0.15) {
+            return self.acl_op(rng);
+        }
         let path = self.key(rng);
         match rng.gen_range(0..100) {
             0..=19 => Op::GetData { path, watch: rng.gen_bool(0.3) },
@@ -63,7 +95,8 @@ impl KvGen {
             62..=79 => {
                 let mode = Self::mode(rng);
                 let path = if mode.is_sequential() { format!("{path}-") } else { path };
-                Op::Create { path, data: self.data(client), mode, acl: Acl::open() }
+                let acl = if self.acls { Self::acl(rng) } else { Acl::open() };
+                Op::Create { path, data: self.data(client), mode, acl }
             }
             80..=91 => Op::Delete { path, version: Self::version(rng) },
             _ => {
@@ -109,5 +142,20 @@ mod tests {
         }
         let expected = ["children", "create", "delete", "exists", "get", "multi", "set", "sync"];
         assert_eq!(names.into_iter().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn with_acls_adds_acl_ops_and_without_draws_the_same() {
+        let (mut plain, mut off) = (KvGen::new(3), KvGen::new(3).with_acls(false));
+        let (mut a, mut b) = (Seeds::new(2).stream("kv"), Seeds::new(2).stream("kv"));
+        for _ in 0..500 {
+            assert_eq!(plain.next(1, &mut a), off.next(1, &mut b), "acls off changes nothing");
+        }
+        let mut g = KvGen::new(3).with_acls(true);
+        let mut rng = Seeds::new(1).stream("kv");
+        let ops: Vec<Op> = (0..2000).map(|_| g.next(1, &mut rng)).collect();
+        let names: std::collections::BTreeSet<_> = ops.iter().map(Op::name).collect();
+        assert!(names.contains("set_acl") && names.contains("get_acl"), "{names:?}");
+        assert!(ops.iter().any(|op| matches!(op, Op::Create { acl, .. } if !acl.is_open())));
     }
 }
