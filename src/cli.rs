@@ -448,7 +448,7 @@ fn indent(text: &str) -> String {
 const BENCH_PARTS: [&str; 5] = ["ceilings", "standard", "sweep", "witness", "wgl"];
 
 /// Runs one part of the benchmark in this process; its figures as JSON.
-fn bench_part(part: &str) -> Result<serde_json::Value, String> {
+fn bench_part(part: &str, runs: usize) -> Result<serde_json::Value, String> {
     use zksim::bench as b;
     fn js<T: serde::Serialize>(v: &T) -> serde_json::Value {
         serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
@@ -459,7 +459,9 @@ fn bench_part(part: &str) -> Result<serde_json::Value, String> {
             "raw_transport": js(&b::transport_ping_pong(200_000)),
             "heartbeats_only": js(&b::heartbeats_only(60)),
         }),
-        "standard" => serde_json::json!({ "standard": js(&b::scenario_seed(&b::standard_scenario()?, 1)) }),
+        "standard" => {
+            serde_json::json!({ "standard": js(&b::scenario_seed_median(&b::standard_scenario()?, 1, runs.max(1))) })
+        }
         "sweep" => serde_json::json!({ "sweep": js(&b::sweep(&b::standard_scenario()?, 2, 16, 2)) }),
         "witness" => serde_json::json!({ "witness": js(&zksim_model::bench::bench_witness(1_000_000)) }),
         "wgl" => {
@@ -474,9 +476,9 @@ fn bench_part(part: &str) -> Result<serde_json::Value, String> {
 /// `zksim bench`: every figure of issue 8 with its ceiling from the same run and their ratio.
 /// Each part runs in a child process (`bench --part NAME`, which prints that part's JSON);
 /// `--json` prints everything as one JSON object (described in README.md, "Performance").
-pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
+pub fn bench(json: bool, part: Option<&str>, runs: usize) -> Result<ExitCode, String> {
     if let Some(part) = part {
-        println!("{}", serde_json::to_string(&bench_part(part)?).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string(&bench_part(part, runs)?).map_err(|e| e.to_string())?);
         return Ok(ExitCode::SUCCESS);
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zksim executable: {e}"))?;
@@ -486,7 +488,7 @@ pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
             eprintln!("bench: {part}…");
         }
         let out = std::process::Command::new(&exe)
-            .args(["bench", "--part", part])
+            .args(["bench", "--part", part, "--runs", &runs.to_string()])
             .stderr(std::process::Stdio::inherit())
             .output()
             .map_err(|e| format!("bench part {part}: {e}"))?;
@@ -556,8 +558,12 @@ pub fn bench(json: bool, part: Option<&str>) -> Result<ExitCode, String> {
     let passed = all.get("standard").and_then(|s| s["passed"].as_bool()).unwrap_or(false);
     let _ = writeln!(
         o,
-        "standard scenario (seed 1, {}): {:.1} sim-s in {:.2} wall-s / {:.2} cpu-s",
+        "standard scenario (seed 1, {}, median of the runs' wall-s {}): {:.1} sim-s in {:.2} wall-s / {:.2} cpu-s",
         if passed { "pass" } else { "FAIL" },
+        all.get("standard").map_or(String::new(), |s| s["wall_seconds_each"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| format!("{x:.2}")).collect::<Vec<_>>().join("/"))
+            .unwrap_or_default()),
         f(&["standard", "simulated_seconds"]),
         f(&["standard", "wall_seconds"]),
         f(&["standard", "cpu_seconds"])

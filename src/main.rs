@@ -167,6 +167,9 @@ enum Command {
         /// Run one part only and print its JSON (the parent runs each part in a child process).
         #[arg(long, hide = true)]
         part: Option<String>,
+        /// Runs of the standard scenario's seed; the median is reported (1 for callgrind).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -192,7 +195,7 @@ fn main() -> ExitCode {
         Command::Merge { parts, out } => cli::merge(&parts, &out),
         Command::ModelTrace { file } => cli::model_trace(&file),
         Command::Conformance { corpus, target, json } => cli::conformance(&corpus, target, json),
-        Command::Bench { json, part } => cli::bench(json, part.as_deref()),
+        Command::Bench { json, part, runs } => cli::bench(json, part.as_deref(), runs),
         Command::Bugs { seeds, jobs, only, dir, json, markdown } => {
             cli::bugs(&dir, seeds, jobs, only.as_deref(), json, markdown)
         }
