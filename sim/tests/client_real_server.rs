@@ -232,3 +232,37 @@ fn typed_api_round_trips_on_the_real_ensemble() {
     });
     assert_eq!(last_state, Some(SessionState::Closed));
 }
+
+/// ACLs through the client API on a replicated ensemble: a read-only node refuses setData and
+/// child creates, setACL needs ADMIN and moves only the aversion, and the ACL a client reads back
+/// from another server is the one it set.
+#[test]
+fn acls_round_trip_on_the_real_ensemble() {
+    use zksim_model::{Acl, ErrorCode, Perms};
+    let seed = 6;
+    let world = world_with_servers(WorldConfig::with_seed(seed), 3, |_| {});
+    let (out, _rec) = world.run(|nemesis: Nemesis| async move {
+        let r = nemesis.recorder().clone();
+        ClientNode::new(1)
+            .run(async move {
+                let zk = ZkClient::connect(cfg(1), r, Seeds::new(seed).stream("client/c1")).await.unwrap();
+                let no_admin = Acl::anyone(Perms::ALL.without(Perms::ADMIN));
+                zk.create_with_acl("/n", Data::text("a"), CreateMode::Persistent, no_admin.clone()).await.unwrap();
+                zk.create_with_acl("/r", Data::text("a"), CreateMode::Persistent, Acl::open()).await.unwrap();
+                let set = zk.set_acl("/r", Acl::anyone(Perms::READ), 0).await.unwrap();
+                let refused_set = zk.set_data("/r", Data::text("b"), -1).await.err();
+                let refused_child = zk.create("/r/c", Data::null(), CreateMode::Persistent).await.err();
+                let refused_acl = zk.set_acl("/n", Acl::open(), -1).await.err();
+                zk.sync("/").await.unwrap();
+                let read_back = zk.get_acl("/n").await.unwrap();
+                zk.close().await.unwrap();
+                (set, refused_set, refused_child, refused_acl, read_back, no_admin)
+            })
+            .await
+    });
+    let (set, refused_set, refused_child, refused_acl, (acl, stat), no_admin) = out;
+    assert_eq!((set.aversion, set.version), (1, 0), "setACL moves only the aversion");
+    let no_auth = Some(ZkError::Api(ErrorCode::NoAuth));
+    assert_eq!((refused_set, refused_child, refused_acl), (no_auth.clone(), no_auth.clone(), no_auth));
+    assert_eq!((acl, stat.aversion), (no_admin, 0));
+}

@@ -415,6 +415,31 @@ impl ZkClient {
         }
     }
 
+    /// Creates a node with `acl` (ZooKeeper's `create(path, data, acl, mode)`); the other
+    /// create calls use the open ACL.
+    pub async fn create_with_acl(&self, path: &str, data: Data, mode: CreateMode, acl: Acl) -> Result<String, ZkError> {
+        match self.run(Op::Create { path: path.to_string(), data, mode, acl }, None).await? {
+            OpResult::Created { path, .. } => Ok(path),
+            other => Err(shape("create", &other)),
+        }
+    }
+
+    /// setACL: replaces the node's ACL if its aversion is `version` (−1: any); the new Stat.
+    pub async fn set_acl(&self, path: &str, acl: Acl, version: i32) -> Result<Stat, ZkError> {
+        match self.run(Op::SetAcl { path: path.to_string(), acl, version }, None).await? {
+            OpResult::Stat { stat } => Ok(stat),
+            other => Err(shape("set_acl", &other)),
+        }
+    }
+
+    /// getACL: the node's ACL and Stat.
+    pub async fn get_acl(&self, path: &str) -> Result<(Acl, Stat), ZkError> {
+        match self.run(Op::GetAcl { path: path.to_string() }, None).await? {
+            OpResult::Acl { acl, stat } => Ok((acl, stat)),
+            other => Err(shape("get_acl", &other)),
+        }
+    }
+
     /// getAllChildrenNumber: how many nodes lie below `path`, at all depths.
     pub async fn get_all_children_number(&self, path: &str) -> Result<u64, ZkError> {
         match self.run(Op::GetAllChildrenNumber { path: path.to_string() }, None).await? {
