@@ -177,7 +177,15 @@ impl fmt::Debug for Acl {
         if self.is_open() {
             return write!(f, "open");
         }
-        f.debug_list().entries(self.entries().iter().map(|e| format!("{:?}:{:?}", e.id, e.perms))).finish()
+        let entries: Vec<String> = self
+            .entries()
+            .iter()
+            .map(|e| {
+                let (scheme, id) = e.id.scheme_and_id();
+                format!("{scheme}:{id}={:?}", e.perms)
+            })
+            .collect();
+        write!(f, "[{}]", entries.join(", "))
     }
 }
 
@@ -223,6 +231,12 @@ mod tests {
         assert!(read_only.allows(Perms::READ.union(Perms::ADMIN)), "getACL needs READ or ADMIN");
         assert!(!Acl::anyone(Perms::ALL.without(Perms::DELETE)).allows(Perms::DELETE));
         assert!(Acl::open().allows(Perms::ADMIN));
+    }
+
+    #[test]
+    fn reads_as_scheme_id_and_permission_letters() {
+        assert_eq!(format!("{:?}", Acl::anyone(Perms::READ.union(Perms::ADMIN))), "[world:anyone=ra]");
+        assert_eq!(format!("{:?}", Acl::open()), "open");
     }
 
     #[test]

@@ -101,6 +101,9 @@ bugs! {
     /// The leader does not track which server owns a session: no SessionMoved.
     NoSessionMoved = ("no-session-moved", Service, "ZOOKEEPER-417 (SessionMoved)",
         "a request forwarded by a server the session has left is still committed"),
+    /// getACL is answered without a permission check.
+    GetAclUnchecked = ("zk-1392-getacl-unchecked", Service, "ZOOKEEPER-1392",
+        "getACL answers without checking READ or ADMIN, disclosing the ACL of a node the client may not read"),
 
     // --- recipes ---------------------------------------------------------------------------
     /// Lock waiters watch the parent's children: every change wakes every waiter.

@@ -356,6 +356,15 @@ impl DataTree {
         }
     }
 
+    /// getACL as ZooKeeper answered it before ZOOKEEPER-1392: no permission check (for the
+    /// planted bug of that name; [`Self::read`] is the real answer).
+    pub fn acl_unchecked(&self, path: &str) -> Outcome {
+        match self.nodes.get(path::lookup_key(path)) {
+            Some(n) => ok(OpResult::Acl { acl: n.acl.clone(), stat: n.stat() }),
+            None => err(ErrorCode::NoNode),
+        }
+    }
+
     /// The zxid of the last applied transaction.
     pub fn last_zxid(&self) -> Zxid {
         self.last_zxid

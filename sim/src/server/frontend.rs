@@ -255,6 +255,10 @@ impl Frontend {
                     Op::GetEphemerals { prefix } => {
                         Outcome::Ok { value: OpResult::Ephemerals { paths: tree.ephemerals_under(s, prefix) } }
                     }
+                    // (Planted bug zk-1392-getacl-unchecked answers getACL unchecked.)
+                    Op::GetAcl { path } if self.cfg.bugs.has(zksim_model::Bug::GetAclUnchecked) => {
+                        tree.acl_unchecked(path)
+                    }
                     op => {
                         let outcome = tree.read(op);
                         self.watches.register_for_read(s, op, &outcome);

@@ -30,12 +30,14 @@ impl KvGen {
     /// An ACL that refuses something: every node can still be deleted (DELETE is the parent's
     /// permission, and `/kv` stays open), so no key is stuck for good.
     fn acl(rng: &mut SimRng) -> Acl {
-        match rng.gen_range(0..6) {
+        match rng.gen_range(0..7) {
             0 | 1 => Acl::open(),
             2 => Acl::anyone(Perms::READ),
             3 => Acl::anyone(Perms::READ.union(Perms::WRITE)),
             4 => Acl::anyone(Perms::ALL.without(Perms::ADMIN)),
-            _ => Acl::anyone(Perms::ALL.without(Perms::READ)),
+            5 => Acl::anyone(Perms::ALL.without(Perms::READ)),
+            // Neither READ nor ADMIN: even getACL is refused.
+            _ => Acl::anyone(Perms::WRITE),
         }
     }
 
