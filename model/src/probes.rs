@@ -450,11 +450,11 @@ enum Action {
     CountChildren { session: u32, path: String },
 }
 
-/// Which create results lose their stat (create opcode 1 answers with the path only).
+/// Whether a create result loses its stat (create opcode 1 answers with the path only; inside a
+/// multi the sub-op's type decides, see [`multi_create_mode`]).
 #[derive(Clone, Default)]
 struct StripStat {
     top: bool,
-    sub: BTreeSet<usize>,
 }
 
 /// Runs `case` against `target`, which must be in the state the case's namespace asks for.
@@ -660,11 +660,10 @@ impl Runner {
             OpResult::Multi { results } => Value::Array(
                 results
                     .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
+                    .map(|r| {
                         let ok = match r {
-                            MultiSubResult::Created { path, stat } => match stat.filter(|_| !strip.sub.contains(&i)) {
-                                Some(stat) => json!({"path": path, "stat": self.stat_json(&stat)}),
+                            MultiSubResult::Created { path, stat } => match stat {
+                                Some(stat) => json!({"path": path, "stat": self.stat_json(stat)}),
                                 None => json!({ "path": path }),
                             },
                             MultiSubResult::Deleted | MultiSubResult::Checked => Value::Null,
@@ -762,47 +761,82 @@ fn probe_flags(mode: ProbeMode) -> i32 {
     }
 }
 
+/// The opcode a client sends for a create of `mode` when the op names no raw opcode.
+fn probe_opcode(mode: ProbeMode) -> i32 {
+    match mode {
+        ProbeMode::Container => 19,
+        ProbeMode::Ttl | ProbeMode::PersistentSequentialTtl => 21,
+        _ => 15,
+    }
+}
+
 /// Maps a create (mode, ttl, raw opcode and flags) to the model's vocabulary. Returns the mode
-/// and whether the answer carries no stat (opcode 1).
+/// and whether the answer carries no stat (opcode 1). A missing `opcode` or `flags` is the one
+/// a client sends for `mode` (so `{"mode": "container", "opcode": 15}` is create2 with flag 4).
 pub fn create_mode(c: &ProbeCreate) -> Result<(CreateMode, bool), String> {
     let ttl = c.ttl.unwrap_or(-1);
-    let from_mode = |mode: ProbeMode| match mode {
-        ProbeMode::Persistent => CreateMode::Persistent,
-        ProbeMode::Ephemeral => CreateMode::Ephemeral,
-        ProbeMode::PersistentSequential => CreateMode::PersistentSequential,
-        ProbeMode::EphemeralSequential => CreateMode::EphemeralSequential,
-        ProbeMode::Container => CreateMode::Container,
-        ProbeMode::Ttl => CreateMode::PersistentWithTtl { ttl_ms: ttl },
-        ProbeMode::PersistentSequentialTtl => CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl },
-    };
-    let opcode = c.opcode.unwrap_or(15);
-    let mode = match (opcode, c.flags) {
-        (1 | 15, None) => from_mode(c.mode),
+    let opcode = c.opcode.unwrap_or(probe_opcode(c.mode));
+    let flags = c.flags.unwrap_or(probe_flags(c.mode));
+    let mode = match (opcode, flags) {
         // create/create2 read the flags; the container flag makes a plain persistent node
         // (only the createContainer opcode makes containers) and the TTL flags come with no
         // ttl (-1), which the server rejects.
-        (1 | 15, Some(0)) => CreateMode::Persistent,
-        (1 | 15, Some(1)) => CreateMode::Ephemeral,
-        (1 | 15, Some(2)) => CreateMode::PersistentSequential,
-        (1 | 15, Some(3)) => CreateMode::EphemeralSequential,
-        (1 | 15, Some(4)) => CreateMode::Persistent,
-        (1 | 15, Some(5)) => CreateMode::PersistentWithTtl { ttl_ms: -1 },
-        (1 | 15, Some(6)) => CreateMode::PersistentSequentialWithTtl { ttl_ms: -1 },
-        // createContainer takes its kind from the opcode, but the flags are still parsed and
-        // the TTL rule still applies to them: a TTL flag (no ttl field) or an unknown flag is
-        // refused. Sequential or ephemeral flags would make odd hybrids the model lacks.
-        (19, None | Some(0 | 4)) => CreateMode::Container,
-        (19, Some(flags)) if !(1..=3).contains(&flags) => CreateMode::Invalid { opcode: 19, flags },
-        (21, None) if matches!(c.mode, ProbeMode::Ttl | ProbeMode::PersistentSequentialTtl) => from_mode(c.mode),
-        (21, Some(5)) => CreateMode::PersistentWithTtl { ttl_ms: ttl },
-        (21, Some(6)) => CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl },
+        (1 | 15, 0) => CreateMode::Persistent,
+        (1 | 15, 1) => CreateMode::Ephemeral,
+        (1 | 15, 2) => CreateMode::PersistentSequential,
+        (1 | 15, 3) => CreateMode::EphemeralSequential,
+        (1 | 15, 4) => CreateMode::Persistent,
+        (1 | 15, 5) => CreateMode::PersistentWithTtl { ttl_ms: -1 },
+        (1 | 15, 6) => CreateMode::PersistentSequentialWithTtl { ttl_ms: -1 },
+        // createContainer takes its kind from the opcode (a CreateContainerTxn), but the flags
+        // are still parsed and the TTL rule still applies to them: a TTL flag (no ttl field) or
+        // an unknown flag is refused. The ephemeral flag only changes which session check runs.
+        // Sequential flags would make sequential containers, which the model lacks.
+        (19, 0 | 1 | 4) => CreateMode::Container,
+        (19, flags) if !(2..=3).contains(&flags) => CreateMode::Invalid { opcode: 19, flags },
+        (21, 5) => CreateMode::PersistentWithTtl { ttl_ms: ttl },
+        (21, 6) => CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl },
         // An unknown flag (CreateMode.fromFlag refuses it), or a createTTL request whose mode
         // is not a TTL mode (its ttl is refused): both are BadArguments before any other check.
-        (opcode @ (1 | 15 | 21), Some(flags)) => CreateMode::Invalid { opcode, flags },
-        (21, None) => CreateMode::Invalid { opcode: 21, flags: probe_flags(c.mode) },
-        (op, flags) => return Err(format!("opcode {op} (flags {flags:?}) is not a create opcode (1, 15, 19, 21)")),
+        (opcode @ (1 | 15 | 21), flags) => CreateMode::Invalid { opcode, flags },
+        (op, flags) => return Err(format!("opcode {op} (flags {flags}) is not a create opcode (1, 15, 19, 21)")),
     };
     Ok((mode, opcode == 1))
+}
+
+/// Maps a create sub-op of a multi. The server rebuilds each sub-op from its request
+/// (`MultiOperationRecord.deserialize` → `Op.create(path, data, acl, flags[, ttl])`), and the
+/// rebuilt op's type comes from the FLAGS, not from the header's opcode: `Create` takes
+/// `getOpcode(CreateMode.fromFlag(flags, PERSISTENT))`, so flag 4 is a createContainer whatever
+/// the opcode (create2 with flag 4 makes a real container in a multi), flags 0–3 are a plain
+/// create (createContainer with flag 0 makes a persistent node, answered without a stat), and a
+/// createTTL request with a non-TTL flag becomes a plain `Create` (its ttl dropped), not an
+/// error. The answer carries a stat exactly for container and TTL creates (FinalRequestProcessor
+/// answers the `create` type with the path only), so opcode 1 strips nothing here.
+pub fn multi_create_mode(c: &ProbeCreate) -> Result<CreateMode, String> {
+    let ttl = c.ttl.unwrap_or(-1);
+    let opcode = c.opcode.unwrap_or(probe_opcode(c.mode));
+    let flags = c.flags.unwrap_or(probe_flags(c.mode));
+    if !matches!(opcode, 1 | 15 | 19 | 21) {
+        return Err(format!("opcode {opcode} (flags {flags}) is not a create opcode (1, 15, 19, 21)"));
+    }
+    Ok(match (opcode, flags) {
+        (21, 5) => CreateMode::PersistentWithTtl { ttl_ms: ttl },
+        (21, 6) => CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl },
+        (_, 0) => CreateMode::Persistent,
+        (_, 1) => CreateMode::Ephemeral,
+        (_, 2) => CreateMode::PersistentSequential,
+        (_, 3) => CreateMode::EphemeralSequential,
+        (_, 4) => CreateMode::Container,
+        // A TTL flag under another opcode makes a `Create` typed createTTL whose request is a
+        // plain CreateRequest: PrepRequestProcessor's cast to CreateTTLRequest throws and the
+        // whole multi is answered MarshallingError, which the model cannot express.
+        (_, 5 | 6) => {
+            return Err(format!("a TTL flag ({flags}) in a multi create with opcode {opcode} (MarshallingError)"))
+        }
+        // An unknown flag: PrepRequestProcessor's CreateMode.fromFlag refuses it.
+        (opcode, flags) => CreateMode::Invalid { opcode, flags },
+    })
 }
 
 fn to_action(op: &ProbeOp) -> Result<Action, String> {
@@ -817,7 +851,7 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
                     mode,
                     acl: create.acl.unwrap_or_default().acl(),
                 },
-                strip: StripStat { top: strip, sub: BTreeSet::new() },
+                strip: StripStat { top: strip },
             }
         }
         ProbeOp::Delete { path, version, session } => Action::Execute {
@@ -849,15 +883,11 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
             Action::Execute { session: *session, op: Op::Sync { path: path.clone() }, strip: StripStat::default() }
         }
         ProbeOp::Multi { ops, session } => {
-            let mut strip = StripStat::default();
             let mut subs = Vec::with_capacity(ops.len());
-            for (i, sub) in ops.iter().enumerate() {
+            for sub in ops {
                 subs.push(match sub {
                     ProbeSubOp::Create { create } => {
-                        let (mode, no_stat) = create_mode(create)?;
-                        if no_stat {
-                            strip.sub.insert(i);
-                        }
+                        let mode = multi_create_mode(create)?;
                         MultiOp::Create {
                             path: create.path.clone(),
                             data: create.data.clone(),
@@ -874,7 +904,7 @@ fn to_action(op: &ProbeOp) -> Result<Action, String> {
                     ProbeSubOp::Children { path } => MultiOp::GetChildren { path: path.clone() },
                 });
             }
-            Action::Execute { session: *session, op: Op::Multi { ops: subs }, strip }
+            Action::Execute { session: *session, op: Op::Multi { ops: subs }, strip: StripStat::default() }
         }
         ProbeOp::MultiRead { ops, session } => {
             let mut reads = Vec::with_capacity(ops.len());

@@ -69,3 +69,35 @@ fn a_long_wait_is_cheap_and_still_reaps() {
     assert!(lines[2].contains("NodeDeleted"), "the TTL node is reaped during the wait: {}", lines[2]);
     assert_eq!(lines[3], "{\"ok\":null,\"events\":[]}");
 }
+
+/// Inside a multi the server rebuilds each create from its flags (MultiOperationRecord →
+/// `Op.create(path, data, acl, flags[, ttl])`, whose type is `getOpcode(CreateMode.fromFlag(flags,
+/// PERSISTENT))`): createContainer with flag 0 is a plain create (path only, never reaped),
+/// create2 with flag 4 a real container (with its stat), createTTL with a non-TTL flag a plain
+/// create. Outside a multi, an explicit opcode without flags sends the mode's flags.
+#[test]
+fn multi_create_kind_follows_the_flags() {
+    let got = run(concat!(
+        "{\"namespace\": \"chroot\"}\n",
+        "{\"op\": \"multi\", \"ops\": [",
+        "{\"op\": \"create\", \"path\": \"/c\", \"opcode\": 19, \"flags\": 0},",
+        "{\"op\": \"create\", \"path\": \"/d\", \"opcode\": 15, \"flags\": 4},",
+        "{\"op\": \"create\", \"path\": \"/e\", \"opcode\": 21, \"ttl\": 1000},",
+        "{\"op\": \"create\", \"path\": \"/c/x\"}, {\"op\": \"create\", \"path\": \"/d/x\"}]}\n",
+        "{\"op\": \"multi\", \"ops\": [{\"op\": \"delete\", \"path\": \"/c/x\", \"version\": -1},",
+        "{\"op\": \"delete\", \"path\": \"/d/x\", \"version\": -1}]}\n",
+        "{\"op\": \"wait\", \"ms\": 3000}\n",
+        "{\"op\": \"children\", \"path\": \"/\"}\n",
+        "{\"op\": \"create\", \"path\": \"/t\", \"mode\": \"ttl\", \"ttl\": 100, \"opcode\": 15}\n",
+    ))
+    .unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert!(
+        lines[0].starts_with("{\"ok\":[{\"ok\":{\"path\":\"/c\"}},{\"ok\":{\"path\":\"/d\",\"stat\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("{\"ok\":{\"path\":\"/e\"}}"), "{}", lines[0]);
+    assert!(lines[3].contains("\"children\":[\"c\",\"e\"]"), "only /d was a container: {}", lines[3]);
+    assert_eq!(lines[4], "{\"err\":\"BadArguments\",\"events\":[]}", "create2 with flag 5 has no ttl");
+}

@@ -75,7 +75,8 @@ impl Default for ZkModel {
 
 impl ZkModel {
     /// An empty tree: only "/" with an all-zero Stat and empty (not null) data, as a fresh
-    /// chroot node looks. The reserved paths (`/zookeeper`…) stay undeletable.
+    /// chroot node looks. As under a chroot, `/zookeeper`… are ordinary paths here (the server
+    /// sees `/chroot/zookeeper`); only `/` is undeletable.
     pub fn new() -> ZkModel {
         ZkModel { tree: Tree::new(), watches: Watches::default(), sessions: BTreeSet::new(), last_zxid: Zxid::ZERO }
     }
@@ -86,6 +87,7 @@ impl ZkModel {
     /// a read-only ACL.
     pub fn fresh_server() -> ZkModel {
         let mut m = ZkModel::new();
+        m.tree.set_system_nodes();
         for p in ["/zookeeper", "/zookeeper/config", "/zookeeper/quota"] {
             let node = ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0);
             let _ = m.tree.insert(p, node, Zxid::ZERO);
@@ -260,7 +262,9 @@ impl ZkModel {
                 Some(n) if !n.meta.acl.allows(Perms::READ) => {
                     return ReadView::Owned(Outcome::Err { code: ErrorCode::NoAuth })
                 }
-                Some(_) => OpResult::ChildrenNumber { number: self.tree.descendants(path::key(path)) as u64 },
+                Some(_) => OpResult::ChildrenNumber {
+                    number: self.tree.all_children_number(path).expect("the node exists") as u64,
+                },
             },
             // READ or ADMIN will do (a client with ADMIN alone may read the ACL it may change).
             Op::GetAcl { path } => match self.tree.get(path) {
@@ -327,11 +331,10 @@ impl ZkModel {
         self.tree.get(path).map(|n| n.children.iter().map(String::from).collect())
     }
 
-    /// getAllChildrenNumber: how many nodes lie below `path` (`""` is the root), if it exists.
-    /// Scans the subtree.
+    /// getAllChildrenNumber: how many nodes lie below `path`, if it exists (`""` is the root,
+    /// and on a fresh server's root counts one more, as 3.8.0 does). Scans the subtree.
     pub fn descendant_count(&self, path: &str) -> Option<u64> {
-        self.tree.get(path)?;
-        Some(self.tree.descendants(path::key(path)) as u64)
+        self.tree.all_children_number(path).map(|n| n as u64)
     }
 
     /// The first time (ms) at which some childless TTL node becomes a reap candidate, if any.

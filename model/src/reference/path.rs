@@ -7,7 +7,8 @@
 //! - setData / check: full syntax check.
 //! - reads: no check; `""` reads as the root.
 
-/// The paths the server refuses to delete (they exist on every real server).
+/// The paths the server refuses to delete (they exist on every real server). Under a chroot the
+/// server sees other paths, so only a real server's root has them (see `Tree::is_reserved`).
 pub const RESERVED: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
 
 /// True for a reserved path.

@@ -84,6 +84,37 @@ fn fresh_server_has_the_odd_stats() {
     assert_eq!(ZkModel::new().stat("/").unwrap(), Stat::default(), "an empty tree's root is all zero");
 }
 
+/// `ZKDatabase.isSpecialPath` compares the path the server sees: under a chroot (the empty
+/// tree) `/zookeeper` is `/chroot/zookeeper`, an ordinary node; on a real root it is refused.
+#[test]
+fn system_paths_are_special_only_on_a_real_root() {
+    let mut d = Driver::new();
+    d.created_path("/zookeeper", CreateMode::Persistent);
+    d.created_path("/zookeeper/quota", CreateMode::Persistent);
+    assert_eq!(d.delete("/zookeeper/quota", -1), Outcome::Ok { value: OpResult::Done });
+    assert_eq!(d.delete("/zookeeper", -1), Outcome::Ok { value: OpResult::Done });
+    assert_eq!(d.delete("/", -1), err(ErrorCode::BadArguments), "the root stays undeletable");
+    let mut d = Driver { m: ZkModel::fresh_server(), zxid: 0 };
+    d.txn(Txn::CreateSession { session: S1, timeout_ms: 10_000 });
+    for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        assert_eq!(d.delete(p, -1), err(ErrorCode::BadArguments), "{p}");
+    }
+}
+
+/// `DataTree.getAllChildrenNumber("")` counts the node keys starting with `"/"`: on a real
+/// server's root that includes the root's own `/` key, one more than `getAllChildrenNumber("/")`
+/// (`nodes.size() - 2`). Under a chroot `""` is the chroot node itself.
+#[test]
+fn all_children_number_of_empty_path_on_a_real_root() {
+    let mut m = ZkModel::fresh_server();
+    assert_eq!(m.descendant_count(""), Some(4));
+    assert_eq!(m.descendant_count("/"), Some(3));
+    m.apply(&TxnRecord { zxid: Zxid(1), time_ms: 0, txn: Txn::CreateSession { session: S1, timeout_ms: 10_000 } });
+    let op = Op::GetAllChildrenNumber { path: String::new() };
+    assert_eq!(m.read(S1, &op), Outcome::Ok { value: OpResult::ChildrenNumber { number: 4 } });
+    assert_eq!(ZkModel::new().descendant_count(""), Some(0));
+}
+
 #[test]
 fn sequence_suffix_counts_creates_only() {
     let mut d = Driver::new();
@@ -134,7 +165,7 @@ fn error_precedence() {
     assert_eq!(d.delete("/p/c", -2), err(ErrorCode::BadVersion), "only -1 is the wildcard");
     assert_eq!(d.delete("/nope", 7), err(ErrorCode::NoNode), "missing beats version");
     assert_eq!(d.delete("/p/", -1), err(ErrorCode::NoNode), "delete does not check syntax");
-    assert_eq!(d.delete("/zookeeper", -1), err(ErrorCode::BadArguments), "reserved");
+    assert_eq!(d.delete("/zookeeper", -1), err(ErrorCode::NoNode), "not reserved under a chroot");
     assert_eq!(d.delete("/", -1), err(ErrorCode::BadArguments));
     assert_eq!(d.create("/b/", CreateMode::Persistent), err(ErrorCode::NoNode), "parent looked up first");
     assert_eq!(d.create("/p/", CreateMode::Persistent), err(ErrorCode::BadArguments));

@@ -22,6 +22,10 @@ pub enum Undo {
 pub struct Tree {
     root: ZNode,
     ephemerals: BTreeMap<SessionId, BTreeSet<String>>,
+    /// True for a real server's tree, whose root is the server's own `/` (holding `/zookeeper`…):
+    /// only there are the system paths special (under a chroot the server sees
+    /// `/chroot/zookeeper`), and only there is `""` the server's alias of the root.
+    system_nodes: bool,
 }
 
 /// The names along a stored path below the root (`"/a/b"` → `a`, `b`); `None` for a string that
@@ -70,7 +74,32 @@ fn walk_mut<'t>(root: &'t mut ZNode, path: &str) -> Option<&'t mut ZNode> {
 impl Tree {
     /// A tree holding only the root, with an all-zero Stat.
     pub fn new() -> Tree {
-        Tree { root: ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0), ephemerals: BTreeMap::new() }
+        Tree {
+            root: ZNode::new(Data::text(""), NodeKind::Persistent, Zxid::ZERO, 0),
+            ephemerals: BTreeMap::new(),
+            system_nodes: false,
+        }
+    }
+
+    /// Marks the root as a real server's own `/` (see the `system_nodes` field).
+    pub fn set_system_nodes(&mut self) {
+        self.system_nodes = true;
+    }
+
+    /// Paths delete refuses outright (`ZKDatabase.isSpecialPath`, compared with the path the
+    /// server sees): the root, and on a real server's root the system paths.
+    pub fn is_reserved(&self, path: &str) -> bool {
+        path == "/" || (self.system_nodes && path::is_reserved(path))
+    }
+
+    /// getAllChildrenNumber (`DataTree.getAllChildrenNumber`): `/` counts every node but the
+    /// root's two keys (`""` and `/`); any other path counts the node keys starting with
+    /// `path + "/"`. For `""` on a real server's root that prefix is `/`, which the root's own `/`
+    /// key matches too: one more than the nodes below it. `None` when the node is missing.
+    pub fn all_children_number(&self, path: &str) -> Option<usize> {
+        self.get(path)?;
+        let extra = usize::from(path.is_empty() && self.system_nodes);
+        Some(self.descendants(path::key(path)) + extra)
     }
 
     /// The node at `path` (`""` is the root).

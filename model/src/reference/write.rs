@@ -108,12 +108,13 @@ impl<'a> TxnCtx<'a> {
         Ok((actual, stat))
     }
 
-    /// delete: no syntax check — only "has a `/`, no NUL, not reserved" — then the parent and
+    /// delete: no syntax check — only "has a `/`, no NUL, not reserved" (the root; the system
+    /// paths only on a real server's root, see [`Tree::is_reserved`]) — then the parent and
     /// its DELETE permission (the node's own ACL does not matter), the node, the version (before
     /// emptiness: BadVersion wins over NotEmpty).
     pub fn delete(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
         let parent_path = path::write_parent(path).ok_or(ErrorCode::BadArguments)?;
-        if path::is_reserved(path) {
+        if self.tree.is_reserved(path) {
             return Err(ErrorCode::BadArguments);
         }
         let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;

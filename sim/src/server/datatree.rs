@@ -437,11 +437,13 @@ impl DataTree {
         self.nodes.len()
     }
 
-    /// The number of descendants of `path` (getAllChildrenNumber), `None` if it is missing.
+    /// getAllChildrenNumber: the number of descendants of `path`, `None` if it is missing. On a
+    /// real server's root `""` counts one more: 3.8.0's `DataTree.getAllChildrenNumber` counts
+    /// the node keys starting with `path + "/"`, and for `""` the root's own `/` key matches.
     pub fn descendant_count(&self, path: &str) -> Option<usize> {
         let key = path::lookup_key(path);
         let mut stack = vec![(key.to_string(), self.nodes.get(key)?)];
-        let mut count = 0;
+        let mut count = usize::from(path.is_empty() && self.system_nodes);
         while let Some((p, node)) = stack.pop() {
             count += node.children.len();
             for c in &node.children {
