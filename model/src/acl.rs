@@ -89,7 +89,8 @@ pub struct Acl(Repr);
 enum Repr {
     Open,
     /// Any list but exactly `[world:anyone ALL]`, boxed so an ACL is one word in every op and
-    /// node.
+    /// node (a boxed slice would be two): the extra allocation is only for the rare non-open list.
+    #[allow(clippy::box_collection)]
     Entries(Box<Vec<AclEntry>>),
 }
 
