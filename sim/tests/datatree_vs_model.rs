@@ -105,6 +105,10 @@ impl Pair {
                 Ok(()) => zksim_model::Outcome::Ok { value: zksim_model::OpResult::Done },
                 Err(code) => zksim_model::Outcome::Err { code },
             },
+            // As the server's frontend answers it.
+            Op::GetEphemerals { prefix } => zksim_model::Outcome::Ok {
+                value: zksim_model::OpResult::Ephemerals { paths: self.tree.ephemerals_under(session, prefix) },
+            },
             _ => {
                 let out = self.tree.read(&op);
                 self.watches.register_for_read(session, &op, &out);
@@ -255,6 +259,7 @@ fn run(seed: u64, steps: usize) {
                     2 | 3 => Op::Exists { path: path_for(&mut rng, root), watch },
                     4 | 5 => Op::GetChildren { path: path_for(&mut rng, root), watch },
                     6 => Op::GetAcl { path: path_for(&mut rng, root) },
+                    7 if rng.gen_bool(0.5) => Op::GetEphemerals { prefix: path_for(&mut rng, root) },
                     _ => Op::GetAllChildrenNumber { path: path_for(&mut rng, root) },
                 };
                 p.read(session, op)
