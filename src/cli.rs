@@ -380,7 +380,11 @@ pub fn model_trace(file: &Path) -> Result<ExitCode, String> {
 /// What `zksim conformance` runs the cases against.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ConformanceTarget {
-    /// The reference model (zksim_model::ZkModel).
+    /// The reference model with ZooKeeper 3.8.0's own watch bookkeeping (ZOOKEEPER-4466/-4471
+    /// re-created): the model to hold recordings of a real 3.8.0 server against.
+    #[value(name = "model-3.8.0")]
+    Model380,
+    /// The reference model as the checkers use it (those two bugs fixed, as in the service).
     Model,
     /// The service's data tree, watch manager and reaper, committed one txn at a time.
     Service,
@@ -392,6 +396,7 @@ pub enum ConformanceTarget {
 pub fn conformance(corpus: &Path, target: ConformanceTarget, json: bool) -> Result<ExitCode, String> {
     use zksim_model::model_target::ModelTarget;
     use zksim_model::probes::{parse_cases, run_case, CaseReport, Namespace, KNOWN_3_8_0_BUGS};
+    use zksim_model::reference::WatchRules;
     use zksim_model::ZkModel;
     use zksim_sim::server::{DataTree, SingleServer};
     let text = std::fs::read_to_string(corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
@@ -399,17 +404,25 @@ pub fn conformance(corpus: &Path, target: ConformanceTarget, json: bool) -> Resu
     let (mut pass, mut known, mut bad) = (0, 0, 0);
     let mut out = std::io::stdout().lock();
     for case in &cases {
+        let model = || match case.namespace {
+            Namespace::Chroot => ZkModel::new(),
+            Namespace::Root => ZkModel::fresh_server(),
+        };
         let report = match (target, case.namespace) {
-            (ConformanceTarget::Model, Namespace::Chroot) => run_case(case, &mut ModelTarget::new(ZkModel::new())),
-            (ConformanceTarget::Model, Namespace::Root) => {
-                run_case(case, &mut ModelTarget::new(ZkModel::fresh_server()))
+            (ConformanceTarget::Model380, _) => {
+                run_case(case, &mut ModelTarget::new(model().with_watch_rules(WatchRules::Zk380)))
             }
+            (ConformanceTarget::Model, _) => run_case(case, &mut ModelTarget::new(model())),
             (ConformanceTarget::Service, Namespace::Chroot) => {
                 run_case(case, &mut SingleServer::new(DataTree::empty()))
             }
             (ConformanceTarget::Service, Namespace::Root) => run_case(case, &mut SingleServer::new(DataTree::new())),
         };
-        let bug = KNOWN_3_8_0_BUGS.iter().find(|(n, _)| *n == case.name).map(|(_, why)| *why);
+        // Only the targets that follow the fixed behaviour differ from 3.8.0 on purpose.
+        let bug = KNOWN_3_8_0_BUGS
+            .iter()
+            .find(|(n, _)| *n == case.name && !matches!(target, ConformanceTarget::Model380))
+            .map(|(_, why)| *why);
         let (verdict, differing, detail) = match (&report, bug) {
             (CaseReport::Pass, _) => ("pass", Vec::new(), String::new()),
             (CaseReport::Fail(m), Some(why)) => ("known-3.8.0-bug", m.differing(), why.to_string()),

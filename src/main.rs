@@ -153,8 +153,10 @@ enum Command {
     Conformance {
         /// A JSON list of cases, as model/testdata/zookeeper-3.8-probes.json.
         corpus: PathBuf,
-        /// What to run them against.
-        #[arg(long, value_enum, default_value = "model")]
+        /// What to run them against: the model with 3.8.0's watch bookkeeping (the default,
+        /// for recordings of a real 3.8.0 server), the model as the checkers use it, or the
+        /// service's data tree.
+        #[arg(long, value_enum, default_value = "model-3.8.0")]
         target: cli::ConformanceTarget,
         /// One JSON object per case: {name, verdict, differing_ops, detail}.
         #[arg(long)]

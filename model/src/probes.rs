@@ -370,7 +370,8 @@ pub enum CaseReport {
 }
 
 /// Cases of the vendored corpus that show ZooKeeper 3.8.0 bugs, with the reason. The model and
-/// the service follow the fixed behaviour, so these cases differ from the recording on purpose.
+/// the service follow the fixed behaviour, so these cases differ from the recording on purpose
+/// (the model with [`crate::reference::WatchRules::Zk380`] re-creates the bugs and matches them).
 pub const KNOWN_3_8_0_BUGS: &[(&str, &str)] = &[
     (
         "watch_persistent_and_oneshot_same_path",

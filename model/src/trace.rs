@@ -5,7 +5,7 @@
 
 use crate::model_target::ModelTarget;
 use crate::probes::{Namespace, ProbeDriver, ProbeOp};
-use crate::reference::ZkModel;
+use crate::reference::{WatchRules, ZkModel};
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
@@ -47,6 +47,20 @@ struct TraceHeader {
     namespace: Namespace,
     #[serde(default = "default_sessions")]
     sessions: u32,
+    /// Whose watch bookkeeping: `"3.8.0"` (the default: a trace is meant to be diffed against a
+    /// real 3.8.0 server, bugs ZOOKEEPER-4466/-4471 included) or `"fixed"` (what the service
+    /// implements and the checkers use).
+    #[serde(default)]
+    watch_rules: HeaderWatchRules,
+}
+
+#[derive(Clone, Copy, Default, Deserialize)]
+enum HeaderWatchRules {
+    #[default]
+    #[serde(rename = "3.8.0")]
+    Zk380,
+    #[serde(rename = "fixed")]
+    Fixed,
 }
 
 fn default_namespace() -> Namespace {
@@ -59,13 +73,18 @@ fn default_sessions() -> u32 {
 
 /// Reads ops (JSON lines) from `input`, applies them one after another to a fresh model, and
 /// writes one result line per op to `output`. An optional first line
-/// `{"namespace": "root"|"chroot", "sessions": n}` picks the starting tree (default `root`: a
-/// fresh server with `/zookeeper`) and how many sessions are open before the first op
-/// (default 1). Blank lines are skipped. Stops at the first malformed line.
+/// `{"namespace": "root"|"chroot", "sessions": n, "watch_rules": "3.8.0"|"fixed"}` picks the
+/// starting tree (default `root`: a fresh server with `/zookeeper`), how many sessions are open
+/// before the first op (default 1) and whose watch bookkeeping the model follows (default
+/// 3.8.0's, bugs included). Blank lines are skipped. Stops at the first malformed line.
 pub fn run_trace(input: impl BufRead, mut output: impl Write) -> Result<(), TraceError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut pending: Option<(usize, Value)> = None;
-    let mut header = TraceHeader { namespace: default_namespace(), sessions: default_sessions() };
+    let mut header = TraceHeader {
+        namespace: default_namespace(),
+        sessions: default_sessions(),
+        watch_rules: HeaderWatchRules::default(),
+    };
     // The first non-blank line may be the header.
     for (n, line) in lines.by_ref() {
         let line = line?;
@@ -84,6 +103,10 @@ pub fn run_trace(input: impl BufRead, mut output: impl Write) -> Result<(), Trac
         Namespace::Root => ZkModel::fresh_server(),
         Namespace::Chroot => ZkModel::new(),
     };
+    let model = model.with_watch_rules(match header.watch_rules {
+        HeaderWatchRules::Zk380 => WatchRules::Zk380,
+        HeaderWatchRules::Fixed => WatchRules::Fixed,
+    });
     let mut target = ModelTarget::new(model);
     let mut driver = ProbeDriver::new(&mut target, header.sessions);
     let rest = lines.filter_map(|(n, line)| match line {
@@ -131,8 +154,9 @@ fn parse_header(n: usize, value: &Value) -> Result<TraceHeader, TraceError> {
         let expected = match key.as_str() {
             "namespace" if !matches!(v.as_str(), Some("root" | "chroot")) => "\"root\" or \"chroot\"",
             "sessions" if v.as_u64().and_then(|x| u32::try_from(x).ok()).is_none() => "a number of sessions (>= 0)",
-            "namespace" | "sessions" => continue,
-            _ => "only namespace and sessions in the header line (ops need an \"op\" field)",
+            "watch_rules" if !matches!(v.as_str(), Some("3.8.0" | "fixed")) => "\"3.8.0\" or \"fixed\"",
+            "namespace" | "sessions" | "watch_rules" => continue,
+            _ => "only namespace, sessions and watch_rules in the header line (ops need an \"op\" field)",
         };
         return Err(TraceError::Input { line: n, field: key.clone(), expected: expected.into() });
     }

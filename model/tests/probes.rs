@@ -66,3 +66,27 @@ fn reference_model_passes_the_probes() {
     );
     assert_eq!(pass, cases.len() - SKIPPED.len() - KNOWN_BUGS.len());
 }
+
+/// With 3.8.0's own watch bookkeeping (one mode per entry, the last registration wins; typed
+/// removal takes the entry whatever its mode) the model answers every recorded case, the two
+/// known-bug cases included: the bugs are re-created, not papered over.
+#[test]
+fn reference_model_with_3_8_0_watch_rules_passes_every_case() {
+    use zksim_model::reference::WatchRules;
+    let cases = parse_cases(CORPUS).expect("the corpus parses");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let model = match case.namespace {
+            Namespace::Chroot => ZkModel::new(),
+            Namespace::Root => ZkModel::fresh_server(),
+        };
+        match run_case(case, &mut ModelTarget::new(model.with_watch_rules(WatchRules::Zk380))) {
+            CaseReport::Pass => {}
+            CaseReport::Fail(m) => failures.push(m.to_string()),
+            CaseReport::Unsupported(u) => {
+                failures.push(format!("{}: unsupported at op {}: {}", case.name, u.op_index, u.reason))
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}

@@ -101,3 +101,25 @@ fn multi_create_kind_follows_the_flags() {
     assert!(lines[3].contains("\"children\":[\"c\",\"e\"]"), "only /d was a container: {}", lines[3]);
     assert_eq!(lines[4], "{\"err\":\"BadArguments\",\"events\":[]}", "create2 with flag 5 has no ttl");
 }
+
+/// ZOOKEEPER-4466 in a trace: a one-shot get watch set after a persistent watch replaces it in
+/// 3.8.0 (the default rules), so the second set notifies nobody; with the fixed rules both
+/// coexist and the persistent watch hears the second set too.
+#[test]
+fn watch_rules_default_to_3_8_0_and_can_be_fixed() {
+    let ops = "{\"op\": \"create\", \"path\": \"/w\", \"data\": \"\"}\n\
+               {\"op\": \"add_watch\", \"path\": \"/w\", \"mode\": \"persistent\"}\n\
+               {\"op\": \"get\", \"path\": \"/w\", \"watch\": true}\n\
+               {\"op\": \"set\", \"path\": \"/w\", \"data\": \"a\", \"version\": -1}\n\
+               {\"op\": \"set\", \"path\": \"/w\", \"data\": \"b\", \"version\": -1}\n";
+    let second_set_events = |header: &str| {
+        let out = run(&format!("{header}{ops}")).unwrap();
+        out.lines().nth(4).unwrap().contains("NodeDataChanged")
+    };
+    assert!(!second_set_events(""), "3.8.0: the get watch replaced the persistent one");
+    assert!(!second_set_events("{\"watch_rules\": \"3.8.0\"}\n"));
+    assert!(second_set_events("{\"watch_rules\": \"fixed\"}\n"), "fixed: the persistent watch stays");
+    let (line, field, expected) = input_error("{\"watch_rules\": \"3.9\"}\n");
+    assert_eq!((line, field.as_str()), (1, "watch_rules"));
+    assert!(expected.contains("3.8.0"), "{expected}");
+}

@@ -24,6 +24,7 @@ mod write;
 
 pub use node::{Children, NodeKind};
 pub use read::ReadView;
+pub use watches::WatchRules;
 pub use write::MAX_TTL_MS;
 
 use crate::acl::{Acl, Perms};
@@ -283,6 +284,15 @@ impl ZkModel {
             | Op::CloseSession => return ReadView::Owned(Outcome::Err { code: ErrorCode::MarshallingError }),
         };
         ReadView::Owned(Outcome::Ok { value })
+    }
+
+    /// The same model following `rules` for watch bookkeeping: [`WatchRules::Fixed`] (the
+    /// default, what the service implements) or [`WatchRules::Zk380`] (3.8.0 as released, to
+    /// compare with recordings of a real 3.8.0 server). Set it before any watch is registered.
+    pub fn with_watch_rules(mut self, rules: WatchRules) -> ZkModel {
+        assert!(self.watches.sessions().next().is_none(), "watch rules are chosen before any watch is set");
+        self.watches = Watches::new(rules);
+        self
     }
 
     /// The zxid of the last applied transaction.

@@ -2,10 +2,16 @@
 //! persistent and persistent-recursive watches) and a child table (getChildren watches and the
 //! child half of persistent watches), each `path → session → modes`.
 //!
-//! The model follows the FIXED behaviour of ZOOKEEPER-4466 / ZOOKEEPER-4471: a one-shot watch
-//! and a persistent watch on the same path coexist (the one-shot is consumed when it fires, the
-//! persistent stays), and `removeWatches(data|children)` removes only one-shot watches while
-//! `removeWatches(any)` removes every watch the session has on the path.
+//! By default the model follows the FIXED behaviour of ZOOKEEPER-4466 / ZOOKEEPER-4471: a
+//! one-shot watch and a persistent watch on the same path coexist (the one-shot is consumed when
+//! it fires, the persistent stays), and `removeWatches(data|children)` removes only one-shot
+//! watches while `removeWatches(any)` removes every watch the session has on the path. That is
+//! what the service implements and what the checkers judge it by.
+//!
+//! [`WatchRules::Zk380`] re-creates 3.8.0's own behaviour instead, for comparing the model with
+//! recordings of a real 3.8.0 server: its WatcherModeManager keeps ONE mode per (table, session,
+//! path) and the later registration replaces the earlier one, and its removeWatches(data) or
+//! (children) removes that table's entry whatever its mode.
 
 use super::name::Key;
 use super::path;
@@ -33,9 +39,21 @@ impl Modes {
 /// matters (only `check_invariants` walks them, in key order): a hash map.
 type Table = LookupMap<Key, BTreeMap<SessionId, Modes>>;
 
+/// Which ZooKeeper's watch bookkeeping the model follows (see the module's documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WatchRules {
+    /// ZOOKEEPER-4466 and -4471 fixed: modes coexist; typed removal takes only one-shot watches.
+    #[default]
+    Fixed,
+    /// ZooKeeper 3.8.0 as released: one mode per (table, session, path), the last one set wins;
+    /// typed removal takes the table's entry whatever its mode.
+    Zk380,
+}
+
 /// Every session's watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Watches {
+    rules: WatchRules,
     data: Table,
     child: Table,
     /// Exactly the paths where a session has an entry in either table, so a closing session's
@@ -50,6 +68,7 @@ pub struct Watches {
 /// tables (see `check_invariants`), so equal watches hash equal, as `Hash` requires.
 impl std::hash::Hash for Watches {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rules.hash(state);
         self.by_session.hash(state);
         self.recursive.hash(state);
     }
@@ -62,14 +81,21 @@ enum Which {
 }
 
 impl Watches {
+    /// Empty tables following `rules`.
+    pub fn new(rules: WatchRules) -> Watches {
+        Watches { rules, ..Watches::default() }
+    }
+
     /// getData / exists with `watch`: a one-shot data watch.
     pub fn add_data(&mut self, s: SessionId, p: &str) {
-        self.update(Which::Data, s, p, |m| m.one_shot = true);
+        let add = self.adder(Modes { one_shot: true, ..Modes::default() });
+        self.update(Which::Data, s, p, add);
     }
 
     /// getChildren with `watch`: a one-shot child watch.
     pub fn add_child(&mut self, s: SessionId, p: &str) {
-        self.update(Which::Child, s, p, |m| m.one_shot = true);
+        let add = self.adder(Modes { one_shot: true, ..Modes::default() });
+        self.update(Which::Child, s, p, add);
     }
 
     /// addWatch: persistent watches go in both tables, recursive ones only in the data table
@@ -77,15 +103,36 @@ impl Watches {
     pub fn add_persistent(&mut self, s: SessionId, p: &str, mode: AddWatchMode) {
         match mode {
             AddWatchMode::Persistent => {
-                self.update(Which::Data, s, p, |m| m.persistent = true);
-                self.update(Which::Child, s, p, |m| m.persistent = true);
+                let add = self.adder(Modes { persistent: true, ..Modes::default() });
+                self.update(Which::Data, s, p, add);
+                self.update(Which::Child, s, p, add);
             }
-            AddWatchMode::PersistentRecursive => self.update(Which::Data, s, p, |m| m.recursive = true),
+            AddWatchMode::PersistentRecursive => {
+                let add = self.adder(Modes { recursive: true, ..Modes::default() });
+                self.update(Which::Data, s, p, add);
+            }
+        }
+    }
+
+    /// How registering the one mode in `mode` changes an entry: fixed rules add it to what is
+    /// there; 3.8.0's replace what is there (setWatcherMode keeps one mode per entry).
+    fn adder(&self, mode: Modes) -> impl Fn(&mut Modes) + Copy {
+        let replace = self.rules == WatchRules::Zk380;
+        move |m: &mut Modes| {
+            if replace {
+                *m = mode;
+            } else {
+                m.one_shot |= mode.one_shot;
+                m.persistent |= mode.persistent;
+                m.recursive |= mode.recursive;
+            }
         }
     }
 
     /// removeWatches: true when something was removed (else the server answers NoWatcher).
     pub fn remove(&mut self, s: SessionId, p: &str, kind: WatcherKind) -> bool {
+        // 3.8.0's WatchManager.removeWatcher drops the table's entry whatever its mode.
+        let typed_takes_all = self.rules == WatchRules::Zk380;
         let mut removed = false;
         let mut clear = |w: &mut Self, which: Which, all: bool| {
             w.update(which, s, p, |m| {
@@ -99,8 +146,8 @@ impl Watches {
             });
         };
         match kind {
-            WatcherKind::Data => clear(self, Which::Data, false),
-            WatcherKind::Children => clear(self, Which::Child, false),
+            WatcherKind::Data => clear(self, Which::Data, typed_takes_all),
+            WatcherKind::Children => clear(self, Which::Child, typed_takes_all),
             WatcherKind::Any => {
                 clear(self, Which::Data, true);
                 clear(self, Which::Child, true);
