@@ -259,7 +259,12 @@ fn run(seed: u64, steps: usize) {
                     2 | 3 => Op::Exists { path: path_for(&mut rng, root), watch },
                     4 | 5 => Op::GetChildren { path: path_for(&mut rng, root), watch },
                     6 => Op::GetAcl { path: path_for(&mut rng, root) },
-                    7 if rng.gen_bool(0.5) => Op::GetEphemerals { prefix: path_for(&mut rng, root) },
+                    7 if rng.gen_bool(0.5) => {
+                        let prefix = [" ", " / ", "\t", " /a"][rng.gen_range(0..4)];
+                        Op::GetEphemerals {
+                            prefix: if rng.gen_bool(0.5) { path_for(&mut rng, root) } else { prefix.into() },
+                        }
+                    }
                     _ => Op::GetAllChildrenNumber { path: path_for(&mut rng, root) },
                 };
                 p.read(session, op)

@@ -255,9 +255,19 @@ impl ZkModel {
                 }
                 OpResult::Done
             }
-            Op::GetEphemerals { prefix } => OpResult::Ephemerals {
-                paths: self.ephemerals_of(session).into_iter().filter(|p| p.starts_with(prefix.as_str())).collect(),
-            },
+            Op::GetEphemerals { prefix } => {
+                // A real server lists them all for a prefix Java's trim() leaves empty or "/";
+                // under a chroot the server sees the chroot prepended, so none is special.
+                let trimmed = prefix.trim_matches(|c: char| c <= ' ');
+                let all = self.tree.is_real_root() && (trimmed.is_empty() || trimmed == "/");
+                OpResult::Ephemerals {
+                    paths: self
+                        .ephemerals_of(session)
+                        .into_iter()
+                        .filter(|p| all || p.starts_with(prefix.as_str()))
+                        .collect(),
+                }
+            }
             Op::GetAllChildrenNumber { path } => match self.tree.get(path) {
                 None => return ReadView::Owned(Outcome::Err { code: ErrorCode::NoNode }),
                 Some(n) if !n.meta.acl.allows(Perms::READ) => {

@@ -441,3 +441,21 @@ fn exists_refuses_a_nul_and_arms_nothing() {
         .events
         .is_empty());
 }
+
+/// getEphemerals on a real server: a prefix Java's trim() leaves empty or "/" lists every
+/// ephemeral of the session; any other prefix is compared as sent (untrimmed).
+#[test]
+fn get_ephemerals_prefix_rules_on_a_real_root() {
+    let mut d = Driver { m: ZkModel::fresh_server(), zxid: 0 };
+    d.txn(Txn::CreateSession { session: S1, timeout_ms: 10_000 });
+    d.created_path("/e", CreateMode::Ephemeral);
+    let eph = |m: &mut ZkModel, prefix: &str| match m.read(S1, &Op::GetEphemerals { prefix: prefix.into() }) {
+        Outcome::Ok { value: OpResult::Ephemerals { paths } } => paths,
+        other => panic!("{other:?}"),
+    };
+    for all in ["", " ", " / ", "\t/", "/"] {
+        assert_eq!(eph(&mut d.m, all), vec!["/e".to_string()], "{all:?}");
+    }
+    assert!(eph(&mut d.m, " /e").is_empty(), "compared untrimmed");
+    assert_eq!(eph(&mut d.m, "/e"), vec!["/e".to_string()]);
+}

@@ -86,6 +86,11 @@ impl Tree {
         self.system_nodes = true;
     }
 
+    /// True for a real server's tree (see the `system_nodes` field).
+    pub fn is_real_root(&self) -> bool {
+        self.system_nodes
+    }
+
     /// Paths delete refuses outright (`ZKDatabase.isSpecialPath`, compared with the path the
     /// server sees): the root, and on a real server's root the system paths.
     pub fn is_reserved(&self, path: &str) -> bool {

@@ -398,9 +398,12 @@ impl DataTree {
     /// getEphemerals: `s`'s own ephemerals under `prefix` (a plain string prefix, not a path:
     /// `/a` matches `/ab`); "/" or "" lists them all.
     pub fn ephemerals_under(&self, s: SessionId, prefix: &str) -> Vec<String> {
-        let prefix = prefix.trim();
         let all = self.ephemerals(s);
-        if prefix.is_empty() || prefix == "/" {
+        // FinalRequestProcessor: a prefix that Java's trim() leaves empty or "/" lists them all;
+        // any other is compared untrimmed. Under a chroot the server sees the chroot's path
+        // prepended, so only a real root has the special case.
+        let trimmed = prefix.trim_matches(|c: char| c <= ' ');
+        if self.system_nodes && (trimmed.is_empty() || trimmed == "/") {
             all
         } else {
             all.into_iter().filter(|p| p.starts_with(prefix)).collect()
