@@ -427,7 +427,9 @@ pub fn conformance(corpus: &Path, target: ConformanceTarget, json: bool) -> Resu
             (CaseReport::Pass, _) => ("pass", Vec::new(), String::new()),
             (CaseReport::Fail(m), Some(why)) => ("known-3.8.0-bug", m.differing(), why.to_string()),
             (CaseReport::Fail(m), None) => ("fail", m.differing(), m.to_string()),
-            (CaseReport::Unsupported(u), _) => ("unsupported", vec![u.op_index], u.reason.clone()),
+            (CaseReport::Unsupported(u), _) => {
+                ("unsupported", vec![u.op_index], format!("op {}: {}", u.op_index, u.reason))
+            }
         };
         match verdict {
             "pass" => pass += 1,
