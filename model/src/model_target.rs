@@ -3,7 +3,7 @@
 //! server's periodic ContainerManager while time passes.
 
 use crate::history::{CloseReason, Txn, TxnRecord};
-use crate::op::{Op, Outcome};
+use crate::op::{Op, OpResult, Outcome};
 use crate::probe_target::ProbeTarget;
 use crate::reference::ZkModel;
 use crate::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
@@ -118,13 +118,22 @@ impl ProbeTarget for ModelTarget {
         std::mem::take(&mut self.events)
     }
 
+    // Both go through `ZkModel::read`, so they answer as the server's FinalRequestProcessor
+    // does (getEphemerals' trimmed "" / "/" special case, getAllChildrenNumber's READ check, a
+    // session that is not open).
     fn get_ephemerals(&mut self, session: SessionId, prefix: &str) -> Option<Vec<String>> {
         self.now_ms += OP_MS;
-        Some(self.model.ephemerals_of(session).into_iter().filter(|p| p.starts_with(prefix)).collect())
+        match self.model.read(session, &Op::GetEphemerals { prefix: prefix.to_string() }) {
+            Outcome::Ok { value: OpResult::Ephemerals { paths } } => Some(paths),
+            _ => Some(Vec::new()),
+        }
     }
 
-    fn get_all_children_number(&mut self, _session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
+    fn get_all_children_number(&mut self, session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
         self.now_ms += OP_MS;
-        Some(self.model.descendant_count(path).ok_or(ErrorCode::NoNode))
+        Some(match self.model.read(session, &Op::GetAllChildrenNumber { path: path.to_string() }) {
+            Outcome::Ok { value: OpResult::ChildrenNumber { number } } => Ok(number),
+            other => Err(other.error().unwrap_or(ErrorCode::SystemError)),
+        })
     }
 }

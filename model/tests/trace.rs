@@ -123,3 +123,19 @@ fn watch_rules_default_to_3_8_0_and_can_be_fixed() {
     assert_eq!((line, field.as_str()), (1, "watch_rules"));
     assert!(expected.contains("3.8.0"), "{expected}");
 }
+
+/// A trace's get_ephemerals answers as the model's read does (FinalRequestProcessor: a prefix
+/// Java's trim() leaves empty or "/" lists every ephemeral; others compare untrimmed), not with a
+/// plain prefix filter of its own.
+#[test]
+fn get_ephemerals_in_a_trace_follows_the_servers_prefix_rules() {
+    let got = run("{\"op\": \"create\", \"path\": \"/e\", \"data\": \"\", \"mode\": \"ephemeral\"}\n\
+                   {\"op\": \"get_ephemerals\", \"path\": \" / \"}\n\
+                   {\"op\": \"get_ephemerals\", \"path\": \"\\t\"}\n\
+                   {\"op\": \"get_ephemerals\", \"path\": \" /e\"}\n")
+    .unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[1], "{\"ok\":{\"paths\":[\"/e\"]},\"events\":[]}");
+    assert_eq!(lines[2], "{\"ok\":{\"paths\":[\"/e\"]},\"events\":[]}");
+    assert_eq!(lines[3], "{\"ok\":{\"paths\":[]},\"events\":[]}");
+}
