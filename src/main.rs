@@ -170,7 +170,7 @@ enum Command {
         #[arg(long, hide = true)]
         part: Option<String>,
         /// Runs of the standard scenario's seed; the median is reported (1 for callgrind).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         runs: usize,
     },
 }
