@@ -154,7 +154,11 @@ impl ProbeTarget for SingleServer {
         Some(self.tree.ephemerals_under(session, prefix))
     }
 
-    fn get_all_children_number(&mut self, _session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
-        Some(self.tree.descendant_count(path).map(|n| n as u64).ok_or(ErrorCode::NoNode))
+    /// As the frontend answers it: through the read path, with its READ check.
+    fn get_all_children_number(&mut self, session: SessionId, path: &str) -> Option<Result<u64, ErrorCode>> {
+        Some(match self.execute(session, &Op::GetAllChildrenNumber { path: path.to_string() }) {
+            Outcome::Ok { value: OpResult::ChildrenNumber { number } } => Ok(number),
+            other => Err(other.error().unwrap_or(ErrorCode::SystemError)),
+        })
     }
 }
